@@ -1,0 +1,149 @@
+"""Answer stage: passages → highlighted answer sentences, a short extractive answer, and "not found".
+
+Every sentence is a span of the document's extracted text, so what is quoted is
+exactly what the document says.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from .retrieval import check_question, search
+from .sentences import sentence_spans
+from .types import Answer, AnswerSentence, Passage
+
+# Decision threshold and slope for "the documents answer this", on the best sentence cosine
+# mixed with the best passage cosine (see ``confidence``); calibrated on tests/questions/*.jsonl.
+ANSWERABLE_THRESHOLD = 0.38
+ANSWERABLE_SLOPE = 0.05
+MAX_ANSWER_SENTENCES = 3
+MIN_SENTENCE_CHARS = 25
+
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|what about|how about|what of|and what|then)\b|\b(she|he|her|his|they|them|their|it|its|this|that|these|those)\b",
+    re.I,
+)
+
+
+def contextualize(question: str, history: list[str] | None) -> str:
+    """Make a follow-up question self-contained by prefixing the previous question when it leans on it."""
+    if not history:
+        return question
+    previous = history[-1]
+    words = question.split()
+    if len(words) <= 6 or _FOLLOW_UP.search(question):
+        return f"{previous} {question}"
+    return question
+
+
+def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
+    """Absolute sentence spans inside a passage (offsets into the document's extracted text)."""
+    spans = sentence_spans(passage.text)
+    return [(passage.start + s, passage.start + e) for s, e in spans]
+
+
+def confidence(best_sentence: float, best_passage: float) -> float:
+    """A probability-like score in [0, 1] that the documents answer the question."""
+    signal = 0.6 * best_sentence + 0.4 * best_passage
+    return 1.0 / (1.0 + math.exp(-(signal - ANSWERABLE_THRESHOLD) / ANSWERABLE_SLOPE))
+
+
+def ask(
+    store,
+    embedder,
+    question: str,
+    k: int = 5,
+    docs: list[str] | None = None,
+    mode: str = "hybrid",
+    history: list[str] | None = None,
+    max_question_chars: int = 2000,
+) -> Answer:
+    """Retrieve passages for a question, highlight the sentences that answer it and decide if it is answered."""
+    started = time.perf_counter()
+    question = check_question(question, max_question_chars)
+    query = contextualize(question, history)
+    timings: dict = {}
+    query_vector = embedder.encode_query(query) if mode != "bm25" else None
+    passages = search(store, embedder, query, k=k, docs=docs, mode=mode, query_vector=query_vector, timings=timings)
+    if not passages:
+        return Answer(question, (), (), False, 0.0, mode, timings)
+    if query_vector is None:
+        query_vector = embedder.encode_query(query)
+
+    t0 = time.perf_counter()
+    spans_by_passage = [_sentences_of(p) for p in passages]
+    flat = [(i, s, e) for i, spans in enumerate(spans_by_passage) for s, e in spans]
+    texts = [passages[i].text[s - passages[i].start : e - passages[i].start] for i, s, e in flat]
+    matrix = embedder.encode(texts) if texts else np.zeros((0, query_vector.shape[1]), dtype=np.float32)
+    sentence_scores = matrix @ query_vector[0] if len(texts) else np.zeros(0)
+    passage_texts = [p.text for p in passages]
+    passage_scores = embedder.encode(passage_texts) @ query_vector[0]
+    timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
+
+    highlighted = []
+    for i, passage in enumerate(passages):
+        scored = [(float(sentence_scores[j]), s, e) for j, (pi, s, e) in enumerate(flat) if pi == i]
+        scored = [x for x in scored if x[2] - x[1] >= MIN_SENTENCE_CHARS] or scored
+        scored.sort(reverse=True)
+        keep = []
+        if scored:
+            best = scored[0][0]
+            keep = [(s, e) for score, s, e in scored[:2] if score >= best - 0.05]
+        highlighted.append(replace(passage, highlights=tuple(sorted(keep))))
+
+    ranked_sentences = sorted(
+        ((float(sentence_scores[j]), pi, s, e) for j, (pi, s, e) in enumerate(flat) if e - s >= MIN_SENTENCE_CHARS),
+        reverse=True,
+    )
+    best_sentence = ranked_sentences[0][0] if ranked_sentences else 0.0
+    chosen = []
+    seen = set()
+    for score, pi, s, e in ranked_sentences:
+        if len(chosen) == MAX_ANSWER_SENTENCES or score < best_sentence - 0.08:
+            break
+        passage = passages[pi]
+        if (passage.doc, s, e) in seen:  # overlapping chunks share sentences
+            continue
+        seen.add((passage.doc, s, e))
+        chosen.append(AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank))
+    conf = confidence(best_sentence, float(passage_scores.max()))
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings)
+
+
+def answer_to_json(answer: Answer) -> dict:
+    """The ``ask --json`` object."""
+    return {
+        "question": answer.question,
+        "mode": answer.mode,
+        "answerable": answer.answerable,
+        "confidence": answer.confidence,
+        "answer": [
+            {"text": s.text, "doc": s.doc, "start": s.start, "end": s.end, "passage_rank": s.passage_rank}
+            for s in answer.sentences
+        ],
+        "passages": [
+            {
+                "rank": p.rank,
+                "score": round(p.score, 6),
+                "doc": p.doc,
+                "title": p.title,
+                "symbol": p.symbol,
+                "section": p.section,
+                "para": p.para,
+                "page": p.page,
+                "page_end": p.page_end,
+                "page_label": p.page_label,
+                "start": p.start,
+                "end": p.end,
+                "text": p.text,
+                "highlights": [list(h) for h in p.highlights],
+            }
+            for p in answer.passages
+        ],
+    }

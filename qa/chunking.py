@@ -1,0 +1,182 @@
+"""Chunking stage: a ``Document`` → ``Chunk``s that follow the document's own structure.
+
+Rules, in order of strength:
+
+1. every heading starts a new chunk, and the chunk records the heading path as its section;
+2. paragraphs (blank-line separated, or a line that opens a numbered paragraph "12." / "(a)")
+   are packed greedily up to ``max_chars``;
+3. a paragraph longer than ``max_chars`` is split between sentences; a chunk never ends inside a
+   sentence unless that single sentence is itself longer than ``max_chars`` (then it is cut at a space);
+4. when a chunk is closed for size inside a section, the next one repeats its last sentence
+   (if that sentence is at most ``overlap_chars`` long) so an answer at the seam stays readable.
+
+Every chunk satisfies ``chunk.text == document.text[chunk.start:chunk.end]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .sentences import sentence_spans
+from .types import Chunk, Document
+
+_PARAGRAPH_SPLIT = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:\d{1,3}\.|\([a-z0-9]{1,4}\))[ \t]+\S)")
+_NUMBERED = re.compile(r"[ \t]*(\d{1,3})\.[ \t]+\S")
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    max_chars: int = 1200
+    min_chars: int = 300
+    overlap_chars: int = 200
+
+    @classmethod
+    def from_settings(cls, settings) -> "ChunkSettings":
+        return cls(settings.chunk_max_chars, settings.chunk_min_chars, settings.chunk_overlap_chars)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    section: str
+    heading: bool
+    para: str | None
+    sentences: tuple[tuple[int, int], ...]
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """Paragraphs of the extracted text as ``(start, end)`` spans without surrounding white space."""
+    spans = []
+    cursor = 0
+    for match in _PARAGRAPH_SPLIT.finditer(text):
+        spans.append((cursor, match.start()))
+        cursor = match.end()
+    spans.append((cursor, len(text)))
+    result = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            result.append((s, e))
+    return result
+
+
+def _hard_split(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut an over-long sentence at spaces (or anywhere, for a space-less run) into pieces ≤ max_chars."""
+    pieces = []
+    while end - start > max_chars:
+        cut = text.rfind(" ", start + 1, start + max_chars + 1)
+        if cut <= start:
+            cut = start + max_chars
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+def _units(doc: Document, settings: ChunkSettings) -> list[_Unit]:
+    text = doc.text
+    heading_by_start = {h.start: h for h in doc.headings}
+    path: list[tuple[int, str]] = []
+    para: str | None = None
+    units = []
+    for start, end in paragraph_spans(text):
+        heading = heading_by_start.get(start)
+        if heading is not None:
+            path = [p for p in path if p[0] < heading.level] + [(heading.level, heading.title)]
+            para = None
+        section = " > ".join(title for _, title in path)
+        numbered = _NUMBERED.match(text, start)
+        if numbered and heading is None:
+            para = numbered.group(1)
+        sentences = []
+        for s, e in sentence_spans(text, start, end):
+            sentences.extend(_hard_split(text, s, e, settings.max_chars))
+        units.append(_Unit(start, end, section, heading is not None, para, tuple(sentences)))
+    return units
+
+
+def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list[Chunk]:
+    """Cut a document into chunks (see the module docstring for the rules)."""
+    settings = settings or ChunkSettings()
+    text = doc.text
+    spans: list[tuple[int, int, str, str | None]] = []  # start, end, section, para
+    current: list[tuple[int, int]] = []  # sentence spans of the open chunk
+    current_section = ""
+    current_para: str | None = None  # numbered paragraph at the chunk's start
+    last_para: str | None = None  # numbered paragraph of the chunk's last sentence
+
+    def close(reason_size: bool) -> None:
+        nonlocal current
+        if not current:
+            return
+        para = current_para
+        if last_para and current_para and last_para != current_para:
+            para = f"{current_para}–{last_para}"
+        spans.append((current[0][0], current[-1][1], current_section, para or last_para))
+        last = current[-1]
+        keep_overlap = reason_size and len(current) > 1 and last[1] - last[0] <= settings.overlap_chars
+        current = [last] if keep_overlap else []
+
+    for unit in _units(doc, settings):
+        if unit.heading or unit.section != current_section:
+            close(reason_size=False)
+            current = []
+            current_section = unit.section
+            current_para = unit.para
+        for sentence in unit.sentences:
+            if current and sentence[1] - current[0][0] > settings.max_chars:
+                close(reason_size=True)
+                if current and sentence[1] - current[0][0] > settings.max_chars:
+                    current = []
+                current_para = unit.para
+            if not current:
+                current_para = unit.para
+            current.append(sentence)
+            last_para = unit.para
+    close(reason_size=False)
+    return [_make_chunk(doc, i, s, e, section, para) for i, (s, e, section, para) in enumerate(spans)]
+
+
+def _page_of(doc: Document, offset: int) -> tuple[int | None, str | None]:
+    if not doc.pages:
+        return None, None
+    starts = [p.start for p in doc.pages]
+    i = max(0, bisect.bisect_right(starts, offset) - 1)
+    return doc.pages[i].number, doc.pages[i].label
+
+
+def _make_chunk(doc: Document, ordinal: int, start: int, end: int, section: str, para: str | None) -> Chunk:
+    page, label = _page_of(doc, start)
+    page_end, _ = _page_of(doc, end - 1)
+    body = doc.text[start:end]
+    return Chunk(
+        doc=doc.path,
+        ordinal=ordinal,
+        start=start,
+        end=end,
+        text=body,
+        section=section,
+        page=page,
+        page_end=page_end,
+        page_label=label,
+        para=para,
+        chunk_hash=hashlib.sha256(embedding_text(section, body).encode("utf-8")).hexdigest(),
+    )
+
+
+def embedding_text(section: str, text: str) -> str:
+    """What the model embeds for a chunk: its section's last heading (when not already its first line) and its text."""
+    last_heading = section.rsplit(" > ", 1)[-1] if section else ""
+    if last_heading and not text.startswith(last_heading):
+        return f"{last_heading}\n{text}"
+    return text

@@ -1,0 +1,196 @@
+"""Plain text and Markdown loaders.
+
+Markdown markup is stripped at load time, so the extracted text reads like the
+document and every quote is an exact substring of it:
+
+* YAML front matter is removed; its ``title:`` and ``symbol:`` become the document's title and symbol.
+* ``#`` heading markers, ``**bold**``/``*italic*``/``__bold__`` markers, inline code backticks and
+  backslash escapes (``\\_`` → ``_``) are removed; ``[text](url)`` and ``![alt](url)`` keep only their text.
+* A paragraph that is a single bold line (``**On the fourth point of the request**``) is a heading,
+  as is every ``#`` line.
+* Trailing spaces (Markdown hard breaks) are dropped, runs of blank lines become one blank line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from ..errors import DocumentError
+from ..types import Extracted, Heading
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
+_ATX_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+_IMAGE_OR_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+# Paragraphs have no blank lines, so emphasis may span the lines of one paragraph (re.S).
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
+_ITALIC_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])", re.S)
+_ITALIC_UNDERSCORE = re.compile(r"(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s_\\])_(?!\w)", re.S)
+_CODE = re.compile(r"`([^`\n]+)`")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>\"'])")
+_YEAR = re.compile(r"\b\d{4}\b")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def decode_text(data: bytes, doc: str) -> str:
+    """Decode the bytes of a text file: BOMs first, then UTF-8, then a charset guess; binary is refused."""
+    if not data.strip():
+        raise DocumentError(doc, "the file is empty")
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return _check_textual(data.decode(encoding), doc)
+            except UnicodeDecodeError as exc:
+                raise DocumentError(doc, f"not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if b"\x00" in data:
+            raise DocumentError(doc, "binary content, not text (NUL bytes)") from None
+        text = _guess_decode(data)
+        if text is None:
+            raise DocumentError(
+                doc, f"not valid UTF-8 text ({exc.reason} at byte {exc.start}) and no other encoding fits"
+            ) from None
+    return _check_textual(text, doc)
+
+
+def _guess_decode(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        return None
+    return str(best)
+
+
+def _check_textual(text: str, doc: str) -> str:
+    if "\x00" in text:
+        raise DocumentError(doc, "binary content, not text (NUL bytes)")
+    sample = text[:20000]
+    control = sum(1 for ch in sample if unicodedata.category(ch) in ("Cc", "Co", "Cs") and ch not in "\n\r\t\f")
+    if control > max(8, len(sample) // 50):
+        raise DocumentError(doc, "binary content, not text (too many control characters)")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+    if not text.strip():
+        raise DocumentError(doc, "the file has no text")
+    return text
+
+
+def _normalise_blocks(lines: list[str]) -> list[list[str]]:
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for line in lines:
+        if line.strip():
+            current.append(line.rstrip())
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def load_text(data: bytes, doc: str) -> Extracted:
+    """A plain text file: paragraphs separated by blank lines, no headings."""
+    text = decode_text(data, doc)
+    blocks = _normalise_blocks(text.split("\n"))
+    clean = "\n\n".join("\n".join(block) for block in blocks)
+    return Extracted(text=clean, kind="text")
+
+
+def strip_inline(line: str) -> str:
+    """Remove inline Markdown markup from a line or a paragraph, keeping the words."""
+    line = _HTML_COMMENT.sub("", line)
+    line = _IMAGE_OR_LINK.sub(r"\1", line)
+    line = _CODE.sub(r"\1", line)
+    for _ in range(2):  # nested **_x_**
+        line = _BOLD.sub(r"\2", line)
+        line = _ITALIC_STAR.sub(r"\1", line)
+        line = _ITALIC_UNDERSCORE.sub(r"\1", line)
+    line = line.replace("**", "")
+    line = _ESCAPE.sub(r"\1", line)
+    return "\n".join(part.rstrip() for part in line.split("\n"))
+
+
+def _front_matter(raw: str) -> tuple[dict, str]:
+    match = _FRONT_MATTER.match(raw)
+    if not match:
+        return {}, raw
+    meta = {}
+    for line in match.group(1).split("\n"):
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+    return meta, raw[match.end():]
+
+
+def _is_bold_heading(block: list[str]) -> str | None:
+    if len(block) != 1:
+        return None
+    line = block[0].strip()
+    if not (line.startswith("**") and line.endswith("**") and len(line) > 4) or "**" in line[2:-2]:
+        return None
+    title = strip_inline(line).strip()
+    words = [w for w in title.split() if any(c.isalpha() for c in w)]
+    if len(title) > 120 or len(words) < 2 or title.endswith((",", ";", ":")) or _YEAR.search(title):
+        return None
+    return title
+
+
+def load_markdown(data: bytes, doc: str) -> Extracted:
+    """A Markdown file: markup stripped, ``#`` lines and bold-only lines recorded as headings."""
+    raw = decode_text(data, doc)
+    meta, body = _front_matter(raw)
+    lines = body.split("\n")
+    atx_levels = [len(m.group(1)) for m in map(_ATX_HEADING.match, lines) if m]
+    bold_level = min(atx_levels) if atx_levels else 1
+
+    pieces: list[str] = []
+    headings: list[Heading] = []
+    offset = 0
+    first_heading_title = None
+
+    def emit(block_text: str, heading_level: int | None, title: str | None = None):
+        nonlocal offset, first_heading_title
+        if not block_text.strip():
+            return
+        if pieces:
+            pieces.append("\n\n")
+            offset += 2
+        if heading_level is not None:
+            headings.append(Heading(offset, offset + len(block_text), heading_level, title or block_text))
+            first_heading_title = first_heading_title or (title or block_text)
+        pieces.append(block_text)
+        offset += len(block_text)
+
+    for block in _normalise_blocks(lines):
+        paragraph: list[str] = []
+        for line in block:
+            m = _ATX_HEADING.match(line)
+            if m:
+                if paragraph:
+                    emit("\n".join(paragraph), None)
+                    paragraph = []
+                title = strip_inline(m.group(2)).strip()
+                emit(title, len(m.group(1)), title)
+            else:
+                paragraph.append(line)
+        if paragraph:
+            bold_title = _is_bold_heading(paragraph)
+            if bold_title:
+                emit(bold_title, bold_level, bold_title)
+            else:
+                cleaned = strip_inline("\n".join(paragraph)).split("\n")
+                emit("\n".join(c for c in cleaned if c.strip()), None)
+
+    text = "".join(pieces)
+    if not text.strip():
+        raise DocumentError(doc, "the file has no text")
+    return Extracted(
+        text=text,
+        headings=tuple(headings),
+        title=meta.get("title") or None,
+        symbol=meta.get("symbol") or None,
+        kind="markdown",
+    )

@@ -1,0 +1,117 @@
+"""Retrieval stage: a question → ranked ``Passage``s (dense, BM25 or hybrid)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import vectors
+from .errors import InvalidQuestionError
+from .types import Passage
+
+MODES = ("hybrid", "dense", "bm25")
+CANDIDATES = 100  # depth of each list before fusion
+
+
+def check_question(question: str, max_chars: int) -> str:
+    """Strip a question and refuse empty or absurdly long ones."""
+    if question is None or not question.strip():
+        raise InvalidQuestionError("The question is empty: type a question about the documents.")
+    question = " ".join(question.split())
+    if len(question) > max_chars:
+        raise InvalidQuestionError(
+            f"The question is too long ({len(question):,} characters; the limit is {max_chars:,}). "
+            "Ask about one thing at a time."
+        )
+    return question
+
+
+def rrf(ranked_lists: list[list[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: ``score(d) = Σ 1 / (k + rank_i(d))`` with 1-based ranks, best first."""
+    scores: dict[int, float] = {}
+    for ranked in ranked_lists:
+        for rank, (chunk_id, _) in enumerate(ranked, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _fuse(dense, lexical, k):
+    try:
+        from . import fusion
+    except ImportError:
+        return rrf([dense, lexical])
+    return fusion.fuse(dense, lexical)
+
+
+def search(
+    store,
+    embedder,
+    question: str,
+    k: int = 5,
+    docs: list[str] | None = None,
+    mode: str = "hybrid",
+    query_vector: np.ndarray | None = None,
+    timings: dict | None = None,
+) -> list[Passage]:
+    """Top-k passages for ``question``; ``docs`` restricts the search to those indexed documents."""
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
+    timings = {} if timings is None else timings
+    allowed = None
+    if docs:
+        allowed = store.chunk_ids_for_docs(store.resolve_docs(docs))
+    depth = max(CANDIDATES, k)
+    dense: list[tuple[int, float]] = []
+    lexical: list[tuple[int, float]] = []
+    if mode in ("dense", "hybrid"):
+        t0 = time.perf_counter()
+        if query_vector is None:
+            query_vector = embedder.encode_query(question)
+        t1 = time.perf_counter()
+        dense = vectors.search(store.vector_index(), query_vector, depth, allowed)
+        t2 = time.perf_counter()
+        timings["encode_ms"] = (t1 - t0) * 1000
+        timings["faiss_ms"] = (t2 - t1) * 1000
+    if mode in ("bm25", "hybrid"):
+        t0 = time.perf_counter()
+        lexical = store.lexical_index().search(question, depth, set(allowed.tolist()) if allowed is not None else None)
+        timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    if mode == "dense":
+        ranked = dense
+    elif mode == "bm25":
+        ranked = lexical
+    else:
+        ranked = _fuse(dense, lexical, k)
+    timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
+    return to_passages(store, ranked[:k])
+
+
+def to_passages(store, ranked: list[tuple[int, float]]) -> list[Passage]:
+    """Join ranked chunk ids with their stored text and citation data (ids deleted meanwhile are dropped)."""
+    rows = store.chunks([chunk_id for chunk_id, _ in ranked])
+    passages = []
+    for chunk_id, score in ranked:
+        row = rows.get(chunk_id)
+        if row is None:
+            continue
+        passages.append(
+            Passage(
+                rank=len(passages) + 1,
+                score=float(score),
+                chunk_id=chunk_id,
+                doc=row.doc,
+                title=row.title,
+                section=row.section,
+                start=row.start,
+                end=row.end,
+                text=row.text,
+                page=row.page,
+                page_end=row.page_end,
+                page_label=row.page_label,
+                para=row.para,
+                symbol=row.symbol,
+            )
+        )
+    return passages

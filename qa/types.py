@@ -1,0 +1,121 @@
+"""Small frozen records passed between the pipeline stages.
+
+Every offset (``start``/``end``) is a character offset into ``Document.text``,
+the *extracted* text of a document: what ``python -m qa text DOC`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading in the extracted text: ``text[start:end]`` is the heading line."""
+
+    start: int
+    end: int
+    level: int
+    title: str
+
+
+@dataclass(frozen=True)
+class PageSpan:
+    """Characters ``[start, end)`` of the extracted text lie on 1-based physical page ``number``."""
+
+    start: int
+    end: int
+    number: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a loader returns: clean text plus its structure."""
+
+    text: str
+    headings: tuple[Heading, ...] = ()
+    pages: tuple[PageSpan, ...] = ()
+    title: str | None = None
+    symbol: str | None = None
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded document. ``path`` is relative to the docs folder, with ``/`` separators."""
+
+    path: str
+    text: str
+    title: str
+    content_hash: str
+    headings: tuple[Heading, ...] = ()
+    pages: tuple[PageSpan, ...] = ()
+    symbol: str | None = None
+    kind: str = "text"
+
+    @property
+    def page_count(self) -> int:
+        return len(self.pages)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable piece of a document: ``text == document.text[start:end]``."""
+
+    doc: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    section: str
+    page: int | None = None
+    page_end: int | None = None
+    page_label: str | None = None
+    para: str | None = None
+    chunk_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its score and citation data."""
+
+    rank: int
+    score: float
+    chunk_id: int
+    doc: str
+    title: str
+    section: str
+    start: int
+    end: int
+    text: str
+    page: int | None = None
+    page_end: int | None = None
+    page_label: str | None = None
+    para: str | None = None
+    symbol: str | None = None
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """A sentence quoted verbatim from a document as part of the short answer."""
+
+    text: str
+    doc: str
+    start: int
+    end: int
+    passage_rank: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The full result of a question: passages, answer sentences and the answerability call."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    sentences: tuple[AnswerSentence, ...] = ()
+    answerable: bool = True
+    confidence: float = 1.0
+    mode: str = "hybrid"
+    timings: dict = field(default_factory=dict, compare=False, hash=False)
