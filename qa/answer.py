@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import vectors
 from .retrieval import check_question, search
 from .sentences import sentence_spans
 from .types import Answer, AnswerSentence, Passage
@@ -28,6 +29,25 @@ _FOLLOW_UP = re.compile(
     r"^(and|but|also|what about|how about|what of|and what|then)\b|\b(she|he|her|his|they|them|their|it|its|this|that|these|those)\b",
     re.I,
 )
+
+
+_SENTENCE_CACHE: dict[tuple[int, str], np.ndarray] = {}
+_SENTENCE_CACHE_SIZE = 50_000
+
+
+def encode_cached(embedder, texts: list[str]) -> np.ndarray:
+    """Embed sentences, reusing vectors of sentences seen in earlier questions (bounded cache)."""
+    dimension = getattr(embedder, "dimension", 384)
+    if not texts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    key = id(embedder)
+    missing = list(dict.fromkeys(t for t in texts if (key, t) not in _SENTENCE_CACHE))
+    if missing:
+        if len(_SENTENCE_CACHE) + len(missing) > _SENTENCE_CACHE_SIZE:
+            _SENTENCE_CACHE.clear()
+        for text, vector in zip(missing, embedder.encode(missing)):
+            _SENTENCE_CACHE[(key, text)] = vector
+    return np.stack([_SENTENCE_CACHE[(key, t)] for t in texts])
 
 
 def contextualize(question: str, history: list[str] | None) -> str:
@@ -79,10 +99,9 @@ def ask(
     spans_by_passage = [_sentences_of(p) for p in passages]
     flat = [(i, s, e) for i, spans in enumerate(spans_by_passage) for s, e in spans]
     texts = [passages[i].text[s - passages[i].start : e - passages[i].start] for i, s, e in flat]
-    matrix = embedder.encode(texts) if texts else np.zeros((0, query_vector.shape[1]), dtype=np.float32)
+    matrix = encode_cached(embedder, texts)
     sentence_scores = matrix @ query_vector[0] if len(texts) else np.zeros(0)
-    passage_texts = [p.text for p in passages]
-    passage_scores = embedder.encode(passage_texts) @ query_vector[0]
+    passage_scores = vectors.reconstruct(store.vector_index(), [p.chunk_id for p in passages]) @ query_vector[0]
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
     highlighted = []

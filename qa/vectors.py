@@ -105,3 +105,10 @@ def save(index: faiss.Index, path: Path) -> None:
 
 def load(path: Path) -> faiss.Index:
     return faiss.read_index(str(path))
+
+
+def reconstruct(index: faiss.Index, ids) -> np.ndarray:
+    """The stored vectors of the given chunk ids, in order (an (n, d) float32 array)."""
+    if len(ids) == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.stack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)

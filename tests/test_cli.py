@@ -117,7 +117,7 @@ def test_missing_index_and_missing_docs_folder(tmp_path, capsys):
     code, _, err = run(capsys, "ask", QUESTION, "--index", str(tmp_path / "none"))
     assert code == 3 and "No index at" in err and "python -m qa index" in err
     code, _, err = run(capsys, "index", "--docs", str(tmp_path / "nodocs"), "--index", str(tmp_path / "i"))
-    assert code == 1 and "does not exist" in err
+    assert code == 2 and "does not exist" in err
 
 
 def test_module_entry_point_runs_without_traceback(tmp_path):
