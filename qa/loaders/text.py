@@ -46,13 +46,36 @@ def decode_text(data: bytes, doc: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         if b"\x00" in data:
-            raise DocumentError(doc, "binary content, not text (NUL bytes)") from None
+            wide = _utf16_without_bom(data)
+            if wide is None:
+                raise DocumentError(doc, "binary content, not text (NUL bytes)") from None
+            return _check_textual(wide, doc)
         text = _guess_decode(data)
         if text is None:
             raise DocumentError(
                 doc, f"not valid UTF-8 text ({exc.reason} at byte {exc.start}) and no other encoding fits"
             ) from None
     return _check_textual(text, doc)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text without a byte order mark: NUL bytes on one side of every pair (mostly ASCII text)."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return None
+    pairs = len(sample) // 2
+    even_nuls = sample[0::2].count(0)
+    odd_nuls = sample[1::2].count(0)
+    if odd_nuls >= 0.3 * pairs and even_nuls <= 0.02 * pairs:
+        encoding = "utf-16-le"
+    elif even_nuls >= 0.3 * pairs and odd_nuls <= 0.02 * pairs:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        return data[: len(data) // 2 * 2].decode(encoding)
+    except UnicodeDecodeError:
+        return None
 
 
 def _guess_decode(data: bytes) -> str | None:

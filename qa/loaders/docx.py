@@ -1,0 +1,120 @@
+"""Word (.docx) loader (python-docx): paragraphs, list items and table rows in document order.
+
+Paragraph styles "Title" and "Heading N" (or an outline level) make headings; each table row becomes one
+paragraph with its cells separated by " | "; the title comes from the core properties.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import docx
+from docx.table import Table
+
+from ..errors import DocumentError
+from ..types import Extracted
+from .formats import Paragraph, assemble, clean_title, first_symbol, squash
+
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
+
+
+def extract_docx(rel: str, data: bytes) -> Extracted:
+    """Clean text, headings and title of a Word document; ``DocumentError`` for anything else."""
+    check_package(rel, data)
+    document = open_document(rel, data)
+    paragraphs = list(_body_paragraphs(document))
+    symbol = first_symbol(_header_lines(document)) or first_symbol(squash(p.text) for p in paragraphs[:15])
+    title = clean_title(document.core_properties.title, rel)
+    extracted = assemble(paragraphs, "docx", title=title, symbol=symbol)
+    if not extracted.text.strip():
+        raise DocumentError(rel, "the Word document contains no text")
+    return extracted
+
+
+def check_package(rel: str, data: bytes) -> None:
+    """The zip must open, hold ``word/document.xml`` and not unpack to an absurd size (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DocumentError(rel, f"not a Word document: the zip archive is damaged ({exc})") from None
+    names = {info.filename for info in infos}
+    if "word/document.xml" not in names:
+        raise DocumentError(rel, "not a Word document (the zip has no word/document.xml)")
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise DocumentError(rel, f"the Word document unpacks to {unpacked / 1e6:.0f} MB; refusing it (a zip bomb?)")
+
+
+def open_document(rel: str, data: bytes):
+    try:
+        return docx.Document(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - python-docx raises KeyError, ValueError, lxml errors…
+        message = str(exc).strip() or type(exc).__name__
+        raise DocumentError(rel, f"not a readable Word document ({message[:160]})") from None
+
+
+def _body_paragraphs(document):
+    """Paragraphs and table rows of the body, in order."""
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            yield from _table_rows(block)
+        else:
+            text = _paragraph_text(block)
+            if text:
+                yield Paragraph([(text, None)], _heading_level(block))
+
+
+def _paragraph_text(paragraph) -> str:
+    return squash(paragraph.text.replace("\t", " "))
+
+
+def _heading_level(paragraph) -> int | None:
+    """Level from the style ("Title" → 1, "Heading 2" → 2) or from an explicit outline level."""
+    try:
+        name = paragraph.style.name if paragraph.style is not None else ""
+    except (KeyError, ValueError, AttributeError):
+        name = ""
+    if name.lower() == "title":
+        return 1
+    match = _HEADING_STYLE.match(name or "")
+    if match:
+        return max(1, min(6, int(match.group(1))))
+    levels = paragraph._p.xpath("./w:pPr/w:outlineLvl/@w:val")
+    if levels and levels[0].isdigit() and int(levels[0]) < 6:
+        return int(levels[0]) + 1
+    return None
+
+
+def _table_rows(table):
+    """One paragraph per row, cells joined by " | " (merged cells once); nested tables follow their row."""
+    for row in table.rows:
+        cells = []
+        seen = set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            text = squash(" ".join(_paragraph_text(p) for p in cell.paragraphs))
+            if text:
+                cells.append(text)
+        if cells:
+            yield Paragraph([(" | ".join(cells), None)])
+        for cell in row.cells:
+            for nested in cell.tables:
+                yield from _table_rows(nested)
+
+
+def _header_lines(document):
+    """Text lines of the page headers (where UN documents print their symbol)."""
+    for section in document.sections:
+        try:
+            for paragraph in section.header.paragraphs:
+                for part in re.split(r"\s{2,}|\t", paragraph.text):
+                    if part.strip():
+                        yield part.strip()
+        except (KeyError, ValueError, AttributeError):
+            continue
