@@ -11,23 +11,41 @@ Layout of an index folder::
 
 SQLite is the only source of truth. Each committed update bumps the generation
 ``G`` in the same transaction as the rows it changes, so an interrupted update
-leaves the index exactly as it was before or after. The FAISS and BM25 files are
-named by generation and written with temp-file-and-rename; when the file for
-the current generation is missing, stale or unreadable it is rebuilt from the
-stored embeddings and texts without re-encoding anything.
+leaves the index exactly as it was before or after.
+
+The FAISS and BM25 files are named by generation. ``apply`` writes the files of the
+new generation *inside* its transaction, just before the commit (temp file or
+folder, fsync, rename, fsync of the folder). So:
+
+* a process that dies, or an update that fails (disk full, an exception), before the
+  commit leaves the previous generation and its files untouched; the files it wrote
+  for the uncommitted generation are deleted by the next update (``cleanup``);
+* once a generation is committed its files are already on disk, so readers never
+  wait for them;
+* if the file of the current generation is missing, unreadable or disagrees with the
+  store anyway (deleted by hand, a damaged disk), ``vector_index``/``lexical_index``
+  rebuild it from the stored embeddings and texts without re-encoding anything (and
+  the updater writes it back on its next run).
+
+Readers check the generation on every query (``vector_index``/``lexical_index``) and
+switch to the new files once a new generation is committed. ``snapshot()`` holds one
+SQLite read transaction so that several reads see the same committed generation.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from . import vectors
@@ -124,11 +142,16 @@ class DocumentUpsert:
     mtime_ns: int = 0
 
 
+def _distribution_version(name: str) -> str | None:
+    """An installed package's version without importing it (importing sentence-transformers takes seconds)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vectors.EXACT) -> dict:
     """The manifest for an index built with these settings."""
-    import faiss
-    import sentence_transformers
-
     from . import __version__
 
     return {
@@ -141,7 +164,7 @@ def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vec
         "libraries": {
             "verbatim": __version__,
             "faiss": faiss.__version__,
-            "sentence_transformers": sentence_transformers.__version__,
+            "sentence_transformers": _distribution_version("sentence-transformers"),
             "sqlite": sqlite3.sqlite_version,
         },
     }
@@ -174,6 +197,31 @@ def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
         )
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make renames inside ``directory`` durable (best effort: not every file system allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or folder if it is there (best effort)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _write_json_atomically(path: Path, payload: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -182,6 +230,17 @@ def _write_json_atomically(path: Path, payload: dict) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _lexical_ids(index) -> np.ndarray | None:
+    """The sorted chunk ids of a ``LexicalIndex`` (``None`` if it does not expose them)."""
+    ids = getattr(index, "ids", None)
+    if ids is None:
+        ids = getattr(index, "_ids", None)
+    if ids is None:
+        return None
+    return np.sort(np.asarray(ids, dtype=np.int64))
 
 
 def _headings_json(headings) -> str:
@@ -210,26 +269,66 @@ class Store:
     # ----------------------------------------------------------------- opening
     @classmethod
     def exists(cls, directory: Path) -> bool:
-        return (Path(directory) / DB_NAME).exists()
+        """Whether an index has been built at ``directory``.
+
+        A store whose first build has not committed yet (generation 0, or not even a manifest) does not
+        count; an unreadable one does (``open`` then explains what is wrong).
+        """
+        path = Path(directory) / DB_NAME
+        if not path.exists():
+            return False
+        return not cls._blank(path)
+
+    @staticmethod
+    def _blank(path: Path) -> bool:
+        """True for a store file that no update has committed to (read-only look; False if unreadable)."""
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        except sqlite3.Error:
+            return False
+        try:
+            rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('manifest', 'generation')").fetchall())
+            if "manifest" not in rows:
+                return conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0
+            return int(rows.get("generation", 0)) == 0
+        except (sqlite3.Error, ValueError):
+            return False
+        finally:
+            conn.close()
 
     @classmethod
-    def open(cls, directory: Path, settings, *, dimension: int = 384, check: bool = True) -> "Store":
-        """Open an existing index; raises ``IndexMissingError`` / ``IndexMismatchError`` / ``IndexCorruptError``."""
+    def open(
+        cls, directory: Path, settings, *, dimension: int = 384, check: bool = True, unbuilt_ok: bool = False
+    ) -> "Store":
+        """Open an existing index; raises ``IndexMissingError`` / ``IndexMismatchError`` / ``IndexCorruptError``.
+
+        An index whose first build has not committed (generation 0) counts as missing unless ``unbuilt_ok``.
+        """
         directory = Path(directory)
-        if not cls.exists(directory):
+        if not (directory / DB_NAME).exists():
             raise IndexMissingError(
                 f"No index at {directory}. Build it with: python -m qa index --index {directory} --docs DOCS_FOLDER"
             )
-        conn = cls._connect(directory)
+        try:
+            conn = cls._connect(directory)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"The index at {directory} cannot be read ({exc}). " + _rebuild_hint(directory)) from None
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
-        except sqlite3.DatabaseError as exc:
+            manifest = json.loads(row[0]) if row is not None else None
+        except (sqlite3.DatabaseError, ValueError) as exc:
             conn.close()
             raise IndexCorruptError(f"The index at {directory} cannot be read ({exc}). " + _rebuild_hint(directory)) from None
-        if row is None:
+        if not isinstance(manifest, dict):
             conn.close()
             raise IndexCorruptError(f"The index at {directory} has no manifest. " + _rebuild_hint(directory))
-        manifest = json.loads(row[0])
+        if cls._read_generation(conn) == 0 and not unbuilt_ok:
+            # Generation 0 is the empty shell ``create`` makes; the first update commits generation 1.
+            conn.close()
+            raise IndexMissingError(
+                f"The index at {directory} has not been built yet (its first build is running or did not finish). "
+                f"Build it with: python -m qa index --index {directory} --docs DOCS_FOLDER"
+            )
         if check:
             try:
                 check_manifest(manifest, expected_manifest(settings, dimension), directory)
@@ -240,7 +339,11 @@ class Store:
 
     @classmethod
     def create(cls, directory: Path, manifest: dict) -> "Store":
-        """Create an empty index (or reset the manifest of an existing one inside a transaction)."""
+        """Create an empty index at generation 0 (or reset the manifest of an existing one inside a transaction).
+
+        ``open`` refuses generation 0 as not built yet: the first ``apply`` commits generation 1, so a first
+        build that dies half-way leaves "no index", as before it started.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         conn = cls._connect(directory)
@@ -257,24 +360,70 @@ class Store:
     @staticmethod
     def _connect(directory: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(directory / DB_NAME, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(_SCHEMA)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def write_manifest_file(self) -> None:
         _write_json_atomically(self.directory / MANIFEST_NAME, self.manifest)
+
+    def sync_manifest_file(self) -> None:
+        """Rewrite ``manifest.json`` if it is missing or differs from the manifest in SQLite (best effort)."""
+        path = self.directory / MANIFEST_NAME
+        try:
+            if json.loads(path.read_text(encoding="utf-8")) == self.manifest:
+                return
+        except (OSError, ValueError):
+            pass
+        try:
+            self.write_manifest_file()
+        except OSError:
+            pass
+
+    @contextmanager
+    def snapshot(self):
+        """Hold one SQLite read transaction: every read inside sees the same committed generation.
+
+        Reentrant; blocks other threads using this ``Store`` while held (keep it short). Wrap a whole
+        query (``vector_index``, ``lexical_index``, ``chunks``) in it to read one generation throughout.
+        """
+        with self._lock:
+            if self._conn.in_transaction:
+                yield self
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
 
     # ----------------------------------------------------------------- reading
     @property
     def generation(self) -> int:
+        """The committed generation (inside ``apply``'s transaction: the one being written)."""
         with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            return self._read_generation(self._conn)
+
+    @staticmethod
+    def _read_generation(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
     def chunk_count(self) -> int:
@@ -351,7 +500,7 @@ class Store:
         if not ids:
             return {}
         result = {}
-        with self._lock:
+        with self.snapshot():
             for offset in range(0, len(ids), 900):
                 batch = ids[offset : offset + 900]
                 rows = self._conn.execute(
@@ -410,7 +559,7 @@ class Store:
     def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` for every chunk, ordered by id."""
         dimension = int(self.manifest["dimension"])
-        with self._lock:
+        with self.snapshot():
             rows = self._conn.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.empty((len(rows), dimension), dtype=np.float32)
@@ -421,8 +570,8 @@ class Store:
     def lexical_corpus(self) -> tuple[list[int], list[str]]:
         """``(ids, texts)`` that the BM25 index is built from: each chunk's section heading and text."""
         ids, texts = [], []
-        with self._lock:
-            docs = self._conn.execute("SELECT id, text FROM documents").fetchall()
+        with self.snapshot():
+            docs = self._conn.execute("SELECT id, text FROM documents ORDER BY id").fetchall()
             for doc_id, text in docs:
                 for chunk_id, start, end, section in self._conn.execute(
                     "SELECT id, start, end, section FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
@@ -439,111 +588,205 @@ class Store:
         return self.directory / f"lexical-{generation}"
 
     def vector_index(self):
-        """The FAISS index for the current generation: loaded from disk, or rebuilt from stored embeddings."""
-        with self._lock:
+        """The FAISS index for the current generation: loaded from disk, or rebuilt from stored embeddings.
+
+        Checked against the store's chunk ids; cached until the generation changes. Never re-encodes.
+        """
+        with self.snapshot():
             generation = self.generation
             if self._vector_index is not None and self._vector_generation == generation:
                 return self._vector_index
-            index = None
-            path = self._vectors_path(generation)
-            self._wait_for_writer(path)
-            if path.exists():
-                try:
-                    index = vectors.load(path)
-                except Exception:
-                    index = None
-            if index is None or not np.array_equal(vectors.ids_of(index), self.chunk_ids()):
+            index = self._load_vectors(generation, self.chunk_ids())
+            if index is None:
                 index = self._build_vector_index()
-                if self._may_write():
-                    vectors.save(index, path)
+                if self.writable:
+                    try:
+                        self._write_vectors(index, generation)
+                    except OSError:
+                        pass  # the in-memory index answers; ``repair`` reports the error
             self._vector_index, self._vector_generation = index, generation
             return index
 
-    def _build_vector_index(self):
+    def _load_vectors(self, generation: int, ids: np.ndarray):
+        """The FAISS file of ``generation`` if it is there, readable and holds exactly ``ids``; else ``None``."""
+        path = self._vectors_path(generation)
+        if not path.is_file():
+            return None
+        try:
+            index = vectors.load(path)
+        except Exception:
+            return None
+        if index.d != int(self.manifest["dimension"]) or not np.array_equal(vectors.ids_of(index), ids):
+            return None
+        return index
+
+    def _build_vector_index(self, manifest: dict | None = None):
+        manifest = manifest or self.manifest
         ids, matrix = self.all_embeddings()
-        kind = self.manifest.get("vector_index", vectors.EXACT)
-        return vectors.build(ids, matrix, int(self.manifest["dimension"]), kind)
+        kind = manifest.get("vector_index", vectors.EXACT)
+        return vectors.build(ids, matrix, int(manifest["dimension"]), kind)
 
     def lexical_index(self):
         """The BM25 index for the current generation: loaded from disk, or rebuilt from stored texts."""
-        from .lexical import LexicalIndex
-
-        with self._lock:
+        with self.snapshot():
             generation = self.generation
             if self._lexical is not None and self._lexical_generation == generation:
                 return self._lexical
-            index = None
-            path = self._lexical_path(generation)
-            self._wait_for_writer(path)
-            if path.exists():
-                try:
-                    index = LexicalIndex.load(path)
-                except Exception:
-                    index = None
-            if index is None or len(index) != self.chunk_count():
-                ids, texts = self.lexical_corpus()
-                index = LexicalIndex.build(texts, ids)
-                if self._may_write():
-                    self._save_lexical(index, generation)
+            index = self._load_lexical(generation, self.chunk_ids())
+            if index is None:
+                index = self._build_lexical_index()
+                if self.writable:
+                    try:
+                        self._write_lexical(index, generation)
+                    except OSError:
+                        pass
             self._lexical, self._lexical_generation = index, generation
             return index
 
-    def _save_lexical(self, index, generation: int) -> None:
+    def _load_lexical(self, generation: int, ids: np.ndarray):
+        from .lexical import LexicalIndex
+
+        path = self._lexical_path(generation)
+        if not path.is_dir():
+            return None
+        try:
+            index = LexicalIndex.load(path)
+        except Exception:
+            return None
+        stored = _lexical_ids(index)
+        if stored is None:
+            return index if len(index) == len(ids) else None
+        return index if np.array_equal(stored, ids) else None
+
+    def _build_lexical_index(self):
+        from .lexical import LexicalIndex
+
+        ids, texts = self.lexical_corpus()
+        return LexicalIndex.build(texts, ids)
+
+    def _write_vectors(self, index, generation: int) -> None:
+        vectors.save(index, self._vectors_path(generation))
+        _fsync_dir(self.directory)
+
+    def _write_lexical(self, index, generation: int) -> None:
         final = self._lexical_path(generation)
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         index.save(tmp)
         for child in tmp.iterdir():
-            with open(child, "rb") as handle:
-                os.fsync(handle.fileno())
-        shutil.rmtree(final, ignore_errors=True)
+            if child.is_file():
+                with open(child, "rb") as handle:
+                    os.fsync(handle.fileno())
+        _fsync_dir(tmp)
+        # A folder cannot be renamed over a non-empty one: move the old one aside first. A crash in
+        # between leaves no folder for this generation, which is rebuilt from the store on next use.
+        if final.exists():
+            old = final.with_name(final.name + ".old.tmp")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
         os.replace(tmp, final)
+        _fsync_dir(self.directory)
+
+    # Kept for callers of the previous name.
+    def _save_lexical(self, index, generation: int) -> None:
+        self._write_lexical(index, generation)
+
+    def repair(self) -> dict:
+        """Make sure the files of the current generation exist and agree with the store (updater only).
+
+        Rebuilds a missing, unreadable or stale file from stored embeddings/texts (no re-encoding) and
+        writes it; raises ``OSError`` if it cannot be written (the index still answers from memory).
+        Returns ``{"vectors": "ok"|"rebuilt", "lexical": "ok"|"rebuilt"}``.
+        """
+        result = {}
+        with self.snapshot():
+            generation = self.generation
+            ids = self.chunk_ids()
+            index = self._load_vectors(generation, ids)
+            result["vectors"] = "ok" if index is not None else "rebuilt"
+            if index is None:
+                index = self._build_vector_index()
+                self._write_vectors(index, generation)
+            self._vector_index, self._vector_generation = index, generation
+            lexical = self._load_lexical(generation, ids)
+            result["lexical"] = "ok" if lexical is not None else "rebuilt"
+            if lexical is None:
+                lexical = self._build_lexical_index()
+                self._write_lexical(lexical, generation)
+            self._lexical, self._lexical_generation = lexical, generation
+        return result
 
     def _may_write(self) -> bool:
         return self.writable
 
-    def _wait_for_writer(self, path: Path, seconds: float = 3.0) -> None:
-        """A reader that sees a new generation gives the writer a moment to finish writing its files."""
-        deadline = time.monotonic() + seconds
-        while not self.writable and not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
     # ----------------------------------------------------------------- writing
     def cleanup(self) -> None:
-        """Remove temporary files and derived files of older generations (call with the update lock held)."""
+        """Remove temporary files and derived files of other generations (call with the update lock held).
+
+        Files of a generation above the current one are what an update that died before its commit left.
+        """
         generation = self.generation
-        for child in self.directory.iterdir():
+        keep = {self._vectors_path(generation).name, self._lexical_path(generation).name}
+        for child in list(self.directory.iterdir()):
             name = child.name
             stale_tmp = name.endswith(".tmp")
-            old_vectors = name.startswith("vectors-") and name != self._vectors_path(generation).name
-            old_lexical = name.startswith("lexical-") and name != self._lexical_path(generation).name
-            if stale_tmp or old_vectors or old_lexical:
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+            derived = name.startswith(("vectors-", "lexical-"))
+            if stale_tmp or (derived and name not in keep):
+                _remove(child)
+
+    def touch(self, items) -> None:
+        """Record new ``(path, size, mtime_ns)`` for documents whose content did not change.
+
+        Not a new generation: nothing that is searched changes, only what the next scan compares with.
+        """
+        items = list(items)
+        if not items:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "UPDATE documents SET size=?, mtime_ns=? WHERE path=?", [(s, m, p) for p, s, m in items]
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def apply(
         self,
         upserts: list[DocumentUpsert],
         removed: list[str],
-        renamed: list[tuple[str, str]],
+        renamed: list[tuple],
         manifest: dict | None = None,
         replace_all: bool = False,
         after_commit=None,
     ) -> int:
-        """Apply one update in a single transaction, then refresh the derived indexes; returns the new generation.
+        """Apply one update in a single transaction and return the new generation.
 
-        ``replace_all`` empties the store first (a rebuild). ``after_commit`` is a test hook called between
-        the SQLite commit and the derived-file writes.
+        ``renamed`` holds ``(old, new)`` or ``(old, new, size, mtime_ns)`` tuples. ``replace_all`` empties
+        the store first (a rebuild). The FAISS and BM25 files of the new generation are written before
+        the commit (see the module docstring): if anything fails before the commit, the transaction is
+        rolled back, those files are deleted and the index stays at the previous generation.
+        ``after_commit`` (a test hook) is called right after the commit, before the cleanup of old files.
         """
         now = time.time()
         with self._lock:
-            old_vector_index = self.vector_index() if not replace_all and self.chunk_count() else None
+            old_index = self.vector_index() if not replace_all and self.chunk_count() else None
+            target_manifest = manifest if manifest is not None else self.manifest
             removed_chunk_ids: list[int] = []
             added: list[tuple[int, np.ndarray]] = []
             conn = self._conn
+            generation = None
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if replace_all:
@@ -552,8 +795,15 @@ class Store:
                     conn.execute("DELETE FROM documents")
                 if manifest is not None:
                     conn.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(manifest),))
-                for old, new in renamed:
-                    conn.execute("UPDATE documents SET path=?, indexed_at=? WHERE path=?", (new, now, old))
+                for item in renamed:
+                    old, new = item[0], item[1]
+                    if len(item) >= 4:
+                        conn.execute(
+                            "UPDATE documents SET path=?, size=?, mtime_ns=?, indexed_at=? WHERE path=?",
+                            (new, item[2], item[3], now, old),
+                        )
+                    else:
+                        conn.execute("UPDATE documents SET path=?, indexed_at=? WHERE path=?", (new, now, old))
                 for path in list(removed) + [u.document.path for u in upserts]:
                     row = conn.execute("SELECT id FROM documents WHERE path=?", (path,)).fetchone()
                     if row is None:
@@ -561,8 +811,11 @@ class Store:
                     removed_chunk_ids.extend(r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id=?", row))
                     conn.execute("DELETE FROM chunks WHERE doc_id=?", row)
                     conn.execute("DELETE FROM documents WHERE id=?", row)
+                dimension = int(target_manifest["dimension"])
                 for upsert in upserts:
                     doc = upsert.document
+                    if len(upsert.chunks) != len(upsert.embeddings):
+                        raise ValueError(f"{doc.path}: {len(upsert.chunks)} chunks but {len(upsert.embeddings)} embeddings")
                     cursor = conn.execute(
                         "INSERT INTO documents(path, content_hash, title, symbol, kind, text, headings, pages, "
                         "page_count, chunk_count, size, mtime_ns, indexed_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -574,7 +827,9 @@ class Store:
                     )
                     doc_id = cursor.lastrowid
                     for chunk, vector in zip(upsert.chunks, upsert.embeddings):
-                        vector = np.ascontiguousarray(vector, dtype=np.float32)
+                        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+                        if vector.shape[0] != dimension:
+                            raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
                         cursor = conn.execute(
                             "INSERT INTO chunks(doc_id, ordinal, start, end, section, page, page_end, page_label, "
                             "para, chunk_hash, embedding) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
@@ -585,45 +840,105 @@ class Store:
                         )
                         added.append((cursor.lastrowid, vector))
                 conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                generation = self.generation  # this transaction's (not yet committed) generation
+                # Derived files of the new generation, from the rows this transaction sees, before the commit.
+                index = self._next_vector_index(old_index, removed_chunk_ids, added, target_manifest)
+                lexical = self._build_lexical_index()
+                self._write_vectors(index, generation)
+                self._write_lexical(lexical, generation)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback()
+                if generation is not None and self._committed_generation() != generation:
+                    for path in (self._vectors_path(generation), self._lexical_path(generation)):
+                        _remove(path)
+                        _remove(path.with_name(path.name + ".tmp"))
                 raise
+            self._vector_index, self._vector_generation = index, generation
+            self._lexical, self._lexical_generation = lexical, generation
             if manifest is not None:
                 self.manifest = manifest
-                self.write_manifest_file()
+                self.sync_manifest_file()
             if after_commit is not None:
                 after_commit()
-            self._refresh_derived(old_vector_index, removed_chunk_ids, added)
+            try:
+                self.cleanup()
+            except OSError:
+                pass
+            return generation
+
+    def _committed_generation(self) -> int | None:
+        try:
             return self.generation
+        except sqlite3.Error:
+            return None
 
-    def _refresh_derived(self, old_index, removed_ids: list[int], added: list[tuple[int, np.ndarray]]) -> None:
-        generation = self.generation
-        wanted_kind = self.manifest.get("vector_index", vectors.EXACT)
-        if old_index is not None and vectors.supports_removal(old_index) and wanted_kind == vectors.EXACT:
-            add_ids = np.array([a[0] for a in added], dtype=np.int64)
-            add_vectors = np.array([a[1] for a in added], dtype=np.float32).reshape(len(added), -1)
-            index = vectors.update(old_index, np.array(removed_ids, dtype=np.int64), add_ids, add_vectors)
-        else:
-            index = self._build_vector_index()
-        vectors.save(index, self._vectors_path(generation))
-        self._vector_index, self._vector_generation = index, generation
-        self._lexical = None
-        self.lexical_index()
-        self.cleanup()
-
-    def verify(self) -> dict:
-        """Check that FAISS and BM25 agree with the store; returns counts (raises ``IndexCorruptError`` if not)."""
+    def _next_vector_index(self, old_index, removed_ids: list[int], added: list[tuple[int, np.ndarray]], manifest: dict):
+        """The FAISS index after this update: the previous one updated (exact search) or a fresh build."""
+        dimension = int(manifest["dimension"])
+        wanted_kind = manifest.get("vector_index", vectors.EXACT)
         ids = self.chunk_ids()
-        index = self.vector_index()
-        faiss_ids = vectors.ids_of(index)
-        if not np.array_equal(faiss_ids, ids):
-            raise IndexCorruptError(f"FAISS ids ({len(faiss_ids)}) disagree with the store ({len(ids)}).")
-        with self._lock:
-            docs = self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-            bad = self._conn.execute(
+        if old_index is not None and vectors.supports_removal(old_index) and wanted_kind == vectors.EXACT:
+            index = faiss.clone_index(old_index)  # the cached index keeps serving until the commit
+            add_ids = np.fromiter((a[0] for a in added), dtype=np.int64, count=len(added))
+            add_vectors = np.array([a[1] for a in added], dtype=np.float32).reshape(len(added), dimension)
+            vectors.update(index, np.array(removed_ids, dtype=np.int64), add_ids, add_vectors)
+            if np.array_equal(vectors.ids_of(index), ids):
+                return index
+        return self._build_vector_index(manifest)
+
+    def verify(self, strict: bool = False) -> dict:
+        """Check that FAISS and BM25 agree with the store; returns counts (raises ``IndexCorruptError`` if not).
+
+        ``files`` in the result says whether the files of the current generation are ``ok``, ``missing``
+        or ``stale`` (a reader then answers from an index rebuilt in memory); ``strict`` raises unless
+        both are ``ok``.
+        """
+        dimension = int(self.manifest["dimension"])
+        with self.snapshot():
+            generation = self.generation
+            ids = self.chunk_ids()
+            index = self.vector_index()
+            faiss_ids = vectors.ids_of(index)
+            if not np.array_equal(faiss_ids, ids):
+                raise IndexCorruptError(f"FAISS ids ({len(faiss_ids)}) disagree with the store ({len(ids)}).")
+            lexical = self.lexical_index()
+            lexical_ids = _lexical_ids(lexical)
+            if len(lexical) != len(ids) or (lexical_ids is not None and not np.array_equal(lexical_ids, ids)):
+                raise IndexCorruptError(f"BM25 rows ({len(lexical)}) disagree with the store ({len(ids)}).")
+            conn = self._conn
+            docs = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            bad = conn.execute(
                 "SELECT COUNT(*) FROM documents d WHERE chunk_count != (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id)"
             ).fetchone()[0]
-        if bad:
-            raise IndexCorruptError(f"{bad} documents have a chunk count that disagrees with their chunks.")
-        return {"documents": docs, "chunks": len(ids), "faiss": int(index.ntotal), "generation": self.generation}
+            if bad:
+                raise IndexCorruptError(f"{bad} documents have a chunk count that disagrees with their chunks.")
+            bad = conn.execute("SELECT COUNT(*) FROM chunks WHERE length(embedding) != ?", (4 * dimension,)).fetchone()[0]
+            if bad:
+                raise IndexCorruptError(f"{bad} chunks have an embedding of the wrong size.")
+            bad = conn.execute(
+                "SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                "WHERE c.start < 0 OR c.end <= c.start OR c.end > length(d.text)"
+            ).fetchone()[0]
+            if bad:
+                raise IndexCorruptError(f"{bad} chunks have offsets outside their document's text.")
+            files = {
+                "vectors": self._file_state(self._load_vectors(generation, ids), self._vectors_path(generation)),
+                "lexical": self._file_state(self._load_lexical(generation, ids), self._lexical_path(generation)),
+            }
+        if strict and set(files.values()) != {"ok"}:
+            raise IndexCorruptError(f"The derived files of generation {generation} are not in order: {files}.")
+        return {
+            "documents": docs,
+            "chunks": len(ids),
+            "faiss": int(index.ntotal),
+            "lexical": len(lexical),
+            "generation": generation,
+            "files": files,
+        }
+
+    @staticmethod
+    def _file_state(loaded, path: Path) -> str:
+        if loaded is not None:
+            return "ok"
+        return "stale" if path.exists() else "missing"

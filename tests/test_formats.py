@@ -565,3 +565,22 @@ def test_assemble_cites_every_character_on_its_page(paragraph_pieces):
 )
 def test_clean_title(raw, title):
     assert clean_title(raw, "docs/report.pdf") == title
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ("Plain ASCII text, no BOM.".encode("utf-16-le"), "Plain ASCII text, no BOM."),
+        ("Plain ASCII text, no BOM.".encode("utf-16-be"), "Plain ASCII text, no BOM."),
+        (b"\x00\xff" * 200, None),
+        (b"abc\x00def", None),
+    ],
+)
+def test_nul_bytes_are_utf16_text_or_refused_as_binary(data, expected):
+    from qa.loaders.text import decode_text
+
+    if expected is None:
+        with pytest.raises(DocumentError, match="binary content"):
+            decode_text(data, "x.md")
+    else:
+        assert decode_text(data, "x.txt") == expected

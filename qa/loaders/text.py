@@ -42,14 +42,14 @@ def decode_text(data: bytes, doc: str) -> str:
                 return _check_textual(data.decode(encoding), doc)
             except UnicodeDecodeError as exc:
                 raise DocumentError(doc, f"not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
+    if b"\x00" in data:  # NUL bytes are valid UTF-8, so UTF-16 without a BOM must be caught first
+        wide = _utf16_without_bom(data)
+        if wide is None:
+            raise DocumentError(doc, "binary content, not text (NUL bytes)")
+        return _check_textual(wide, doc)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if b"\x00" in data:
-            wide = _utf16_without_bom(data)
-            if wide is None:
-                raise DocumentError(doc, "binary content, not text (NUL bytes)") from None
-            return _check_textual(wide, doc)
         text = _guess_decode(data)
         if text is None:
             raise DocumentError(
@@ -73,9 +73,13 @@ def _utf16_without_bom(data: bytes) -> str | None:
     else:
         return None
     try:
-        return data[: len(data) // 2 * 2].decode(encoding)
+        text = data[: len(data) // 2 * 2].decode(encoding)
     except UnicodeDecodeError:
         return None
+    # Real text has word breaks; NUL-padded binary decodes to one long run of symbols.
+    sample_text = text[:2000]
+    breaks = sum(1 for ch in sample_text if ch.isspace() or ch in ".,;:!?-")
+    return text if breaks >= max(1, len(sample_text) // 40) else None
 
 
 def _guess_decode(data: bytes) -> str | None:
