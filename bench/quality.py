@@ -1,0 +1,99 @@
+"""Answer quality on the documents users ask about, and the "not found" calibration.
+
+    .venv/bin/python bench/quality.py            # seeds/ + UN documents, both question sets
+    .venv/bin/python bench/quality.py --sweep    # also print accuracy of "not found" per threshold
+
+Indexes seeds/ together with ../shared/corpora/un_human_rights_docs/ (copied to a temporary
+folder, never into the repository) with the real model, asks every question in
+tests/data/seeds_questions.jsonl and tests/data/un_questions.jsonl, and prints hit@1, hit@3,
+MRR, "not found" accuracy and the median passage length per mode. Writes bench/results/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from qa import answer as answer_module  # noqa: E402
+from qa.embedding import embedder_for  # noqa: E402
+from qa.evaluation import evaluate_questions, load_questions  # noqa: E402
+from qa.indexing import update_index  # noqa: E402
+from qa.settings import load_settings  # noqa: E402
+from qa.store import Store  # noqa: E402
+
+UN_DOCS = REPO.parent / "shared" / "corpora" / "un_human_rights_docs"
+QUESTION_SETS = {"seeds": REPO / "tests" / "data" / "seeds_questions.jsonl", "un": REPO / "tests" / "data" / "un_questions.jsonl"}
+
+
+def build_corpus(target: Path) -> None:
+    shutil.copytree(REPO / "seeds", target / "seeds")
+    for path in UN_DOCS.rglob("*"):
+        if path.is_file() and path.suffix.lower() in (".pdf", ".md") and path.name != "SOURCE.md" and path.name != "README.md":
+            destination = target / "un" / path.relative_to(UN_DOCS)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, destination)
+
+
+def collect_signals(questions, store, embedder):
+    """(confidence, is_answerable) for every question, for the threshold sweep."""
+    rows = []
+    for q in questions:
+        result = answer_module.ask(store, embedder, q["q"], k=5)
+        rows.append((result.confidence, not q.get("unanswerable")))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="hybrid,dense,bm25")
+    parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "quality.json"))
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    embedder = embedder_for(settings)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="qa-quality-") as tmp:
+        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
+        build_corpus(docs)
+        report = update_index(docs, index, settings, embedder=embedder)
+        results["corpus"] = {"documents": report.documents_total, "chunks": report.chunks_total, "failed": report.failed}
+        store = Store.open(index, settings)
+        try:
+            for name, path in QUESTION_SETS.items():
+                questions = load_questions(path)
+                results[name] = {mode: evaluate_questions(questions, store, embedder, mode=mode) for mode in args.modes.split(",")}
+            if args.sweep:
+                signals = []
+                for path in QUESTION_SETS.values():
+                    signals += collect_signals(load_questions(path), store, embedder)
+                sweep = []
+                for threshold in [x / 100 for x in range(5, 100, 5)]:
+                    correct = sum((conf >= threshold) == answerable for conf, answerable in signals)
+                    sweep.append({"threshold": threshold, "accuracy": round(correct / len(signals), 4)})
+                results["confidence_sweep"] = sweep
+        finally:
+            store.close()
+    print(f"corpus: {results['corpus']['documents']} documents, {results['corpus']['chunks']} chunks")
+    print(f"{'set':6} {'mode':7} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'not-found acc':>14} {'median chars':>13} {'ms/q':>7}")
+    for name in QUESTION_SETS:
+        for mode, m in results[name].items():
+            print(f"{name:6} {mode:7} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} {m['not_found_accuracy']:14.3f} "
+                  f"{m['median_top_passage_chars']:13.0f} {m['ms_per_question_p50']:7.0f}")
+        for miss in results[name].get("hybrid", {}).get("misses", []):
+            print(f"   miss ({name}, hybrid): {json.dumps(miss)}")
+    for row in results.get("confidence_sweep", []):
+        print(f"   threshold {row['threshold']:.2f}: not-found accuracy {row['accuracy']:.3f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""The Streamlit chat page (app.py) driven headlessly with ``streamlit.testing.v1.AppTest``, plus the pure
+helpers of ``qa/ui.py`` it is built from (escaping, highlighting, uploads, progress, index checks).
+
+The app loads its own model through ``st.cache_resource``; AppTest runs the script in this process, so
+that is the same cached model as the ``real_embedder`` fixture. Each app test gets private copies of the
+docs and index folders (the index copied from the session's ``seeds_index`` so nothing is re-embedded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SEED_DOC, FakeEmbedder, write
+from qa import ui
+
+APP = str(REPO / "app.py")
+TIMEOUT = 180  # the first run loads the model; later runs answer in about a second
+QUESTION = "What did the state say about access to case materials?"
+SEED_TITLE = "Reply of the Government of Kazakhstan to communication AL KAZ 1/2024"
+
+OTHER_DOC = """---
+title: "Reply of the Government of Ruritania to communication UA RUR 2/2024"
+symbol: "UA RUR 2/2024"
+---
+
+# On access to the case file
+
+The Government of Ruritania states that the lawyer of Mr. Petrov was given full access to the case materials
+on 12 February 2024, two weeks before the trial, and could copy every document in the file.
+
+# On the conditions of detention
+
+Mr. Petrov is held in a single cell with daylight, and he receives visits from his family every Sunday.
+"""
+
+NEW_DOC = """# Report of the Ombudsman of Freedonia
+
+## Visit to the Zelenograd detention centre
+
+The Ombudsman of Freedonia visited the Zelenograd detention centre on 3 March 2024 and found 42 detainees
+held in cells built for 20 people. The Ombudsman recommended that the centre close its basement cells.
+"""
+
+XSS_TITLE = "<script>alert('title')</script> Notes on the hearing"
+XSS_MD = f"""---
+title: "{XSS_TITLE}"
+---
+
+# Hearing <img src=x onerror=alert('heading')>
+
+The hearing on the detention of Mr. Example was postponed to 5 June 2024 <script>alert(1)</script> at the
+request of the defence.
+"""
+XSS_TXT = """Memo on the detention hearing
+
+The detention hearing was postponed because the judge was ill <img src=x onerror=alert(2)> and the
+prosecutor asked for more time [click me](javascript:alert(3)) ![pixel](http://example.com/p.png) **bold** $x$ :red[red].
+"""
+
+
+# ----------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def app_env(tmp_path, seeds_index, monkeypatch):
+    """QA_DOCS / QA_INDEX pointing at private copies of the indexed seeds (copy2 keeps mtimes: index up to date)."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(seeds_index.docs, docs)
+    shutil.copytree(seeds_index.index, index, ignore=shutil.ignore_patterns(".lock"))
+    monkeypatch.setenv("QA_DOCS", str(docs))
+    monkeypatch.setenv("QA_INDEX", str(index))
+    return docs, index
+
+
+def start(timeout: float = TIMEOUT):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def ask(at, question: str):
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def htmls(at) -> list[str]:
+    """Bodies of every st.html element (the page CSS excluded)."""
+    return [h.value for h in at.html if not h.value.lstrip().startswith("<style>")]
+
+
+def cards(at) -> list[str]:
+    return [h for h in htmls(at) if h.startswith('<article class="vb-card"')]
+
+
+def card_docs(at) -> list[str]:
+    return [re.search(r'data-doc="([^"]*)"', c).group(1) for c in cards(at)]
+
+
+def markdown_texts(at) -> list[str]:
+    """Everything Streamlit renders as Markdown: markdown, captions, alerts, and block labels."""
+    texts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    texts += [e.value for kind in (at.error, at.warning, at.info, at.success) for e in kind]
+    texts += [getattr(x, "label", "") or "" for x in list(at.expander) + list(at.status)]
+    return texts
+
+
+def plain(md: str) -> str:
+    """Undo md_escape's backslashes, to compare Markdown sources with plain text."""
+    return re.sub(r"\\(.)", r"\1", md)
+
+
+# ----------------------------------------------------------------------------------------- the page
+
+
+@pytest.mark.slow
+def test_question_shows_cited_passage_with_highlight_and_citation(app_env):
+    at = start()
+    assert any("Verbatim" in h for h in htmls(at))  # the empty-state title
+    ask(at, QUESTION)
+
+    body = "\n".join(htmls(at))
+    assert "denied access to the materials are untrue" in body
+    # the short answer quotes it verbatim with its marker, and the passage card marks it
+    answer = next(h for h in htmls(at) if h.startswith('<div class="vb-answer"'))
+    assert re.search(r"“[^”]*denied access to the materials are untrue\.”.*?\[\d\]", answer)
+    card = next(c for c in cards(at) if "denied access to the materials are untrue" in c)
+    assert re.search(r"<mark>[^<]*denied access to the materials are untrue", card)
+    assert SEED_TITLE in card and "On the first point of the request" in card
+    assert "Surrounding text" in card  # neighbouring chunks
+    # a copyable citation with title and section
+    citations = [c.value for c in at.code]
+    assert f"{SEED_TITLE}, ‘On the first point of the request’" in citations
+    # every card has an "Open" button for the whole document
+    assert len([b for b in at.button if (b.key or "").startswith("open-")]) == len(cards(at)) == 5
+
+
+@pytest.mark.slow
+def test_open_whole_document_at_the_passage(app_env):
+    at = ask(start(), QUESTION)
+    rank = next(i for i, c in enumerate(cards(at)) if "denied access to the materials are untrue" in c) + 1
+    button = next(b for b in at.button if b.key and b.key.endswith(f"-{rank}") and b.key.startswith("open-"))
+    button.click().run()
+    assert not at.exception
+    view = next(h for h in htmls(at) if h.startswith('<div class="vb-docview"'))
+    flat = re.sub(r'<span class="vb-pb">(.*?)</span>', r"\1", view, flags=re.S)  # paragraph gaps
+    target = re.search(r'<span class="vb-region" id="vb-doc-target">(.*?)</span>', flat, re.S).group(1)
+    assert "denied access to the materials are untrue" in target
+    assert 'href="#vb-doc-target"' in view  # jump link
+    assert "MISSION PERMANENTE" in view  # the whole document, not just the passage
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question, expected", [("", "empty"), ("   ", "empty"), ("x" * 10_000, "too long")])
+def test_empty_and_too_long_questions_give_a_readable_error(app_env, question, expected):
+    at = ask(start(), question)
+    errors = [plain(e.value) for e in at.error]
+    assert len(errors) == 1 and expected in errors[0]
+    assert not at.exception
+    assert not cards(at) and at.session_state["turns"] == []
+    ask(at, QUESTION)  # the page still works afterwards
+    assert cards(at) and not at.error
+
+
+@pytest.mark.slow
+def test_document_filter_restricts_passages(app_env):
+    docs, _ = app_env
+    write(docs, "ruritania-reply.md", OTHER_DOC)
+    at = start()
+    assert any(s.label.startswith("Index updated") and "1 added" in s.label for s in at.status), \
+        "the new file is indexed on start, visibly"
+    ask(at, "Was the lawyer given access to the case materials?")
+    assert set(card_docs(at)) == {SEED_DOC, "ruritania-reply.md"}
+
+    filter_box = at.sidebar.multiselect[0]
+    assert set(filter_box.options) >= {"Reply of the Government of Ruritania to communication UA RUR 2/2024"}
+    filter_box.set_value(["ruritania-reply.md"]).run()
+    at.session_state["k"] = 5
+    ask(at, "Was the lawyer given access to the case materials?")
+    latest = at.session_state["turns"][-1]
+    assert latest.docs == ("ruritania-reply.md",)
+    assert latest.answer.passages and {p.doc for p in latest.answer.passages} == {"ruritania-reply.md"}
+    last_cards = [c for c in cards(at) if 'id="vb-p-2-' in c]
+    assert last_cards and all('data-doc="ruritania-reply.md"' in c for c in last_cards)
+    assert any("searched 1 of 2 documents" in plain(c.value) for c in at.caption)
+
+
+@pytest.mark.slow
+def test_off_topic_question_is_not_answered(app_env):
+    at = ask(start(), "What is the boiling point of mercury?")
+    body = "\n".join(htmls(at))
+    assert "The documents don&#x27;t seem to answer this." in body or "The documents don't seem to answer this." in body
+    assert not any(h.startswith('<div class="vb-answer"><div class="vb-label">') for h in htmls(at))
+    closest = [e for e in at.expander if e.label.startswith("Closest passages")]
+    assert len(closest) == 1 and not closest[0].proto.expanded  # offered, collapsed
+
+
+@pytest.mark.slow
+def test_follow_up_question_uses_the_previous_one(app_env):
+    at = ask(start(), QUESTION)
+    ask(at, "and what about her lawyer?")
+    turns = at.session_state["turns"]
+    assert len(turns) == 2 and turns[1].answer.answerable
+    assert any("lawyer" in p.text for p in turns[1].answer.passages[:2])
+    at.sidebar.button[0].click().run()  # New conversation
+    assert at.session_state["turns"] == [] and not cards(at)
+
+
+@pytest.mark.slow
+def test_upload_then_update_index_then_ask(app_env):
+    """Upload through the real st.file_uploader (AppTest supports it), then press "Update index"."""
+    docs, _ = app_env
+    seed_bytes = (docs / SEED_DOC).read_bytes()
+    at = start()
+    at.sidebar.file_uploader[0].set_value([
+        ("../../ombudsman <report>.md", NEW_DOC.encode(), "text/markdown"),
+        ("copy of the reply.md", seed_bytes, "text/markdown"),
+        ("setup.exe", b"MZ\x90\x00", "application/octet-stream"),
+    ]).run()
+    assert not at.exception
+    assert sorted(p.name for p in docs.iterdir()) == sorted([SEED_DOC, "ombudsman _report.md"])
+    messages = [plain(m.value) for m in list(at.sidebar.success) + list(at.sidebar.info) + list(at.sidebar.warning)]
+    assert any("Saved ../../ombudsman <report>.md as ombudsman _report.md" in m for m in messages)
+    assert any("copy of the reply.md is already there" in m and SEED_DOC in m for m in messages)
+    assert any("setup.exe was not saved" in m and "not supported" in m for m in messages)
+    assert any("1 new file" in plain(c.value) for c in at.sidebar.caption)
+    assert not at.sidebar.file_uploader[0].value  # a fresh uploader: nothing is saved twice
+
+    next(b for b in at.sidebar.button if b.label == "Update index").click().run()
+    assert not at.exception
+    report = at.session_state["last_report"]
+    assert report.added == ["ombudsman _report.md"] and not report.failed
+    assert any("Index updated: 1 added" in plain(e.label) for e in at.sidebar.expander)
+    assert any("Added: ombudsman _report.md" in plain(c.value) for c in at.sidebar.caption)
+
+    ask(at, "How many detainees did the Ombudsman find in the Zelenograd detention centre?")
+    turn = at.session_state["turns"][-1]
+    assert turn.answer.answerable and turn.answer.passages[0].doc == "ombudsman _report.md"
+    assert "42 detainees" in cards(at)[0]
+
+
+@pytest.mark.slow
+def test_startup_builds_a_missing_index_with_visible_progress(tmp_path, monkeypatch, real_embedder):
+    docs = tmp_path / "docs"
+    write(docs, "ombudsman.md", NEW_DOC)
+    monkeypatch.setenv("QA_DOCS", str(docs))
+    monkeypatch.setenv("QA_INDEX", str(tmp_path / "index"))
+    at = start()
+    assert any(plain(s.label) == "Index updated: 1 added" for s in at.status)
+    assert [p.value for p in at.get("progress")] == [100]
+    assert (tmp_path / "index" / "store.sqlite3").exists()
+    ask(at, "How many detainees were found in the Zelenograd detention centre?")
+    assert "42 detainees" in cards(at)[0]
+
+
+@pytest.mark.slow
+def test_document_text_with_html_and_markdown_is_shown_literally(tmp_path, monkeypatch, real_embedder):
+    docs = tmp_path / "docs"
+    write(docs, "hearing.md", XSS_MD)
+    write(docs, "memo.txt", XSS_TXT)
+    monkeypatch.setenv("QA_DOCS", str(docs))
+    monkeypatch.setenv("QA_INDEX", str(tmp_path / "index"))
+    at = start()
+    ask(at, "Why was the detention hearing postponed?")
+    ask(at, "When was the hearing on the detention of Mr. Example postponed?")
+    turns = at.session_state["turns"]
+    assert {p.doc for t in turns for p in t.answer.passages} == {"hearing.md", "memo.txt"}
+
+    bodies = htmls(at)
+    joined = "\n".join(bodies)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in joined
+    assert "&lt;img src=x onerror=alert(2)&gt;" in joined
+    assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt; Notes on the hearing" in joined  # titles too
+    assert "[click me](javascript:alert(3)) ![pixel](http://example.com/p.png) **bold** $x$ :red[red]" in joined
+    for body in bodies:
+        assert "<script" not in body.lower() and "<img" not in body.lower()
+        assert "javascript:" not in re.sub(r"(?s)>[^<]*<", "><", body)  # never inside a tag
+    # Markdown-rendered elements (captions, alerts, labels) never carry raw document text
+    for text in markdown_texts(at):
+        assert "<script" not in text and "<img" not in text and "](javascript" not in text
+    # the sidebar list escapes the title as well
+    assert any("vb-docs" in b and "&lt;script&gt;" in b for b in bodies)
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+def test_md_escape_neutralises_markdown_and_html():
+    raw = "[a](http://x) ![i](y) <b>x</b> **b** _i_ # h $m$ :red[r] `c` www.x.org | t |"
+    escaped = ui.md_escape(raw)
+    assert plain(escaped) == raw
+    assert not re.search(r"(?<!\\)[\[\]()<>*_#$:`|]", escaped)
+
+
+def test_marked_html_escapes_and_marks_absolute_offsets():
+    doc = "Intro. The <b>lawyer</b> & co were denied access. The end."
+    start = doc.index("The <b>")
+    text = doc[start:doc.index(" The end")]
+    s = doc.index("were denied")
+    out = ui.marked_html(text, start, [(s, s + len("were denied access."))])
+    assert out == "The &lt;b&gt;lawyer&lt;/b&gt; &amp; co <mark>were denied access.</mark>"
+    # region + highlight overlapping it, spans outside are clipped
+    out = ui.marked_html("abcdefgh", 10, [(12, 20), (0, 5)], region=(11, 14), region_id="t")
+    assert out == 'a<span class="vb-region" id="t">b<mark>cd</mark></span><mark>efgh</mark>'
+
+
+def test_marked_html_keeps_text_and_shortens_paragraph_breaks():
+    out = ui.marked_html("One.\n\nTwo.", 0, [(0, 10)])
+    assert out == '<mark>One.<span class="vb-pb">\n\n</span>Two.</mark>'
+    assert re.sub(r"<[^>]+>", "", out) == "One.\n\nTwo."
+
+
+def _passage(**changes):
+    from qa.types import Passage
+
+    text = "Given that the investigation had not been completed, the allegations are untrue. More <text>."
+    base = dict(rank=2, score=0.03, chunk_id=7, doc="a/b.md", title="Reply <of> X", section="Annex > On the first point",
+                start=100, end=100 + len(text), text=text, page=8, page_end=9, para="12", symbol="AL X 1/2024",
+                highlights=((100, 100 + text.index(" More")),))
+    base.update(changes)
+    return Passage(**base)
+
+
+def test_passage_card_has_marker_title_section_pages_and_escaped_text():
+    card = ui.passage_card_html(_passage(), turn_id=3, relevance=0.5, context=(89, "Before it. " + _passage().text))
+    assert 'id="vb-p-3-2"' in card and '<span class="vb-badge">2</span>' in card
+    assert "Reply &lt;of&gt; X" in card and "On the first point" in card and "Annex" not in card
+    assert "para. 12" in card and "pp. 8–9" in card and "relevance" in card
+    assert "<mark>Given that" in card and "More &lt;text&gt;." in card
+    assert '<details class="vb-context"><summary>Surrounding text</summary>' in card
+    assert 'Before it. <span class="vb-region"><mark>Given that' in card
+    assert ui.citation_label(_passage()) == "Reply <of> X (AL X 1/2024), ‘On the first point’, para. 12, pp. 8–9"
+    assert ui.location_parts(_passage(page=8, page_end=None, para=None)) == ["On the first point", "p. 8"]
+
+
+def test_answer_html_quotes_sentences_with_markers():
+    from qa.types import Answer, AnswerSentence
+
+    p = _passage()
+    answer = Answer("q", (p,), (AnswerSentence("It is <untrue>.", p.doc, 100, 115, 2),))
+    out = ui.answer_html(answer, 5)
+    assert "“It is &lt;untrue&gt;.”" in out and 'href="#vb-p-5-2"' in out and ">[2]</a>" in out
+    assert ui.NOT_ANSWERED in ui.not_answered_html(Answer("q", (p,), (), False)).replace("&#x27;", "'")
+
+
+def test_document_html_marks_the_passage_and_survives_changes():
+    from qa.types import Document
+
+    text = "Title\n\n" + "Filler sentence. " * 50 + "The key <passage> here." + " Tail." * 20
+    start = text.index("The key")
+    end = start + len("The key <passage> here.")
+    doc = Document(path="d.md", text=text, title="D", content_hash="x")
+    out = ui.document_html(doc, start, end, [(start, end)])
+    assert '<span class="vb-region" id="vb-doc-target"><mark>The key &lt;passage&gt; here.</mark></span>' in out
+    # the document changed: the passage moved → found by its text; removed → a note, no mark
+    moved = Document(path="d.md", text="New intro. " + text, title="D", content_hash="y")
+    assert 'id="vb-doc-target"><mark>The key' in ui.document_html(moved, start, end, [(start, end)], text[start:end])
+    gone = Document(path="d.md", text="Something else entirely.", title="D", content_hash="z")
+    out = ui.document_html(gone, start, end, [(start, end)], text[start:end])
+    assert "has changed" in out and "vb-doc-target" not in out.replace('href="#vb-doc-target"', "")
+    # long documents are cut to a window around the passage
+    out = ui.document_html(doc, start, end, (), window=200)
+    assert "earlier text not shown" in out and "The key &lt;passage&gt; here." in out
+
+
+def test_relevance_levels():
+    assert [ui.relevance_level(x) for x in (None, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6)] == [0, 0, 1, 2, 3, 4, 5]
+    assert ui.relevance_html(None) == ""
+    assert ui.relevance_html(0.5).count('class="on"') == 5
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("reply.pdf", "reply.pdf"),
+    ("../../etc/passwd.md", "passwd.md"),
+    ("/abs/path/Note.TXT", "Note.txt"),
+    ("C:\\Users\\me\\Reply <final>.docx", "Reply _final.docx"),
+    ("..\\..\\evil.html", "evil.html"),
+    ("Ответ правительства.md", "Ответ правительства.md"),
+    (".hidden.md", "hidden.md"),
+    ("a\x00b\u202e\ttab.md", "ab tab.md"),
+    ("README.md", "README (document).md"),
+    ("CON.txt", "CON_.txt"),
+    ("...md", "document.md"),
+    ("x" * 300 + ".md", "x" * ui.MAX_NAME_CHARS + ".md"),
+])
+def test_sanitize_filename(name, expected):
+    assert ui.sanitize_filename(name) == expected
+
+
+@pytest.mark.parametrize("name", ["setup.exe", "noextension", "archive.tar.gz", "", "../"])
+def test_sanitize_filename_rejects_unsupported(name):
+    with pytest.raises(ui.UploadRejected):
+        ui.sanitize_filename(name)
+
+
+def test_allowed_types_are_the_loaders_extensions():
+    from qa.loaders import SUPPORTED_EXTENSIONS
+
+    assert {"." + t for t in ui.allowed_types()} == set(SUPPORTED_EXTENSIONS)
+
+
+def test_save_uploads(tmp_path):
+    from qa.store import DocumentInfo
+
+    docs = tmp_path / "docs"
+    write(docs, "existing.md", "# Old\n\nAlready in the folder, not indexed yet.\n")
+    indexed_bytes = b"# Indexed\n\nThis content is in the index.\n"
+    info = DocumentInfo(id=1, path="gone-from-folder.md", title="Indexed", symbol=None, kind="markdown",
+                        content_hash=hashlib.sha256(indexed_bytes).hexdigest(), page_count=0, chunk_count=1,
+                        size=len(indexed_bytes), mtime_ns=0, indexed_at=0.0)
+    new = b"# New\n\nA new report.\n"
+    outcomes = ui.save_uploads([
+        ("../../new.md", new),
+        ("again.md", new),                                              # same batch
+        ("copy.md", (docs / "existing.md").read_bytes()),              # already in the folder
+        ("copy2.md", indexed_bytes),                                    # already indexed
+        ("existing.md", b"# Different\n\nSame name, other content.\n"),  # never overwrite
+        ("empty.md", b""),
+        ("big.txt", b"x" * 101),
+        ("fake.pdf", b"just text"),                                     # content contradicts the extension
+        ("x.exe", b"MZ"),
+    ], docs, [info], max_bytes=100)
+    got = [(o.status, o.saved_as or o.same_as) for o in outcomes]
+    assert got == [
+        ("saved", "new.md"), ("duplicate", "new.md"), ("duplicate", "existing.md"), ("duplicate", "gone-from-folder.md"),
+        ("saved", "existing (2).md"), ("rejected", None), ("rejected", None), ("rejected", None), ("rejected", None),
+    ]
+    assert (docs / "new.md").read_bytes() == new
+    assert (docs / "existing.md").read_text().startswith("# Old")
+    assert sorted(p.name for p in docs.iterdir()) == ["existing (2).md", "existing.md", "new.md"]  # no temp files left
+    assert not (tmp_path / "new.md").exists() and not (tmp_path.parent / "new.md").exists()
+    reasons = [o.reason for o in outcomes if o.status == "rejected"]
+    assert "empty" in reasons[0] and "too large" in reasons[1] and "PDF" in reasons[2] and "not supported" in reasons[3]
+    assert outcomes[0].message() == "Saved ../../new.md as new.md."
+
+
+def test_progress_reporter_maps_stages_and_throttles():
+    calls = []
+    clock = iter([0.0, 0.01, 0.02, 0.5, 0.51, 0.52, 0.53, 0.54]).__next__
+    reporter = ui.ProgressReporter(lambda f, t: calls.append((round(f, 3), t)), interval=0.1, clock=clock)
+    reporter("scan", 0, 2)
+    reporter("scan", 1, 2)    # throttled
+    reporter("scan", 2, 2)    # final: always shown
+    reporter("embed", 0, 100)
+    reporter("embed", 50, 100)  # throttled (0.01 s later)
+    reporter("embed", 100, 100)
+    reporter("write", 0, 1)
+    reporter("write", 1, 1)
+    assert calls == [
+        (0.0, "Looking for documents 0/2"), (0.05, "Looking for documents 2/2"),
+        (0.3, "Embedding passages 0/100"), (0.95, "Embedding passages 100/100"),
+        (0.95, "Saving the index…"), (1.0, "Saving the index…"),
+    ]
+
+
+def test_pending_changes_and_settle(tmp_path, fake_embedder):
+    from qa.indexing import update_index
+    from qa.settings import load_settings
+    from qa.store import Store
+
+    docs = tmp_path / "docs"
+    settings = load_settings({}).with_(docs=docs, index=tmp_path / "index")
+    write(docs, "a.md", "# A\n\nAlpha text about the hearing.\n")
+    write(docs, "b.md", "# B\n\nBeta text about the lawyer.\n")
+    update_index(docs, settings.index, settings, embedder=fake_embedder)
+    store = Store.open(settings.index, settings)
+    try:
+        assert not ui.pending_changes(docs, store.documents())
+        write(docs, "c.md", "# C\n\nGamma.\n")
+        write(docs, "a.md", "# A\n\nAlpha text, changed.\n")
+        os.utime(docs / "a.md", ns=(1, 1))
+        (docs / "b.md").unlink()
+        write(docs, "broken.pdf", "not a pdf")
+        pending = ui.pending_changes(docs, store.documents())
+        assert (pending.new, pending.changed, pending.removed) == (["broken.pdf", "c.md"], ["a.md"], ["b.md"])
+        assert pending.describe() == "2 new, 1 changed, 1 removed files"
+        report = ui.update(settings, fake_embedder)
+        assert [f["doc"] for f in report.failed] == ["broken.pdf"]
+        assert not ui.pending_changes(docs, store.documents()), "an unreadable file is not pending again until it changes"
+        lines = ui.report_lines(report)
+        assert ("error", "Could not index broken.pdf: not a PDF: the file does not start with a PDF header (corrupt or mislabelled)") in lines \
+            or any(level == "error" and "broken.pdf" in text for level, text in lines)
+        assert ui.report_headline(report).startswith("Index updated: 1 added, 1 changed, 1 removed")
+    finally:
+        store.close()
+
+
+def test_answer_question_collects_context_and_relevance(tmp_path, fake_embedder):
+    from qa.indexing import update_index
+    from qa.settings import load_settings
+    from qa.store import Store
+
+    docs = tmp_path / "docs"
+    settings = load_settings({}).with_(docs=docs, index=tmp_path / "index", mode="dense")
+    paragraphs = [f"Paragraph {i} says the court heard witness number {i} about the detention." for i in range(60)]
+    write(docs, "long.md", "# Long\n\n" + "\n\n".join(paragraphs) + "\n")
+    update_index(docs, settings.index, settings, embedder=fake_embedder)
+    store = Store.open(settings.index, settings)
+
+    class Counting(FakeEmbedder):
+        queries = 0
+
+        def encode_query(self, text):
+            Counting.queries += 1
+            return super().encode_query(text)
+
+    try:
+        turn = ui.answer_question(store, Counting(), "witness number 30 detention", k=3, settings=settings, turn_id=4)
+        assert Counting.queries == 1, "the question is encoded once (relevance reuses ask's vector)"
+        assert turn.id == 4 and len(turn.answer.passages) == 3
+        for p in turn.answer.passages:
+            start, text = turn.contexts[p.chunk_id]
+            assert text[p.start - start : p.end - start] == p.text and len(text) > len(p.text)
+            assert -1.0 <= turn.relevance[p.chunk_id] <= 1.0
+        assert ui.turn_footer(turn).startswith("3 passages · dense search · ")
+    finally:
+        store.close()
