@@ -141,3 +141,11 @@ def test_numbered_paragraph_marker_is_not_a_sentence_and_is_recorded():
     chunks = chunk_document(doc, ChunkSettings(60, 10, 0))
     assert [c.para for c in chunks if "recommends" in c.text] == ["12–13"]
     assert [c.para for c in chunks if "notes the reply" in c.text] == ["12"]
+
+
+def test_markdown_title_from_split_heading_and_heading_without_space():
+    md = "### Convention \n\n####against torture and other cruel treatment\n\n### Article  1  \n\nText.\n\n#NeMolchi.KZ is a hashtag."
+    extracted = load_markdown(md.encode(), "cat.md")
+    assert extracted.title == "Convention against torture and other cruel treatment"
+    assert [h.title for h in extracted.headings][-1] == "Article 1"
+    assert "#NeMolchi.KZ is a hashtag." in extracted.text

@@ -20,7 +20,9 @@ from ..errors import DocumentError
 from ..types import Extracted, Heading
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
-_ATX_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+# "## Title"; also "####Title" without the space (common in converted treaties) for two or more
+# hashes, so that a hashtag such as "#NeMolchi.KZ" at the start of a line stays text.
+_ATX_HEADING = re.compile(r"^(#{1,6})(?:[ \t]+|(?<=##)(?=[^#\s]))(.*?)[ \t]*#*[ \t]*$")
 _IMAGE_OR_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
 # Paragraphs have no blank lines, so emphasis may span the lines of one paragraph (re.S).
 _BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
@@ -165,6 +167,21 @@ def _is_bold_heading(block: list[str]) -> str | None:
     return title
 
 
+def _title_from_headings(text: str, headings: list[Heading]) -> str | None:
+    """The first heading, joined with the next one when the title is split over two heading lines
+    ("Convention" / "against torture and other cruel…"); None when the document has no heading."""
+    if not headings:
+        return None
+    first = headings[0]
+    title = first.title
+    if len(headings) > 1:
+        second = headings[1]
+        adjacent = not text[first.end : second.start].strip()
+        if adjacent and second.title[:1].islower():
+            title = f"{title} {second.title}"
+    return title
+
+
 def load_markdown(data: bytes, doc: str) -> Extracted:
     """A Markdown file: markup stripped, ``#`` lines and bold-only lines recorded as headings."""
     raw = decode_text(data, doc)
@@ -199,7 +216,7 @@ def load_markdown(data: bytes, doc: str) -> Extracted:
                 if paragraph:
                     emit("\n".join(paragraph), None)
                     paragraph = []
-                title = strip_inline(m.group(2)).strip()
+                title = " ".join(strip_inline(m.group(2)).split())
                 emit(title, len(m.group(1)), title)
             else:
                 paragraph.append(line)
@@ -217,7 +234,7 @@ def load_markdown(data: bytes, doc: str) -> Extracted:
     return Extracted(
         text=text,
         headings=tuple(headings),
-        title=meta.get("title") or None,
+        title=meta.get("title") or _title_from_headings(text, headings),
         symbol=meta.get("symbol") or None,
         kind="markdown",
     )
