@@ -24,6 +24,7 @@ from .sentences import sentence_spans
 from .types import Chunk, Document
 
 _PARAGRAPH_SPLIT = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:\d{1,3}\.|\([a-z0-9]{1,4}\))[ \t]+\S)")
+INCLUDE_TITLE = True
 _NUMBERED = re.compile(r"[ \t]*(\d{1,3})\.[ \t]+\S")
 
 
@@ -170,13 +171,21 @@ def _make_chunk(doc: Document, ordinal: int, start: int, end: int, section: str,
         page_end=page_end,
         page_label=label,
         para=para,
-        chunk_hash=hashlib.sha256(embedding_text(section, body).encode("utf-8")).hexdigest(),
+        chunk_hash=hashlib.sha256(embedding_text(section, body, doc.title).encode("utf-8")).hexdigest(),
     )
 
 
-def embedding_text(section: str, text: str) -> str:
-    """What the model embeds for a chunk: its section's last heading (when not already its first line) and its text."""
+def embedding_text(section: str, text: str, title: str = "") -> str:
+    """What the model and BM25 see for a chunk: the document title and the section's last heading
+    (each only when the chunk's text does not already start with it), then the text.
+
+    The title disambiguates passages that read alike across documents ("Everyone has the right to
+    freedom of expression" in the Declaration and in the Covenant)."""
     last_heading = section.rsplit(" > ", 1)[-1] if section else ""
+    lines = []
+    if INCLUDE_TITLE and title and title != last_heading and not text.startswith(title):
+        lines.append(title)
     if last_heading and not text.startswith(last_heading):
-        return f"{last_heading}\n{text}"
-    return text
+        lines.append(last_heading)
+    lines.append(text)
+    return "\n".join(lines)

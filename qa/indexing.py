@@ -445,12 +445,12 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     removed.update(vanished)
 
     # Embed only chunks whose text is new.
-    all_chunks = [c for _, _, chunks in loaded for c in chunks]
-    known = {} if rebuild else store.embeddings_by_hash({c.chunk_hash for c in all_chunks})
+    all_chunks = [(document.title, c) for _, document, chunks in loaded for c in chunks]
+    known = {} if rebuild else store.embeddings_by_hash({c.chunk_hash for _, c in all_chunks})
     missing = {}
-    for chunk in all_chunks:
+    for title, chunk in all_chunks:
         if chunk.chunk_hash not in known and chunk.chunk_hash not in missing:
-            missing[chunk.chunk_hash] = embedding_text(chunk.section, chunk.text)
+            missing[chunk.chunk_hash] = embedding_text(chunk.section, chunk.text, title)
     if missing:
         if embedder is None:
             embedder = embedding_module.embedder_for(settings)

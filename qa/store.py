@@ -568,16 +568,16 @@ class Store:
         return ids, matrix
 
     def lexical_corpus(self) -> tuple[list[int], list[str]]:
-        """``(ids, texts)`` that the BM25 index is built from: each chunk's section heading and text."""
+        """``(ids, texts)`` that the BM25 index is built from: what ``chunking.embedding_text`` gives each chunk."""
         ids, texts = [], []
         with self.snapshot():
-            docs = self._conn.execute("SELECT id, text FROM documents ORDER BY id").fetchall()
-            for doc_id, text in docs:
+            docs = self._conn.execute("SELECT id, text, title FROM documents ORDER BY id").fetchall()
+            for doc_id, text, title in docs:
                 for chunk_id, start, end, section in self._conn.execute(
                     "SELECT id, start, end, section FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
                 ):
                     ids.append(chunk_id)
-                    texts.append(embedding_text(section, text[start:end]))
+                    texts.append(embedding_text(section, text[start:end], title))
         return ids, texts
 
     # ------------------------------------------------------- derived indexes

@@ -109,7 +109,7 @@ def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fak
 def store_embedding_text(chunk) -> str:
     from qa.chunking import embedding_text
 
-    return embedding_text(chunk.section, chunk.text)
+    return embedding_text(chunk.section, chunk.text, chunk.title)
 
 
 def test_deleting_a_document(settings, docs_dir, fake_embedder, corpus):

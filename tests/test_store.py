@@ -125,14 +125,17 @@ def test_restricting_to_documents(settings, docs_dir, fake_embedder):
 
 
 def test_exact_ranking_with_fake_embedder(settings, docs_dir, fake_embedder):
-    write(docs_dir, "a.md", "apple banana cherry")
-    write(docs_dir, "b.md", "apple banana")
-    write(docs_dir, "c.md", "zebra")
+    fruit = "---\ntitle: Fruit\n---\n"
+    write(docs_dir, "a.md", fruit + "apple banana cherry")
+    write(docs_dir, "b.md", fruit + "apple banana")
+    write(docs_dir, "c.md", fruit + "zebra")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
     store = Store.open(settings.index, settings)
     hits = search(store, fake_embedder, "apple banana cherry", k=3, mode="dense")
     assert [p.doc for p in hits] == ["a.md", "b.md", "c.md"]
-    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    # What is embedded is the document title and the text.
+    expected = float(fake_embedder.vector("apple banana cherry") @ fake_embedder.vector("Fruit\napple banana cherry"))
+    assert hits[0].score == pytest.approx(expected, abs=1e-5)
     assert hits[2].score == pytest.approx(0.0, abs=1e-5)
     for p in hits:
         assert store.document(p.doc).text[p.start : p.end] == p.text
