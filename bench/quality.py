@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/quality.py            # seeds/ + UN documents, both question sets
     .venv/bin/python bench/quality.py --sweep    # also print accuracy of "not found" per threshold
+    .venv/bin/python bench/quality.py --calibrate  # fit the "not found" logistic model (prints constants)
 
 Indexes seeds/ together with ../shared/corpora/un_human_rights_docs/ (copied to a temporary
 folder, never into the repository) with the real model, asks every question in
@@ -42,18 +43,41 @@ def build_corpus(target: Path) -> None:
 
 
 def collect_signals(questions, store, embedder):
-    """(confidence, is_answerable) for every question, for the threshold sweep."""
+    """(confidence, is_answerable, signals) for every question, for the sweep and the calibration."""
     rows = []
     for q in questions:
         result = answer_module.ask(store, embedder, q["q"], k=5)
-        rows.append((result.confidence, not q.get("unanswerable")))
+        rows.append((result.confidence, not q.get("unanswerable"), result.signals))
     return rows
+
+
+def calibrate(rows) -> dict:
+    """Fit the logistic model of ``qa.answer.confidence``; leave-one-out accuracy says how well it generalises."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import LeaveOneOut, cross_val_score
+
+    keys = ("sentence", "passage", "coverage")
+    X = np.array([[signals[k] for k in keys] for _, _, signals in rows])
+    y = np.array([answerable for _, answerable, _ in rows], dtype=int)
+    model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000)
+    loo = cross_val_score(model, X, y, cv=LeaveOneOut()).mean()
+    model.fit(X, y)
+    return {
+        "weights": [round(float(w), 3) for w in model.coef_[0]],
+        "bias": round(float(model.intercept_[0]), 3),
+        "training_accuracy": round(float(model.score(X, y)), 4),
+        "leave_one_out_accuracy": round(float(loo), 4),
+        "questions": len(rows),
+        "answerable": int(y.sum()),
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="hybrid,dense,bm25")
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "quality.json"))
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -69,15 +93,18 @@ def main(argv=None) -> int:
             for name, path in QUESTION_SETS.items():
                 questions = load_questions(path)
                 results[name] = {mode: evaluate_questions(questions, store, embedder, mode=mode) for mode in args.modes.split(",")}
-            if args.sweep:
+            if args.sweep or args.calibrate:
                 signals = []
                 for path in QUESTION_SETS.values():
                     signals += collect_signals(load_questions(path), store, embedder)
                 sweep = []
                 for threshold in [x / 100 for x in range(5, 100, 5)]:
-                    correct = sum((conf >= threshold) == answerable for conf, answerable in signals)
+                    correct = sum((conf >= threshold) == answerable for conf, answerable, _ in signals)
                     sweep.append({"threshold": threshold, "accuracy": round(correct / len(signals), 4)})
                 results["confidence_sweep"] = sweep
+                if args.calibrate:
+                    results["calibration"] = calibrate(signals)
+                    print("calibration:", json.dumps(results["calibration"]))
         finally:
             store.close()
     print(f"corpus: {results['corpus']['documents']} documents, {results['corpus']['chunks']} chunks")

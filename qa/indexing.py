@@ -42,6 +42,7 @@ from typing import Callable
 import numpy as np
 
 from . import embedding as embedding_module
+from . import vectors
 from .chunking import ChunkSettings, chunk_document, embedding_text
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
 from .loaders import content_hash, discover, load_document
@@ -276,6 +277,7 @@ def update_index(
         store, new_manifest = open_or_create(index_dir, settings, rebuild)
         try:
             store.writable = True
+            store.vector_policy = vectors.Policy.from_settings(settings)
             _cleanup(store)
             store.sync_manifest_file()
             report = _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit)

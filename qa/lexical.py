@@ -95,6 +95,11 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def ids(self) -> np.ndarray:
+        """Chunk ids in row order (int64)."""
+        return self._ids
+
     def term_weights(self, query: str) -> dict[int, float]:
         """Known query terms as {term id: count}."""
         counts = Counter(self._bm25.vocab_dict.get(t) for t in tokenize_query(query))

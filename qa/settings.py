@@ -18,16 +18,20 @@ class Settings:
     dtype: str = "auto"
     device: str = "cpu"
     batch_size: int = 32
-    chunk_max_chars: int = 1200
-    chunk_min_chars: int = 300
+    chunk_max_chars: int = 800
+    chunk_min_chars: int = 200
     chunk_overlap_chars: int = 200
     max_question_chars: int = 2000
     max_file_bytes: int = 50 * 1024 * 1024
     file_timeout_s: float = 120.0
     top_k: int = 5
     mode: str = "hybrid"
-    # Above this many passages the FAISS index switches from exact search to HNSW.
-    ann_threshold: int = 200_000
+    # Above this many passages the FAISS index switches from exact search to an approximate one
+    # (``ann_kind``: "ivf", which updates in place, or "hnsw", which every update rebuilds); see qa/vectors.py.
+    ann_threshold: int = 50_000
+    ann_kind: str = "ivf"
+    # "float32", or "sq8": 8-bit scalar-quantized vectors in the approximate index (4× smaller in RAM).
+    vector_codec: str = "float32"
 
     def chunk_settings(self) -> dict:
         """The settings that change how documents are cut; stored in and checked against the manifest."""

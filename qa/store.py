@@ -151,7 +151,12 @@ def _distribution_version(name: str) -> str | None:
 
 
 def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vectors.EXACT) -> dict:
-    """The manifest for an index built with these settings."""
+    """The manifest for an index built with these settings.
+
+    ``vector_index`` (``flat``/``ivf``/``hnsw``), ``vector_codec`` (``float32``/``sq8``) and
+    ``vector_params`` describe the FAISS index actually built: ``Store.apply`` picks the kind from the
+    chunk count (``vectors.choose``) and rewrites these keys, in the same transaction, when it changes.
+    """
     from . import __version__
 
     return {
@@ -161,6 +166,8 @@ def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vec
         "dtype": dtype,
         "chunking": settings.chunk_settings(),
         "vector_index": vector_index,
+        "vector_codec": vectors.FLOAT32,
+        "vector_params": {},
         "libraries": {
             "verbatim": __version__,
             "faiss": faiss.__version__,
@@ -265,6 +272,8 @@ class Store:
         self._lexical_generation = -1
         # Only the process holding the update lock writes derived files; readers rebuild in memory.
         self.writable = False
+        # How ``apply`` picks the FAISS index kind from the chunk count (the updater sets it from Settings).
+        self.vector_policy = vectors.Policy()
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -620,11 +629,13 @@ class Store:
             return None
         return index
 
-    def _build_vector_index(self, manifest: dict | None = None):
+    def _build_vector_index(self, manifest: dict | None = None, kind: str | None = None, codec: str | None = None):
+        """A FAISS index over every stored embedding, of the kind the manifest records (or the one given)."""
         manifest = manifest or self.manifest
         ids, matrix = self.all_embeddings()
-        kind = manifest.get("vector_index", vectors.EXACT)
-        return vectors.build(ids, matrix, int(manifest["dimension"]), kind)
+        kind = kind or manifest.get("vector_index", vectors.EXACT)
+        codec = codec or manifest.get("vector_codec", vectors.FLOAT32)
+        return vectors.build(ids, matrix, int(manifest["dimension"]), kind, codec)
 
     def lexical_index(self):
         """The BM25 index for the current generation: loaded from disk, or rebuilt from stored texts."""
@@ -843,6 +854,10 @@ class Store:
                 generation = self.generation  # this transaction's (not yet committed) generation
                 # Derived files of the new generation, from the rows this transaction sees, before the commit.
                 index = self._next_vector_index(old_index, removed_chunk_ids, added, target_manifest)
+                recorded = self._with_vector_index(target_manifest, index)
+                if recorded != target_manifest:  # the kind changed with the count: record it in this transaction
+                    conn.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(recorded),))
+                    manifest = target_manifest = recorded
                 lexical = self._build_lexical_index()
                 self._write_vectors(index, generation)
                 self._write_lexical(lexical, generation)
@@ -873,19 +888,38 @@ class Store:
         except sqlite3.Error:
             return None
 
+    @staticmethod
+    def _with_vector_index(manifest: dict, index) -> dict:
+        """``manifest`` with the ``vector_*`` keys describing ``index``."""
+        info = vectors.describe(index)
+        params = {k: v for k, v in info.items() if k not in ("kind", "codec", "count")}
+        recorded = dict(manifest)
+        recorded.update(vector_index=info["kind"], vector_codec=info["codec"], vector_params=params)
+        return recorded
+
     def _next_vector_index(self, old_index, removed_ids: list[int], added: list[tuple[int, np.ndarray]], manifest: dict):
-        """The FAISS index after this update: the previous one updated (exact search) or a fresh build."""
+        """The FAISS index after this update.
+
+        The kind and codec come from the chunk count and ``vector_policy`` (``vectors.choose``). An exact
+        or IVF index of the right kind is updated in place (on a copy: the cached index keeps serving
+        until the commit); anything else (an HNSW graph, a change of kind or codec, an IVF index whose
+        lists no longer suit the count) is built afresh from the stored embeddings, never re-encoded.
+        """
         dimension = int(manifest["dimension"])
-        wanted_kind = manifest.get("vector_index", vectors.EXACT)
         ids = self.chunk_ids()
-        if old_index is not None and vectors.supports_removal(old_index) and wanted_kind == vectors.EXACT:
-            index = faiss.clone_index(old_index)  # the cached index keeps serving until the commit
+        kind, codec = vectors.choose(len(ids), self.vector_policy, old_index)
+        if (
+            old_index is not None
+            and vectors.supports_removal(old_index)
+            and (vectors.index_kind(old_index), vectors.index_codec(old_index)) == (kind, codec)
+        ):
+            index = faiss.clone_index(old_index)
             add_ids = np.fromiter((a[0] for a in added), dtype=np.int64, count=len(added))
             add_vectors = np.array([a[1] for a in added], dtype=np.float32).reshape(len(added), dimension)
             vectors.update(index, np.array(removed_ids, dtype=np.int64), add_ids, add_vectors)
             if np.array_equal(vectors.ids_of(index), ids):
                 return index
-        return self._build_vector_index(manifest)
+        return self._build_vector_index(manifest, kind, codec)
 
     def verify(self, strict: bool = False) -> dict:
         """Check that FAISS and BM25 agree with the store; returns counts (raises ``IndexCorruptError`` if not).

@@ -119,3 +119,4 @@ class Answer:
     confidence: float = 1.0
     mode: str = "hybrid"
     timings: dict = field(default_factory=dict, compare=False, hash=False)
+    signals: dict = field(default_factory=dict, compare=False, hash=False)

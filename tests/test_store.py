@@ -66,7 +66,7 @@ def test_manifest_mismatch_is_refused_with_rebuild_hint(settings, docs_dir, fake
     assert manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["chunking"] == settings.chunk_settings()
 
-    other = settings.with_(chunk_max_chars=800)
+    other = settings.with_(chunk_max_chars=600)
     with pytest.raises(IndexMismatchError, match=r"--rebuild"):
         Store.open(settings.index, other)
     with pytest.raises(IndexMismatchError, match="chunking"):
@@ -74,7 +74,7 @@ def test_manifest_mismatch_is_refused_with_rebuild_hint(settings, docs_dir, fake
 
     report = update_index(docs_dir, settings.index, other, embedder=fake_embedder, rebuild=True)
     assert report.added == ["a.md"]
-    assert Store.open(settings.index, other).manifest["chunking"]["max_chars"] == 800
+    assert Store.open(settings.index, other).manifest["chunking"]["max_chars"] == 600
 
 
 def test_faiss_file_rebuilt_from_stored_embeddings_without_reencoding(settings, docs_dir, fake_embedder):
