@@ -1,0 +1,61 @@
+"""End to end with the real model: seeds/ together with the real UN documents (PDF and Markdown)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from qa.answer import ask
+from qa.indexing import update_index
+from qa.store import Store
+
+from conftest import SEEDS, UN_DOCS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def un_index(tmp_path_factory, real_embedder):
+    from qa.settings import load_settings
+
+    assert UN_DOCS.is_dir(), f"the shared UN corpus is missing at {UN_DOCS}"
+    root = tmp_path_factory.mktemp("un")
+    docs = root / "docs"
+    shutil.copytree(SEEDS, docs / "seeds")
+    for path in UN_DOCS.rglob("*"):
+        if path.suffix.lower() in (".pdf", ".md") and path.name not in ("SOURCE.md", "README.md"):
+            target = docs / "un" / path.relative_to(UN_DOCS)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    settings = load_settings({}).with_(docs=docs, index=root / "index")
+    report = update_index(docs, settings.index, settings, embedder=real_embedder)
+    assert report.failed == [] and report.documents_total == 10
+    store = Store.open(settings.index, settings)
+    yield store
+    store.close()
+
+
+def test_defence_question_cites_page_8_of_the_iccpr_pdf(un_index, real_embedder):
+    answer = ask(un_index, real_embedder, "What guarantees does someone accused of a crime have to prepare a defence?", k=5)
+    hits = [p for p in answer.passages if "adequate time and facilities for the preparation of his defence" in p.text]
+    assert hits, [p.doc for p in answer.passages]
+    pdf_hits = [p for p in hits if p.doc.endswith("ccpr_ohchr.pdf")]
+    assert pdf_hits and pdf_hits[0].page == 8
+    assert answer.answerable
+    document = un_index.document(pdf_hits[0].doc)
+    assert document.text[pdf_hits[0].start : pdf_hits[0].end] == pdf_hits[0].text
+
+
+def test_pdf_citations_carry_symbols_and_page_ranges(un_index):
+    documents = {d.path: d for d in un_index.documents()}
+    assert documents["un/a_80_67_italy_note_verbale_hrc_pledges/A_80_67.en.pdf"].symbol == "A/80/67"
+    assert documents["un/iccpr/ccpr_ohchr.pdf"].page_count == 26
+    for chunk in un_index.document_chunks("un/iccpr/ccpr_ohchr.pdf"):
+        assert 1 <= chunk.page <= chunk.page_end <= 26
+        assert "Mytnik" not in chunk.text
+
+
+def test_off_topic_question_is_not_answered(un_index, real_embedder):
+    answer = ask(un_index, real_embedder, "What is the boiling point of mercury?", k=5)
+    assert not answer.answerable and answer.confidence < 0.5
