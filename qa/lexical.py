@@ -4,16 +4,20 @@ The index is a ``bm25s.BM25`` score matrix (CSC: one column per term, one row pe
 an ``ids.npy`` array mapping rows to int64 chunk ids. Saved with bm25s's own json/npy files
 (``allow_pickle=False``); nothing is pickled.
 
-Queries are scored with per-term weights (``search_weighted``) so that pseudo-relevance
-feedback terms can be added with smaller weights than the original query terms.
+Building streams the texts into compact term-count arrays and computes the Lucene BM25 matrix
+vectorised (same formulas as ``bm25s.BM25(method="lucene").index``, without its per-document
+Python lists), so ~1M chunks fit in a few GB. Queries can also be scored with per-term weights
+(``search_weighted``), e.g. for query-expansion terms with smaller weights.
 """
 
 from __future__ import annotations
 
 import json
+from array import array
 import pathlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 import bm25s
 import numpy as np
@@ -21,8 +25,8 @@ import Stemmer
 from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 
 # Tuned on BEIR SciFact train (see qa/fusion.py and bench/scifact.py).
-K1 = 1.2
-B = 0.75
+K1 = 0.9
+B = 0.4
 METHOD = "lucene"
 
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
@@ -45,20 +49,21 @@ def tokenize_query(query: str) -> list[str]:
     return tokenize(query)
 
 
-def _bm25_matrix(token_counts: list[tuple[np.ndarray, np.ndarray]], n_terms: int):
-    """CSC arrays (data, indices, indptr) of BM25 term scores from per-chunk (term ids, counts)."""
-    n_docs = len(token_counts)
-    doc_lens = np.array([int(c.sum()) for _, c in token_counts], dtype=np.float64)
-    rows = np.repeat(np.arange(n_docs, dtype=np.int32), [len(t) for t, _ in token_counts])
-    cols = np.concatenate([t for t, _ in token_counts]) if n_docs else np.zeros(0, np.int32)
-    tfs = np.concatenate([c for _, c in token_counts]).astype(np.float32) if n_docs else np.zeros(0, np.float32)
+def _bm25_matrix(cols: np.ndarray, tfs: np.ndarray, terms_per_row: np.ndarray, n_terms: int):
+    """CSC arrays (data, indices, indptr) of Lucene BM25 term scores.
+
+    ``cols``/``tfs`` hold each row's distinct term ids and their counts, row after row;
+    ``terms_per_row[r]`` says how many of them belong to row ``r``. Within a column, rows ascend.
+    """
+    n_rows = len(terms_per_row)
+    rows = np.repeat(np.arange(n_rows, dtype=np.int32), terms_per_row)
+    row_lengths = np.bincount(rows, weights=tfs, minlength=n_rows).astype(np.float32)
     doc_freqs = np.bincount(cols, minlength=n_terms)
-    idf_of = np.vectorize(_select_idf_scorer(METHOD), otypes=[np.float64])
-    idf = idf_of(np.maximum(doc_freqs, 1), n_docs).astype(np.float32) if n_terms else np.zeros(0, np.float32)
-    avg_len = doc_lens.mean() if n_docs else 1.0
-    tfc = _select_tfc_scorer(METHOD)(tfs, doc_lens[rows].astype(np.float32), avg_len, K1, B, None)
-    data = (idf[cols] * tfc).astype(np.float32)
-    order = np.lexsort((rows, cols))
+    idf = np.vectorize(_select_idf_scorer(METHOD), otypes=[np.float64])(np.maximum(doc_freqs, 1), n_rows)
+    avg_length = float(row_lengths.mean()) if n_rows else 1.0
+    tfc = _select_tfc_scorer(METHOD)(tfs.astype(np.float32), row_lengths[rows], avg_length, K1, B, None)
+    data = (idf.astype(np.float32)[cols] * tfc).astype(np.float32)
+    order = np.argsort(cols, kind="stable")  # rows were appended in order, so they stay ascending
     indptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(doc_freqs, out=indptr[1:])
     return data[order], rows[order], indptr
@@ -78,13 +83,18 @@ class LexicalIndex:
         if len(texts) != len(ids):
             raise ValueError("texts and ids must have the same length")
         vocab: dict[str, int] = {}
-        token_counts = []
+        cols, tfs, terms_per_row = array("i"), array("i"), array("i")  # compact while streaming
         for text in texts:
-            counts = Counter(vocab.setdefault(tok, len(vocab)) for tok in tokenize(text))
-            token_counts.append(
-                (np.fromiter(counts.keys(), np.int32, len(counts)), np.fromiter(counts.values(), np.int32, len(counts)))
-            )
-        data, indices, indptr = _bm25_matrix(token_counts, len(vocab))
+            counts = Counter(vocab.setdefault(token, len(vocab)) for token in tokenize(text))
+            cols.extend(counts.keys())
+            tfs.extend(counts.values())
+            terms_per_row.append(len(counts))
+        data, indices, indptr = _bm25_matrix(
+            np.frombuffer(cols, dtype=np.int32) if cols else np.zeros(0, np.int32),
+            np.frombuffer(tfs, dtype=np.int32) if tfs else np.zeros(0, np.int32),
+            np.frombuffer(terms_per_row, dtype=np.int32) if terms_per_row else np.zeros(0, np.int32),
+            len(vocab),
+        )
         retriever = bm25s.BM25(k1=K1, b=B, method=METHOD)
         retriever.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(texts)}
         retriever.vocab_dict = vocab
@@ -115,13 +125,13 @@ class LexicalIndex:
             out[s["indices"][lo:hi]] += np.float32(w) * s["data"][lo:hi]
         return out
 
-    def _rows_of(self, allowed_ids: set[int]) -> np.ndarray:
+    def _rows_of(self, allowed_ids: Iterable[int]) -> np.ndarray:
         """Row numbers of the given chunk ids (unknown ids are ignored)."""
         if self._row_of is None:
             order = np.argsort(self._ids, kind="stable")
             self._row_of = (self._ids[order], order)
         sorted_ids, order = self._row_of
-        wanted = np.fromiter(allowed_ids, np.int64, len(allowed_ids))
+        wanted = np.fromiter(allowed_ids, np.int64)
         pos = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
         return order[pos[sorted_ids[pos] == wanted]]
 
@@ -147,6 +157,26 @@ class LexicalIndex:
         if len(self) == 0:
             return []
         return self.search_weighted(self.term_weights(query), k, allowed_ids)
+
+    def scores_for(self, query: str, ids: Iterable[int]) -> list[tuple[int, float]]:
+        """BM25 scores of the given chunk ids (0.0 when no query term occurs; unknown ids left out), in id order.
+
+        Costs a binary search per (query term, id), not a pass over the postings, so it is cheap for
+        filling in the scores of the few candidates that dense search found and BM25 did not.
+        """
+        wanted = sorted(set(int(i) for i in ids))
+        if not wanted or len(self) == 0:
+            return []
+        rows = np.sort(self._rows_of(wanted))
+        totals = np.zeros(len(rows), dtype=np.float32)
+        s = self._bm25.scores
+        for term, weight in self.term_weights(query).items():
+            lo, hi = int(s["indptr"][term]), int(s["indptr"][term + 1])
+            postings = s["indices"][lo:hi]  # rows containing the term, ascending
+            pos = np.minimum(np.searchsorted(postings, rows), max(hi - lo - 1, 0))
+            hit = (postings[pos] == rows) if hi > lo else np.zeros(len(rows), dtype=bool)
+            totals[hit] += np.float32(weight) * s["data"][lo + pos[hit]]
+        return sorted((int(self._ids[r]), float(t)) for r, t in zip(rows, totals))
 
     def save(self, directory: pathlib.Path) -> None:
         """Write bm25s's files plus ``ids.npy`` and a small format file into ``directory``."""

@@ -78,13 +78,16 @@ def test_nlist_is_a_power_of_two_with_enough_training_points():
 
 # ------------------------------------------------------------------ ANN quality and codecs
 @pytest.mark.parametrize("codec", [vectors.FLOAT32, vectors.SQ8])
-def test_ivf_recall_at_10_against_exact(codec):
+def test_ivf_recall_at_10_against_exact(codec, monkeypatch):
+    monkeypatch.setattr(vectors, "IVF_SCAN", 1500)  # probe a quarter of the lists, not all of them
     x = clustered(8000, seed=1)
     ids = np.arange(len(x), dtype=np.int64) * 7 + 3
     q = clustered(100, seed=2)
     truth = exact_top(x, ids, q, 10)
     index = vectors.build(ids, x, D, vectors.IVF, codec)
     assert (vectors.index_kind(index), vectors.index_codec(index)) == (vectors.IVF, codec)
+    info = vectors.describe(index)
+    assert info["nprobe"] * 4 <= info["nlist"]
     found = [{i for i, _ in vectors.search(index, row, 100)[:10]} for row in q]
     recall = np.mean([len(a & b) / 10 for a, b in zip(found, truth)])
     assert recall >= 0.97, recall
@@ -183,7 +186,8 @@ def test_store_builds_updates_and_records_ivf(settings, docs_dir, fake_embedder,
     assert count > 500 and state["kind"] == vectors.IVF
     manifest = state["manifest"]
     assert manifest["vector_index"] == vectors.IVF and manifest["vector_codec"] == vectors.SQ8
-    assert manifest["vector_params"] == {"nlist": vectors.nlist_for(count), "nprobe": vectors.nprobe_for(vectors.nlist_for(count))}
+    nlist = vectors.nlist_for(count)
+    assert manifest["vector_params"] == {"nlist": nlist, "nprobe": vectors.nprobe_for(nlist, count)}
     assert state["verified"]["faiss"] == count
     # An update removes and adds in place (same trained lists) and stays consistent with the store.
     (docs_dir / "doc000.md").unlink()

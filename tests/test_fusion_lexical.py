@@ -1,0 +1,262 @@
+"""Fusion of ranked lists (qa.fusion) and the BM25 index (qa.lexical): small hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from qa import fusion
+from qa.lexical import K1, B, LexicalIndex, tokenize, tokenize_query
+
+# ---------------------------------------------------------------- fusion
+
+Z3 = math.sqrt(1.5)  # z-scores of three evenly spaced values are -√1.5, 0, √1.5
+
+
+def test_zscores_of_evenly_spaced_values():
+    assert fusion.zscores([1.0, 2.0, 3.0]) == pytest.approx([-Z3, 0.0, Z3])
+
+
+def test_zscores_of_constant_single_and_empty_lists():
+    assert fusion.zscores([4.0, 4.0]).tolist() == [0.0, 0.0]
+    assert fusion.zscores([7.0]).tolist() == [0.0]
+    assert fusion.zscores([]).tolist() == []
+
+
+DENSE = [(1, 0.9), (2, 0.5), (3, 0.1)]  # z: +√1.5, 0, -√1.5
+LEXICAL = [(2, 10.0), (4, 4.0)]  # z: +1, -1
+
+
+def test_combine_gives_missing_ids_the_list_floor():
+    # 1: √1.5 + (-1) · 2: 0 + 1 · 3: -√1.5 - 1 · 4: -√1.5 (floor) - 1 → tie 3/4, smaller id first
+    fused = fusion.combine([DENSE, LEXICAL], [1.0, 1.0])
+    assert [i for i, _ in fused] == [2, 1, 3, 4]
+    assert [s for _, s in fused] == pytest.approx([1.0, Z3 - 1, -Z3 - 1, -Z3 - 1])
+
+
+def test_combine_weights_scale_each_list():
+    fused = dict(fusion.combine([DENSE, LEXICAL], [2.0, 0.5]))
+    assert fused[1] == pytest.approx(2 * Z3 - 0.5)
+    assert fused[2] == pytest.approx(0.5)
+    assert fused[4] == pytest.approx(-2 * Z3 - 0.5)
+
+
+def test_fuse_two_lists_uses_equal_weights():
+    assert fusion.fuse(DENSE, LEXICAL) == fusion.combine([DENSE, LEXICAL], [1.0, 1.0])
+
+
+def test_fuse_with_sentence_scores_uses_the_tuned_weights():
+    sentence = [(3, 0.8), (1, 0.6), (2, 0.4), (4, 0.2)]  # z: 3 → +3/√5, 1 → +1/√5, 2 → -1/√5, 4 → -3/√5
+    fused = dict(fusion.fuse(DENSE, LEXICAL, sentence))
+    wd, wl, ws = fusion.DENSE_WEIGHT, fusion.LEXICAL_WEIGHT, fusion.SENTENCE_WEIGHT
+    r5 = math.sqrt(5)
+    assert fused[1] == pytest.approx(wd * Z3 - wl + ws / r5)
+    assert fused[2] == pytest.approx(wl - ws / r5)
+    assert fused[3] == pytest.approx(-wd * Z3 - wl + 3 * ws / r5)
+    assert fused[4] == pytest.approx(-wd * Z3 - wl - 3 * ws / r5)
+
+
+def test_combine_skips_empty_lists_and_handles_all_empty():
+    assert fusion.combine([[], []], [1.0, 1.0]) == []
+    assert fusion.fuse([], LEXICAL) == [(2, 1.0), (4, -1.0)]
+    with pytest.raises(ValueError):
+        fusion.combine([DENSE], [1.0, 1.0])
+
+
+def test_rrf_hand_computed():
+    fused = fusion.rrf([[(1, 9.0), (2, 8.0)], [(2, 0.7), (3, 0.6)]], k=60)
+    assert [i for i, _ in fused] == [2, 1, 3]
+    assert [s for _, s in fused] == pytest.approx([1 / 62 + 1 / 61, 1 / 61, 1 / 62])
+
+
+def test_max_sentence_scores_takes_each_chunks_best_sentence():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)
+    ranked = fusion.max_sentence_scores(np.array([1.0, 0.0]), vectors, [7, 7, 9, 5])
+    assert [i for i, _ in ranked] == [7, 9, 5]
+    assert [s for _, s in ranked] == pytest.approx([1.0, 0.6, -1.0])
+    assert fusion.max_sentence_scores(np.array([1.0, 0.0]), np.zeros((0, 2)), []) == []
+
+
+def test_best_per_group_keeps_the_best_chunk_of_each_document():
+    doc_of = {10: "a", 11: "a", 20: "b"}.__getitem__
+    assert fusion.best_per_group([(11, 0.2), (20, 0.5), (10, 0.9)], doc_of) == [("a", 0.9), ("b", 0.5)]
+
+
+# ---------------------------------------------------------------- lexical
+
+TEXTS = [
+    "The detention of migrants was ruled unlawful.",
+    "Migrants detained at the border; the detained were released.",
+    "Studies of protein folding in mice.",
+    "A study of the mouse genome.",
+]
+IDS = [100, 200, 300, 2**40]
+
+
+@pytest.fixture(scope="module")
+def index():
+    return LexicalIndex.build(TEXTS, IDS)
+
+
+def bm25(tf: int, df: int, n: int, doc_len: int, avg_len: float) -> float:
+    """Lucene BM25 term score as bm25s computes it: idf · tf / (tf + k1 · (1 - b + b · |d| / avgdl))."""
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return idf * tf / (tf + K1 * (1 - B + B * doc_len / avg_len))
+
+
+def test_tokenize_lowercases_drops_stopwords_and_stems():
+    assert tokenize("The Detained are RUNNING studies") == ["detain", "run", "studi"]
+    assert tokenize_query("a an the of") == []
+
+
+def test_stemming_matches_inflections_but_not_other_stems(index):
+    # Snowball English: detained → detain, detention → detent, mice → mice, mouse → mous
+    assert [i for i, _ in index.search("detain", 10)] == [200]
+    assert [i for i, _ in index.search("detention", 10)] == [100]
+    assert {i for i, _ in index.search("study", 10)} == {300, 2**40}
+    assert [i for i, _ in index.search("mice", 10)] == [300]
+
+
+def test_scores_are_exact_lucene_bm25(index):
+    lengths = [len(tokenize(t)) for t in TEXTS]  # [4, 6, 4, 3]
+    avg = sum(lengths) / 4
+    got = dict(index.search("detained migrants", 10))
+    # "detain": tf 2 in doc 200 only; "migrant": tf 1 in docs 100 and 200
+    assert got[200] == pytest.approx(bm25(2, 1, 4, lengths[1], avg) + bm25(1, 2, 4, lengths[1], avg), rel=1e-5)
+    assert got[100] == pytest.approx(bm25(1, 2, 4, lengths[0], avg), rel=1e-5)
+    assert list(got) == [200, 100]
+
+
+def test_repeated_query_words_weigh_more(index):
+    once = dict(index.search("migrants", 10))
+    twice = dict(index.search("migrants migrants", 10))
+    assert twice[100] == pytest.approx(2 * once[100])
+
+
+def test_search_respects_k_and_orders_ties_by_id(index):
+    ranked = index.search("migrants", 10)
+    assert [i for i, _ in ranked] == [100, 200]  # doc 100 is shorter, so it scores higher
+    assert index.search("migrants", 1) == ranked[:1]
+    assert index.search("migrants", 0) == []
+
+
+def test_allowed_ids_filter_before_top_k(index):
+    assert [i for i, _ in index.search("migrants", 1, allowed_ids={200})] == [200]
+    assert index.search("migrants", 5, allowed_ids={300, 2**40}) == []
+    assert index.search("migrants", 5, allowed_ids=set()) == []
+    assert [i for i, _ in index.search("migrants", 5, allowed_ids={200, 999})] == [200]
+
+
+def test_unknown_or_stopword_queries_find_nothing(index):
+    assert index.search("zebra quantum", 5) == []
+    assert index.search("the of and", 5) == []
+    assert index.search("", 5) == []
+
+
+def test_scores_for_fills_in_requested_ids(index):
+    full = dict(index.search("detained migrants", 10))
+    assert index.scores_for("detained migrants", [200, 300, 100, 12345]) == [
+        (100, pytest.approx(full[100])),
+        (200, pytest.approx(full[200])),
+        (300, 0.0),
+    ]
+    assert index.scores_for("detained", []) == []
+
+
+def test_save_load_round_trip_without_pickle(index, tmp_path):
+    index.save(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "ids.npy" in names and "vocab.index.json" in names and "params.index.json" in names
+    assert not any(n.endswith((".pkl", ".pickle")) for n in names)
+    for name in names:
+        if name.endswith(".npy"):
+            np.load(tmp_path / name, allow_pickle=False)
+    loaded = LexicalIndex.load(tmp_path)
+    assert len(loaded) == 4
+    assert loaded.ids.dtype == np.int64 and loaded.ids.tolist() == IDS
+    for query in ("detained migrants", "study mice", "genome"):
+        assert loaded.search(query, 10) == index.search(query, 10)
+    assert loaded.search("genome", 3, allowed_ids={2**40}) == [(2**40, pytest.approx(index.search("genome", 1)[0][1]))]
+
+
+def test_empty_index(tmp_path):
+    empty = LexicalIndex.build([], [])
+    assert len(empty) == 0
+    assert empty.search("anything", 5) == []
+    empty.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    assert len(loaded) == 0 and loaded.search("anything", 5) == []
+
+
+def test_build_rejects_mismatched_lengths():
+    with pytest.raises(ValueError):
+        LexicalIndex.build(["a text"], [1, 2])
+
+
+def test_load_of_a_missing_folder_raises(tmp_path):
+    with pytest.raises(Exception):
+        LexicalIndex.load(tmp_path / "nothing-here")
+
+
+# ---------------------------------------------------------------- benchmark metric plumbing
+
+
+def test_benchmark_metrics_agree_with_hand_computed_ndcg():
+    from bench import scifact
+
+    # q1: the relevant document is ranked 2nd → nDCG@10 = 1/log2(3), RR = 1/2
+    # q2: the relevant document is ranked 1st → 1, RR = 1
+    run = {"q1": {"a": 0.9, "b": 0.5}, "q2": {"c": 0.7, "a": 0.1}}
+    qrels = {"q1": {"b": 1}, "q2": {"c": 1}}
+    got = scifact.evaluate(run, qrels)
+    assert got["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1) / 2)
+    assert got["mrr@10"] == pytest.approx(0.75)
+    assert got["recall@100"] == pytest.approx(1.0)
+
+
+def test_benchmark_doc_run_scores_a_document_by_its_best_chunk():
+    from bench import scifact
+
+    unit_doc = np.array([0, 0, 1])
+    assert scifact.to_doc_run([(1, 0.8), (2, 0.5), (0, 0.3)], unit_doc, ["d0", "d1"]) == {"d0": 0.8, "d1": 0.5}
+
+
+def test_benchmark_chunker_packs_sentences_with_overlap():
+    from bench import scifact
+
+    sentences = ["A" * 500 + ".", "B" * 500 + ".", "C" * 150 + ".", "D" * 600 + "."]
+    chunks = scifact.pack_sentences(sentences, max_chars=1200, overlap=200)
+    assert chunks == [sentences[:3], sentences[2:4]]
+    assert scifact.split_sentences("One claim. Two claims! (Three) here? yes") == ["One claim.", "Two claims!", "(Three) here? yes"]
+
+
+def _random_corpus(seed: int = 0, n: int = 60):
+    rng = np.random.default_rng(seed)
+    words = ["cell", "cells", "protein", "gene", "genes", "mouse", "tumour", "growth", "signal", "immune", "dose"]
+    return [" ".join(rng.choice(words, size=rng.integers(1, 15))) for _ in range(n)]
+
+
+def test_scores_equal_bm25s_own_lucene_index():
+    import bm25s
+
+    texts = _random_corpus()
+    ours = LexicalIndex.build(texts, list(range(len(texts))))
+    reference = bm25s.BM25(k1=K1, b=B, method="lucene")
+    reference.index([tokenize(t) for t in texts], show_progress=False)
+    for query in ("cell growth", "genes genes immune", "mouse tumour dose signal"):
+        expected = reference.get_scores(tokenize(query))
+        got = dict(ours.search(query, len(texts)))
+        assert {i for i, s in enumerate(expected) if s > 0} == set(got)
+        assert [got[i] for i in sorted(got)] == pytest.approx([expected[i] for i in sorted(got)], rel=1e-5)
+
+
+def test_scores_for_equals_full_search_on_every_id():
+    texts = _random_corpus(1)
+    ids = [10 * i + 7 for i in range(len(texts))]
+    index = LexicalIndex.build(texts, ids)
+    full = dict(index.search("protein growth signal signal", len(texts)))
+    filled = index.scores_for("protein growth signal signal", ids)
+    assert [i for i, _ in filled] == sorted(ids)
+    assert [s for _, s in filled] == pytest.approx([full.get(i, 0.0) for i in sorted(ids)], rel=1e-6)
