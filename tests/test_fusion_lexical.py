@@ -223,12 +223,25 @@ def test_benchmark_doc_run_scores_a_document_by_its_best_chunk():
     assert scifact.to_doc_run([(1, 0.8), (2, 0.5), (0, 0.3)], unit_doc, ["d0", "d1"]) == {"d0": 0.8, "d1": 0.5}
 
 
+def test_benchmark_units_share_one_sentence_list():
+    from bench import scifact
+
+    corpus = [{"title": "T", "text": "A" * 500 + ". " + "B" * 500 + ". " + "C" * 400 + "."}]
+    texts, unit_doc, sentences, unit_sentences = scifact.make_units(corpus, 1200)
+    assert sentences == ["T\n" + "A" * 500 + ".", "T\n" + "B" * 500 + ".", "T\n" + "C" * 400 + "."]
+    assert [u.tolist() for u in unit_sentences] == [[0, 1], [2]]
+    assert texts[1] == "T\n" + "C" * 400 + "." and unit_doc.tolist() == [0, 0]
+    whole = scifact.make_units(corpus, None)
+    assert whole[2] == sentences and [u.tolist() for u in whole[3]] == [[0, 1, 2]]
+    assert whole[0] == ["T " + corpus[0]["text"]]
+
+
 def test_benchmark_chunker_packs_sentences_with_overlap():
     from bench import scifact
 
     sentences = ["A" * 500 + ".", "B" * 500 + ".", "C" * 150 + ".", "D" * 600 + "."]
-    chunks = scifact.pack_sentences(sentences, max_chars=1200, overlap=200)
-    assert chunks == [sentences[:3], sentences[2:4]]
+    assert scifact.pack_sentences(sentences, max_chars=1200, overlap=200) == [[0, 1, 2], [2, 3]]
+    assert scifact.pack_sentences(sentences, max_chars=800, overlap=100) == [[0], [1, 2], [3]]
     assert scifact.split_sentences("One claim. Two claims! (Three) here? yes") == ["One claim.", "Two claims!", "(Three) here? yes"]
 
 
