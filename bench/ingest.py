@@ -54,26 +54,19 @@ from qa.embedding import Embedder, cpu_has_native_bf16, model_path, resolve_dtyp
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.store import Store  # noqa: E402
+from bench.corpus import UN_DOCS, copy_seeds, copy_un_docs  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "corpora"
-UN_DOCS = SHARED / "un_human_rights_docs"
 SCIFACT = SHARED / "beir_scifact"
 RESULTS = REPO / "bench" / "results" / "ingest.json"
 
 
 def assemble(docs: Path, scifact: int, un: bool, seeds: bool = True) -> dict:
     sources = {"seeds": 0, "un_markdown": 0, "un_pdf": 0, "scifact": 0}
-    for path in sorted((REPO / "seeds").iterdir()) if seeds else ():
-        if path.is_file() and path.name != "SOURCE.md":
-            shutil.copy2(path, docs / path.name)
-            sources["seeds"] += 1
+    if seeds:
+        sources["seeds"] = copy_seeds(docs)
     if un and UN_DOCS.is_dir():
-        for path in sorted(UN_DOCS.rglob("*")):
-            if path.is_file() and path.suffix.lower() in (".md", ".pdf") and path.name != "SOURCE.md":
-                target = docs / "un" / path.relative_to(UN_DOCS)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target)
-                sources["un_pdf" if path.suffix.lower() == ".pdf" else "un_markdown"] += 1
+        sources.update(copy_un_docs(docs / "un"))
     if scifact:
         folder = docs / "scifact"
         folder.mkdir()

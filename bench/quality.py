@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -28,18 +27,14 @@ from qa.evaluation import evaluate_questions, load_questions  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.store import Store  # noqa: E402
+from bench.corpus import copy_seeds, copy_un_docs  # noqa: E402
 
-UN_DOCS = REPO.parent / "shared" / "corpora" / "un_human_rights_docs"
 QUESTION_SETS = {"seeds": REPO / "tests" / "data" / "seeds_questions.jsonl", "un": REPO / "tests" / "data" / "un_questions.jsonl"}
 
 
 def build_corpus(target: Path) -> None:
-    shutil.copytree(REPO / "seeds", target / "seeds")
-    for path in UN_DOCS.rglob("*"):
-        if path.is_file() and path.suffix.lower() in (".pdf", ".md") and path.name != "SOURCE.md" and path.name != "README.md":
-            destination = target / "un" / path.relative_to(UN_DOCS)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, destination)
+    copy_seeds(target / "seeds")
+    copy_un_docs(target / "un")
 
 
 def collect_signals(questions, store, embedder):

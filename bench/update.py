@@ -36,8 +36,7 @@ from qa.embedding import embedder_for  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.store import Store  # noqa: E402
-
-UN_DOCS = REPO.parent / "shared" / "corpora" / "un_human_rights_docs"
+from bench.corpus import UN_DOCS, copy_seeds, copy_un_docs  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "update.json"
 
 VOCABULARY = (
@@ -65,18 +64,9 @@ def generated_text(rng: random.Random, paragraphs: int = 8) -> str:
 
 def assemble(docs: Path, generated: int, seed: int) -> dict:
     """Copy seeds and the UN documents, write the generated ones; returns what went in."""
-    sources = {"seeds": 0, "un_markdown": 0, "un_pdf": 0, "generated": generated}
-    for path in sorted((REPO / "seeds").iterdir()):
-        if path.is_file() and path.name != "SOURCE.md":
-            shutil.copy2(path, docs / path.name)
-            sources["seeds"] += 1
+    sources = {"seeds": copy_seeds(docs), "un_markdown": 0, "un_pdf": 0, "generated": generated}
     if UN_DOCS.is_dir():
-        for path in sorted(UN_DOCS.rglob("*")):
-            if path.is_file() and path.suffix.lower() in (".md", ".pdf") and path.name != "SOURCE.md":
-                target = docs / "un" / path.relative_to(UN_DOCS)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target)
-                sources["un_pdf" if path.suffix.lower() == ".pdf" else "un_markdown"] += 1
+        sources.update(copy_un_docs(docs / "un"))
     rng = random.Random(seed)
     (docs / "generated").mkdir()
     for i in range(generated):

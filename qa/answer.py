@@ -10,6 +10,7 @@ import math
 import re
 import time
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -76,6 +77,7 @@ _FILLER = frozenset(
 )
 
 
+@lru_cache(maxsize=1)
 def _filler_stems() -> frozenset:
     from .lexical import tokenize
 

@@ -6,12 +6,11 @@ import time
 
 import numpy as np
 
-from . import vectors
+from . import fusion, vectors
 from .errors import InvalidQuestionError
 from .types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
-CANDIDATES = 100  # depth of each list before fusion
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -25,23 +24,6 @@ def check_question(question: str, max_chars: int) -> str:
             "Ask about one thing at a time."
         )
     return question
-
-
-def rrf(ranked_lists: list[list[tuple[int, float]]], k: int = 60) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: ``score(d) = Σ 1 / (k + rank_i(d))`` with 1-based ranks, best first."""
-    scores: dict[int, float] = {}
-    for ranked in ranked_lists:
-        for rank, (chunk_id, _) in enumerate(ranked, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def _fuse(dense, lexical, k):
-    try:
-        from . import fusion
-    except ImportError:
-        return rrf([dense, lexical])
-    return fusion.fuse(dense, lexical)
 
 
 def search(
@@ -61,7 +43,7 @@ def search(
     allowed = None
     if docs:
         allowed = store.chunk_ids_for_docs(store.resolve_docs(docs))
-    depth = max(CANDIDATES, k)
+    depth = max(fusion.CANDIDATES, k)
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
     if mode in ("dense", "hybrid"):
@@ -83,7 +65,7 @@ def search(
     elif mode == "bm25":
         ranked = lexical
     else:
-        ranked = _fuse(dense, lexical, k)
+        ranked = fusion.fuse(dense, lexical)
     timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
     return to_passages(store, ranked[:k])
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from qa.answer import ask
 from qa.indexing import update_index
 from qa.store import Store
 
-from conftest import SEEDS, UN_DOCS
+from bench.corpus import copy_seeds, copy_un_docs
+from conftest import UN_DOCS
 
 pytestmark = pytest.mark.slow
 
@@ -22,12 +21,8 @@ def un_index(tmp_path_factory, real_embedder):
     assert UN_DOCS.is_dir(), f"the shared UN corpus is missing at {UN_DOCS}"
     root = tmp_path_factory.mktemp("un")
     docs = root / "docs"
-    shutil.copytree(SEEDS, docs / "seeds")
-    for path in UN_DOCS.rglob("*"):
-        if path.suffix.lower() in (".pdf", ".md") and path.name not in ("SOURCE.md", "README.md"):
-            target = docs / "un" / path.relative_to(UN_DOCS)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
+    copy_seeds(docs / "seeds")
+    copy_un_docs(docs / "un")
     settings = load_settings({}).with_(docs=docs, index=root / "index")
     report = update_index(docs, settings.index, settings, embedder=real_embedder)
     assert report.failed == [] and report.documents_total == 10
