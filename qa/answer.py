@@ -68,6 +68,26 @@ def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
     return [(passage.start + s, passage.start + e) for s, e in spans]
 
 
+def _sentence_vectors(store, embedder, passages: list[Passage]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """``(passage index, absolute start, end)`` of every sentence of the passages, and their vectors:
+    the ones stored with the index when it has them, else encoded now (and cached)."""
+    stored = store.sentence_vectors([p.chunk_id for p in passages]) if store.manifest.get("sentence_vectors") else {}
+    flat, parts, to_encode = [], [], []
+    for i, passage in enumerate(passages):
+        if passage.chunk_id in stored:
+            spans, matrix = stored[passage.chunk_id]
+            flat += [(i, passage.start + int(s), passage.start + int(e)) for s, e in spans]
+            parts.append(matrix)
+        else:  # an index built without sentence vectors (or a chunk replaced since it was retrieved)
+            spans = _sentences_of(passage)
+            flat += [(i, s, e) for s, e in spans]
+            texts = [passage.text[s - passage.start : e - passage.start] for s, e in spans]
+            parts.append(encode_cached(embedder, texts))
+    dimension = getattr(embedder, "dimension", 384)
+    matrix = np.concatenate(parts) if parts else np.zeros((0, dimension), dtype=np.float32)
+    return flat, matrix
+
+
 # Words that frame a question rather than say what it is about.
 _FILLER = frozenset(
     "say says said tell told mention mentioned describe explain know happen happened regard regarding concern "
@@ -123,11 +143,8 @@ def ask(
         query_vector = embedder.encode_query(query)
 
     t0 = time.perf_counter()
-    spans_by_passage = [_sentences_of(p) for p in passages]
-    flat = [(i, s, e) for i, spans in enumerate(spans_by_passage) for s, e in spans]
-    texts = [passages[i].text[s - passages[i].start : e - passages[i].start] for i, s, e in flat]
-    matrix = encode_cached(embedder, texts)
-    sentence_scores = matrix @ query_vector[0] if len(texts) else np.zeros(0)
+    flat, matrix = _sentence_vectors(store, embedder, passages)
+    sentence_scores = matrix @ query_vector[0] if len(flat) else np.zeros(0)
     passage_scores = vectors.reconstruct(store.vector_index(), [p.chunk_id for p in passages]) @ query_vector[0]
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 

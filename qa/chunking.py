@@ -189,3 +189,12 @@ def embedding_text(section: str, text: str, title: str = "") -> str:
         lines.append(last_heading)
     lines.append(text)
     return "\n".join(lines)
+
+
+def sentence_units(text: str, title: str = "") -> tuple[list[tuple[int, int]], list[str]]:
+    """A chunk's sentences: their spans relative to the chunk, and what the model sees for each
+    (``title + "\n" + sentence``; the title helps as it does for chunks, +0.006 nDCG@10 on SciFact
+    train). ``qa.fusion`` scores a chunk by its best sentence, ``qa.answer`` picks highlights with them."""
+    spans = [(s, e) for s, e in sentence_spans(text) if text[s:e].strip()]
+    prefix = f"{title}\n" if INCLUDE_TITLE and title else ""
+    return spans, [prefix + text[s:e] for s, e in spans]

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import embedding as embedding_module
 from . import vectors
-from .chunking import ChunkSettings, chunk_document, embedding_text
+from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
 from .loaders import content_hash, discover, load_document
 from .store import DB_NAME, DocumentUpsert, Store, build_manifest, check_manifest, expected_manifest
@@ -94,6 +94,7 @@ class IndexReport:
     unchanged: int = 0
     failed: list[dict] = field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     chunks_reused: int = 0
     chunks_total: int = 0
     documents_total: int = 0
@@ -453,17 +454,34 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     for title, chunk in all_chunks:
         if chunk.chunk_hash not in known and chunk.chunk_hash not in missing:
             missing[chunk.chunk_hash] = embedding_text(chunk.section, chunk.text, title)
+    # With sentence vectors on, each new chunk's sentences are encoded too (in the same length-sorted pass).
+    known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    sentence_spans: dict[str, list[tuple[int, int]]] = {}
+    if settings.sentence_vectors:
+        known_sentences = {} if rebuild else store.sentences_by_hash({c.chunk_hash for _, c in all_chunks})
+        for title, chunk in all_chunks:
+            if chunk.chunk_hash not in known_sentences and chunk.chunk_hash not in sentence_spans:
+                spans, texts = sentence_units(chunk.text, title)
+                sentence_spans[chunk.chunk_hash] = spans
+                missing.update({(chunk.chunk_hash, i): text for i, text in enumerate(texts)})
     if missing:
         if embedder is None:
             embedder = embedding_module.embedder_for(settings)
         known.update(_encode(embedder, missing, settings.batch_size, progress))
-    report.chunks_embedded = len(missing)
-    report.chunks_reused = len(all_chunks) - len(missing)
+    for chunk_hash, spans in sentence_spans.items():
+        dimension = embedding_module.DIMENSION if embedder is None else embedder.dimension
+        matrix = np.array([known[(chunk_hash, i)] for i in range(len(spans))], dtype=np.float32).reshape(len(spans), dimension)
+        known_sentences[chunk_hash] = (np.array(spans, dtype=np.int32).reshape(-1, 2), matrix)
+    sentences_encoded = sum(len(spans) for spans in sentence_spans.values())
+    report.chunks_embedded = len(missing) - sentences_encoded
+    report.chunks_reused = len(all_chunks) - report.chunks_embedded
+    report.sentences_embedded = sentences_encoded
 
     upserts = []
     for candidate, document, chunks in loaded:
         matrix = np.array([known[c.chunk_hash] for c in chunks], dtype=np.float32).reshape(len(chunks), -1)
-        upserts.append(DocumentUpsert(document, tuple(chunks), matrix, candidate.size, candidate.mtime_ns))
+        sentences = tuple(known_sentences[c.chunk_hash] for c in chunks) if settings.sentence_vectors else None
+        upserts.append(DocumentUpsert(document, tuple(chunks), matrix, candidate.size, candidate.mtime_ns, sentences))
         (report.changed if candidate.path in stored else report.added).append(candidate.path)
 
     try:
@@ -490,7 +508,7 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     return report
 
 
-def _encode(embedder, texts_by_hash: dict[str, str], batch_size: int, progress) -> dict[str, np.ndarray]:
+def _encode(embedder, texts_by_hash: dict, batch_size: int, progress) -> dict:
     """Encode in length-sorted slices so progress can be reported and padding stays small."""
     items = sorted(texts_by_hash.items(), key=lambda kv: len(kv[1]))
     result = {}

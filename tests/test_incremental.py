@@ -65,7 +65,9 @@ def test_add_a_document(settings, docs_dir, fake_embedder, corpus):
     write(docs_dir, "new/arrival.md", "# Arrival\n\nThe zanzibar quokka petition reached the committee in May.")
     report = run_update(settings, fake_embedder)
     assert report.added == ["new/arrival.md"] and not report.changed and not report.removed
-    assert report.unchanged == 5 and report.chunks_embedded == 1 == len(fake_embedder.encoded_texts) - before
+    assert report.unchanged == 5 and report.chunks_embedded == 1
+    # the new chunk and each of its sentences, nothing else
+    assert report.sentences_embedded == 2 and len(fake_embedder.encoded_texts) - before == 1 + 2
     assert report.documents_total == 6 and report.exit_code == 0
     result = check(settings)
     assert result["documents"] == 6 and result["files"] == {"vectors": "ok", "lexical": "ok"}
@@ -90,7 +92,10 @@ def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fak
     assert report.changed == ["long.md"] and report.unchanged == 1 and not report.added
     assert report.chunks_embedded == 1 and report.chunks_reused == 6
     new_texts = fake_embedder.encoded_texts[before:]
-    assert len(new_texts) == 1 and "wombat tribunal" in new_texts[0]
+    assert len(new_texts) == 1 + report.sentences_embedded and all(
+        "A long report\n" in t for t in new_texts
+    )  # the changed chunk, then its sentences (each seen with the title)
+    assert "wombat tribunal" in max(new_texts, key=len) and any(t.endswith("A wombat tribunal was convened.") for t in new_texts)
     check(settings)
 
     with Store.open(settings.index, settings) as store:
@@ -217,7 +222,8 @@ def test_rebuild_re_embeds_everything(settings, docs_dir, fake_embedder, corpus)
     before = len(fake_embedder.encoded_texts)
     report = run_update(settings, fake_embedder, rebuild=True)
     assert report.rebuild and report.added == [f"doc00{i}.md" for i in range(4)]
-    assert report.chunks_embedded == 16 == len(fake_embedder.encoded_texts) - before
+    assert report.chunks_embedded == 16 and report.sentences_embedded > 16
+    assert len(fake_embedder.encoded_texts) - before == report.chunks_embedded + report.sentences_embedded
     result = check(settings)
     assert result["generation"] == old_generation + 1 and result["chunks"] == 16
     assert not leftovers(settings.index)
@@ -308,7 +314,8 @@ def test_ignored_file_names(settings, docs_dir, fake_embedder):
 def test_progress_callback(settings, docs_dir, fake_embedder):
     make_docs(docs_dir, 4, seed=3)
     calls = []
-    run_update(settings, fake_embedder, progress=lambda stage, done, total: calls.append((stage, done, total)))
+    report = run_update(settings, fake_embedder, progress=lambda stage, done, total: calls.append((stage, done, total)))
+    texts = report.chunks_embedded + report.sentences_embedded  # chunks and their sentences
     stages = [c[0] for c in calls]
     assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == ["scan", "load", "embed", "write"]
     for stage in ("scan", "load", "embed", "write"):
@@ -316,7 +323,8 @@ def test_progress_callback(settings, docs_dir, fake_embedder):
         dones = [d for d, _ in mine]
         assert dones == sorted(dones) and all(0 <= d <= t for d, t in mine)
         assert mine[-1][0] == mine[-1][1] and len({t for _, t in mine}) == 1
-    assert ("scan", 4, 4) in calls and ("load", 4, 4) in calls and ("embed", 16, 16) in calls
+    assert report.chunks_embedded == 16 and texts > 32
+    assert ("scan", 4, 4) in calls and ("load", 4, 4) in calls and ("embed", texts, texts) in calls
     calls.clear()
     run_update(settings, fake_embedder, progress=lambda *c: calls.append(c))  # nothing to do
     assert {c[0] for c in calls} == {"scan"}

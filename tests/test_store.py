@@ -11,7 +11,7 @@ from qa import vectors
 from qa.errors import IndexMismatchError, IndexMissingError, UnknownDocumentError
 from qa.indexing import update_index
 from qa.retrieval import search
-from qa.store import Store
+from qa.store import FORMAT_VERSION, Store
 
 from conftest import write
 
@@ -62,7 +62,8 @@ def test_manifest_mismatch_is_refused_with_rebuild_hint(settings, docs_dir, fake
     write(docs_dir, "a.md", "Some text about access to materials.")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
     manifest = json.loads((settings.index / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["dimension"] == 384
+    assert manifest["format_version"] == FORMAT_VERSION == 2 and manifest["dimension"] == 384
+    assert manifest["sentence_vectors"] is True
     assert manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["chunking"] == settings.chunk_settings()
 
@@ -75,6 +76,29 @@ def test_manifest_mismatch_is_refused_with_rebuild_hint(settings, docs_dir, fake
     report = update_index(docs_dir, settings.index, other, embedder=fake_embedder, rebuild=True)
     assert report.added == ["a.md"]
     assert Store.open(settings.index, other).manifest["chunking"]["max_chars"] == 600
+
+
+def test_sentence_vectors_setting_is_checked_and_both_settings_work(settings, docs_dir, fake_embedder):
+    write(docs_dir, "a.md", "# Access\n\nThe lawyer saw the case file. The court met on Monday.\n\nTea is served at noon.")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store:
+        (chunk_id,) = [int(i) for i in store.chunk_ids()]
+        spans, matrix = store.sentence_vectors([chunk_id])[chunk_id]
+        text = store.chunks([chunk_id])[chunk_id].text
+        # spans are the chunk's sentences; vectors are those of title + sentence, stored as float16
+        assert [text[s:e] for s, e in spans] == ["Access", "The lawyer saw the case file.", "The court met on Monday.", "Tea is served at noon."]
+        expected = fake_embedder.encode([f"Access\n{text[s:e]}" for s, e in spans])
+        assert matrix.shape == (4, 384) and np.abs(matrix - expected).max() < 2e-3
+        store.verify(strict=True)
+
+    off = settings.with_(sentence_vectors=False)
+    with pytest.raises(IndexMismatchError, match="sentence_vectors"):
+        Store.open(settings.index, off)
+    update_index(docs_dir, settings.index, off, embedder=fake_embedder, rebuild=True)
+    with Store.open(settings.index, off) as store:
+        assert store.sentence_vectors(store.chunk_ids()) == {}
+        store.verify(strict=True)
+        assert search(store, fake_embedder, "court Monday", k=1)[0].text.startswith("Access")
 
 
 def test_faiss_file_rebuilt_from_stored_embeddings_without_reencoding(settings, docs_dir, fake_embedder):
