@@ -15,14 +15,14 @@ from functools import lru_cache
 import numpy as np
 
 from . import vectors
-from .retrieval import check_question, search
+from .retrieval import check_question, expand_acronyms, search
 from .sentences import sentence_spans
 from .types import Answer, AnswerSentence, Passage
 
 # Logistic model for "the documents answer this" over (best sentence cosine, best passage cosine,
 # query-word coverage); fitted by bench/quality.py --calibrate on tests/data/*_questions.jsonl.
-CONFIDENCE_WEIGHTS = (5.503, 2.842, 2.339)
-CONFIDENCE_BIAS = -5.272
+CONFIDENCE_WEIGHTS = (2.537, 4.116, 4.528)
+CONFIDENCE_BIAS = -5.486
 MAX_ANSWER_SENTENCES = 3
 MIN_SENTENCE_CHARS = 25
 
@@ -133,7 +133,7 @@ def ask(
     """Retrieve passages for a question, highlight the sentences that answer it and decide if it is answered."""
     started = time.perf_counter()
     question = check_question(question, max_question_chars)
-    query = contextualize(question, history)
+    query = expand_acronyms(contextualize(question, history))
     timings: dict = {}
     query_vector = embedder.encode_query(query) if mode != "bm25" else None
     passages = search(store, embedder, query, k=k, docs=docs, mode=mode, query_vector=query_vector, timings=timings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -11,6 +12,49 @@ from .errors import InvalidQuestionError
 from .types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
+
+
+# Acronyms that people who work with UN human-rights documents type, while the documents often spell
+# the name out ("article 17 of the International Covenant on Civil and Political Rights"). A question
+# using one is searched with the full name added (dense and BM25 alike).
+ACRONYMS = {
+    "ICCPR": "International Covenant on Civil and Political Rights",
+    "ICESCR": "International Covenant on Economic, Social and Cultural Rights",
+    "UDHR": "Universal Declaration of Human Rights",
+    "CEDAW": "Convention on the Elimination of All Forms of Discrimination against Women",
+    "CERD": "International Convention on the Elimination of All Forms of Racial Discrimination",
+    "CRC": "Convention on the Rights of the Child",
+    "CRPD": "Convention on the Rights of Persons with Disabilities",
+    "CED": "International Convention for the Protection of All Persons from Enforced Disappearance",
+    "CMW": "International Convention on the Protection of the Rights of All Migrant Workers",
+    "CAT": "Convention against Torture; Committee against Torture",
+    "OPCAT": "Optional Protocol to the Convention against Torture",
+    "OHCHR": "Office of the United Nations High Commissioner for Human Rights",
+    "HRC": "Human Rights Council; Human Rights Committee",
+    "UPR": "Universal Periodic Review",
+    "NHRI": "national human rights institution",
+    "HRD": "human rights defender",
+    "HRDS": "human rights defenders",
+    "NGO": "non-governmental organization",
+    "NGOS": "non-governmental organizations",
+    "UNGA": "United Nations General Assembly",
+    "ECOSOC": "Economic and Social Council",
+    "UNHCR": "United Nations High Commissioner for Refugees",
+    "SR": "Special Rapporteur",
+    "WGAD": "Working Group on Arbitrary Detention",
+}
+_ACRONYM = re.compile(r"\b[A-Z]{2,7}s?\b")
+
+
+def expand_acronyms(question: str) -> str:
+    """The question with the full name of each known acronym appended (once; a name already in it is not repeated)."""
+    additions = []
+    lowered = question.lower()
+    for match in _ACRONYM.finditer(question):
+        name = ACRONYMS.get(match.group(0).upper())
+        if name and name.lower() not in lowered and name not in additions:
+            additions.append(name)
+    return question if not additions else f"{question} ({'; '.join(additions)})"
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -40,6 +84,7 @@ def search(
     if mode not in MODES:
         raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
     timings = {} if timings is None else timings
+    question = expand_acronyms(question)
     allowed = None
     if docs:
         allowed = store.chunk_ids_for_docs(store.resolve_docs(docs))

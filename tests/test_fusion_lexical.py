@@ -309,3 +309,30 @@ def test_hybrid_search_fills_in_every_signal_and_ranks_by_the_best_sentence(sett
         passages = search(store, fake_embedder, question, k=3)
         assert [p.chunk_id for p in passages] == [c for c, _ in expected[:3]]
         assert passages[0].doc == "b.md"  # its sentence "The harbour opened at dawn." matches best
+
+
+def test_known_acronyms_are_expanded_once_and_unknown_ones_left_alone():
+    from qa.retrieval import expand_acronyms
+
+    assert expand_acronyms("Does the ICCPR protect honour?") == (
+        "Does the ICCPR protect honour? (International Covenant on Civil and Political Rights)"
+    )
+    assert expand_acronyms("What do NGOs say?").endswith("(non-governmental organizations)")
+    spelled = "Is the ICCPR, the International Covenant on Civil and Political Rights, cited?"
+    assert expand_acronyms(spelled) == spelled  # the name is already there
+    assert expand_acronyms(expand_acronyms("ICCPR and UDHR")) == expand_acronyms("ICCPR and UDHR")
+    assert expand_acronyms("Is it OK in the US? iccpr") == "Is it OK in the US? iccpr"  # unknown, or not written as one
+
+
+def test_an_acronym_question_finds_the_passage_that_spells_the_name_out(settings, docs_dir, fake_embedder):
+    from qa.indexing import update_index
+    from qa.retrieval import search
+    from qa.store import Store
+    from conftest import write
+
+    write(docs_dir, "a.md", "# Reply\n\nUnder article 17 of the International Covenant on Civil and Political Rights, honour is protected.")
+    write(docs_dir, "b.md", "# Other\n\nThe government replied about the defamation cases and the courts.")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store:
+        assert search(store, fake_embedder, "ICCPR", k=1, mode="bm25")[0].doc == "a.md"
+        assert search(store, fake_embedder, "defamation under the ICCPR", k=1)[0].doc == "a.md"
