@@ -13,7 +13,8 @@ Measured, all in this one process with every model loaded before timing:
    minus interpreter start and model load; chunks/s and the share of each stage (from its progress calls).
    It runs twice, before and after step 2 (the second time as a full rebuild), and the mean is used,
    so that a change of the machine's load during the run does not favour one side;
-2. raw ``SentenceTransformer.encode`` of exactly the chunk texts that step 1 encoded, in bfloat16 and in
+2. raw ``SentenceTransformer.encode`` of exactly the texts that step 1 encoded (chunks and, with sentence
+   vectors on, their sentences), in bfloat16 and in
    float32 in this process, and float32 batch 32 in a separate process with the default environment
    (the peers' baseline; see ``PeerWorker``). The texts are cut into slices and the encoders take turns
    slice by slice, so that the machine's load (shared, noisy) hits all alike; throughput is total
@@ -51,6 +52,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
 from qa.embedding import Embedder, cpu_has_native_bf16, model_path, resolve_dtype  # noqa: E402
+from qa.chunking import sentence_units  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.store import Store  # noqa: E402
@@ -256,10 +258,19 @@ def run(root: Path, args) -> dict:
     report, e2e_s, e2e_cpu, stages = end_to_end(rebuild=False)
     e2e_runs = [e2e_s]
     with Store.open(index, settings) as store:
-        _, texts = store.lexical_corpus()  # what was embedded: each chunk's embedding text
+        ids, chunk_texts = store.lexical_corpus()  # what was embedded: each chunk's embedding text …
+        rows = store.chunks(ids)
         manifest = store.manifest
-    texts = list(dict.fromkeys(texts))
-    assert len(texts) == report.chunks_embedded, (len(texts), report.chunks_embedded)
+    texts, seen = [], set()
+    for chunk_id, text in zip(ids, chunk_texts):
+        if text in seen:  # the same chunk text is embedded once
+            continue
+        seen.add(text)
+        texts.append(text)
+        if settings.sentence_vectors:  # … and, with sentence vectors on, each of its sentences with the title
+            texts += sentence_units(rows[chunk_id].text, rows[chunk_id].title)[1]
+    encoded = report.chunks_embedded + report.sentences_embedded
+    assert len(texts) == encoded, (len(texts), encoded)
     load_avg.append(os.getloadavg()[0])
 
     # 2–3. Raw encodes on the same texts, alternating slices; cosine agreement.
@@ -322,7 +333,7 @@ def run(root: Path, args) -> dict:
     load_avg.append(os.getloadavg()[0])
 
     chosen_raw = throughput["chosen"]
-    e2e_rate = report.chunks_embedded / e2e_s
+    e2e_rate = encoded / e2e_s  # texts (chunks and sentences) per second, comparable with the raw encodes
     return {
         "machine": {
             "python": platform.python_version(),
@@ -335,20 +346,22 @@ def run(root: Path, args) -> dict:
         },
         "settings": {"dtype": settings.dtype, "resolved_dtype": chosen, "batch_size": settings.batch_size},
         "corpus": {**sources, "documents": report.documents_total, "chunks": report.chunks_total,
-                   "chunks_embedded": report.chunks_embedded, "failed": report.failed,
-                   "mean_chars_per_chunk": float(np.mean([len(t) for t in texts]))},
+                   "chunks_embedded": report.chunks_embedded, "sentences_embedded": report.sentences_embedded,
+                   "sentence_vectors": settings.sentence_vectors, "failed": report.failed,
+                   "mean_chars_per_text": float(np.mean([len(t) for t in texts]))},
         "model_load_s": model_load_s,
         "end_to_end": {
             "seconds": e2e_s,
             "cpu_seconds": e2e_cpu,
-            "chunks_per_s": e2e_rate,
+            "texts_per_s": e2e_rate,
+            "chunks_per_s": report.chunks_embedded / e2e_s,
             "stages_s": stages,
             "stage_share": {k: v / e2e_s for k, v in stages.items()},
             "runs_s": e2e_runs,
             "manifest_vector_index": manifest.get("vector_index"),
         },
         "raw_encode": {
-            "chunks_per_s": throughput,
+            "texts_per_s": throughput,
             "batch_size": batch_sizes,
             "slices": len(per_slice),
             "bf16_over_fp32_total": throughput["bfloat16"] / throughput["float32"],
@@ -360,14 +373,14 @@ def run(root: Path, args) -> dict:
             "end_to_end_over_raw_fp32_batch32": e2e_rate / throughput["float32"],
         },
         "peer_baseline_fp32_default_env": (
-            {"chunks_per_s": throughput["peer"], "omp_wait_policy": peer.info.get("omp_wait_policy"), "batch_size": 32,
+            {"texts_per_s": throughput["peer"], "omp_wait_policy": peer.info.get("omp_wait_policy"), "batch_size": 32,
              "bf16_over_peer_median_slice": statistics.median(
                  [p / b for b, p in zip(raw["seconds"]["bfloat16"], raw["seconds"]["peer"])])}
             if peer is not None else None),
         "end_to_end_over_peer_baseline": e2e_rate / throughput["peer"] if peer is not None else None,
         "cosine_bf16_vs_fp32": {"min": float(cosines.min()), "p1": float(np.percentile(cosines, 1)),
                                 "mean": float(cosines.mean())},
-        "batch_size_sweep_chunks_per_s": {"dtype": chosen, "texts": len(sample), "by_batch_size": sweep},
+        "batch_size_sweep_texts_per_s": {"dtype": chosen, "texts": len(sample), "by_batch_size": sweep},
         "query_encode_ms": {name: {"p50": pct(v, 0.5), "p95": pct(v, 0.95), "first": v[0] if v else None}
                             for name, v in query_ms.items()},
         "ask": ask_result,
@@ -411,20 +424,22 @@ def bench_ask(root: Path, settings, embedder, limit: int | None = None, reuse_in
 
 def print_table(r: dict) -> None:
     c, e, raw, ratios = r["corpus"], r["end_to_end"], r["raw_encode"], r["ratios"]
-    print(f"Corpus: {c['documents']} documents, {c['chunks']} chunks ({c['mean_chars_per_chunk']:.0f} chars on average; "
+    print(f"Corpus: {c['documents']} documents, {c['chunks']} chunks, {c['sentences_embedded']} sentences "
+          f"({c['mean_chars_per_text']:.0f} chars per text on average; "
           f"seeds {c['seeds']}, UN Markdown {c['un_markdown']}, UN PDF {c['un_pdf']}, SciFact {c['scifact']}); "
           f"{len(c['failed'])} failed")
     print(f"Machine: {r['machine']['cpus']} CPUs, flags {' '.join(r['machine']['cpu_flags']) or '-'}; GPU: none; "
           f"load average {', '.join(f'{x:.1f}' for x in r['machine']['load_average'])}")
     print(f"Settings: dtype {r['settings']['dtype']} → {r['settings']['resolved_dtype']}, batch size {r['settings']['batch_size']}\n")
-    print(f"{'what':<46} {'chunks/s':>9} {'ratio':>8}")
-    print(f"{'update_index end to end (' + r['settings']['resolved_dtype'] + ')':<46} {e['chunks_per_s']:>9.1f}")
+    print(f"{'what (texts: chunks and their sentences)':<46} {'texts/s':>9} {'ratio':>8}")
+    print(f"{'update_index end to end (' + r['settings']['resolved_dtype'] + ')':<46} {e['texts_per_s']:>9.1f}"
+          f"   ({e['chunks_per_s']:.1f} chunks/s with their sentences)")
     for name in ("chosen", "bfloat16", "float32"):
         if name == "chosen" and "chosen" not in raw["batch_size"]:
             continue
         dtype = r["settings"]["resolved_dtype"] if name == "chosen" else name
         label = f"raw model.encode {dtype}, batch {raw['batch_size'][name]}" + (" (as indexed)" if name == "chosen" else "")
-        print(f"{label:<46} {raw['chunks_per_s'][name]:>9.1f}")
+        print(f"{label:<46} {raw['texts_per_s'][name]:>9.1f}")
     print(f"{'end to end / raw encode of the chosen dtype':<46} {'':>9} {ratios['end_to_end_over_raw_chosen_dtype']:>8.2f}")
     print(f"{'end to end / raw bf16':<46} {'':>9} {ratios['end_to_end_over_raw_bf16']:>8.2f}")
     print(f"{'end to end / raw fp32 batch 32 (peers)':<46} {'':>9} {ratios['end_to_end_over_raw_fp32_batch32']:>8.2f}")
@@ -432,14 +447,14 @@ def print_table(r: dict) -> None:
           f"  ({raw['bf16_over_fp32_median_slice']:.2f})")
     peer = r.get("peer_baseline_fp32_default_env")
     if peer:
-        print(f"{'peers: fp32 batch 32, own process, default env':<46} {peer['chunks_per_s']:>9.1f}")
+        print(f"{'peers: fp32 batch 32, own process, default env':<46} {peer['texts_per_s']:>9.1f}")
         print(f"{'end to end / peers':<46} {'':>9} {r['end_to_end_over_peer_baseline']:>8.2f}")
     stages = ", ".join(f"{k} {v:.1f} s ({e['stage_share'][k]:.0%})" for k, v in e["stages_s"].items())
     runs = " and ".join(f"{x:.1f}" for x in e["runs_s"])
     print(f"\nEnd-to-end stages: {stages}; total {e['seconds']:.1f} s (mean of {runs} s: before and after the raw encodes)")
     cos = r["cosine_bf16_vs_fp32"]
     print(f"bf16 vs fp32 cosine: min {cos['min']:.4f}, 1st percentile {cos['p1']:.4f}, mean {cos['mean']:.4f}")
-    sweep = r["batch_size_sweep_chunks_per_s"]
+    sweep = r["batch_size_sweep_texts_per_s"]
     print(f"Batch size ({sweep['dtype']}, {sweep['texts']} texts): "
           + ", ".join(f"{bs}: {v:.1f}/s" for bs, v in sweep["by_batch_size"].items()))
     q = r["query_encode_ms"]

@@ -24,6 +24,10 @@ What is real and what is not (also written into the JSON):
   Uniform random vectors would make every ANN look far worse than on real embeddings (no neighbourhoods).
   Recall@10 of the approximate index is measured against exact search on 200 synthetic queries from the
   same generator; the latency figures use the real questions encoded by the real model.
+* sentence vectors: for each passage, one synthetic vector per real sentence of its text (the
+  passage's vector plus Gaussian noise), stored as float16 in SQLite as the index stores real ones;
+  hybrid search reads those of every candidate (the "fusion" stage: fill-in of missing scores, the
+  best sentence per candidate, z-score fusion).
 * questions: real SciFact queries.
 
 Memory: bytes per passage for each component (FAISS, BM25, SQLite: embeddings, chunk rows, document text),
@@ -57,6 +61,7 @@ sys.path.insert(0, str(REPO))
 from qa import lexical, vectors  # noqa: E402
 from qa.chunking import ChunkSettings, chunk_document  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
+from qa.sentences import sentence_spans  # noqa: E402
 from qa.store import DocumentUpsert, Store, build_manifest  # noqa: E402
 from qa.types import Chunk, Document  # noqa: E402
 
@@ -126,14 +131,25 @@ def base_chunks(limit: int | None = None) -> list[str]:
     return texts
 
 
-def upserts_for(texts: list[str], size: int, space: dict, per_doc: int = 50):
-    """DocumentUpserts holding ``size`` passages (replicated tagged texts, synthetic vectors), and the vectors."""
+def upserts_for(texts: list[str], size: int, space: dict, per_doc: int = 50, sentences: bool = True):
+    """DocumentUpserts holding ``size`` passages (replicated tagged texts, synthetic vectors), and the vectors.
+
+    With ``sentences``, each passage also gets one synthetic sentence vector per real sentence (the
+    passage's vector plus Gaussian noise: cosine about 0.7 to it), stored as the index stores them."""
     matrix = synthetic_vectors(space, size)
+    base_spans = [np.array(sentence_spans(t), dtype=np.int32).reshape(-1, 2) for t in texts] if sentences else None
     upserts = []
     for doc_no, start in enumerate(range(0, size, per_doc)):
         parts, chunks, offset = [], [], 0
+        sentence_sets = [] if sentences else None
+        rng = np.random.default_rng(doc_no)
         for i in range(start, min(size, start + per_doc)):
-            body = f"v{i // len(texts)} {texts[i % len(texts)]}"
+            tag = f"v{i // len(texts)} "
+            body = tag + texts[i % len(texts)]
+            if sentences:
+                spans = base_spans[i % len(texts)] + len(tag)
+                noisy = matrix[i] + rng.standard_normal((len(spans), matrix.shape[1]), dtype=np.float32) * 0.05
+                sentence_sets.append((spans, (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float16)))
             chunks.append(
                 Chunk(
                     doc=f"d{doc_no:06d}.txt", ordinal=len(chunks), start=offset, end=offset + len(body), text=body,
@@ -145,7 +161,9 @@ def upserts_for(texts: list[str], size: int, space: dict, per_doc: int = 50):
             offset += len(body) + 2
         text = "\n\n".join(parts)
         document = Document(path=f"d{doc_no:06d}.txt", text=text, title=f"Document {doc_no}", content_hash=str(doc_no))
-        upserts.append(DocumentUpsert(document, tuple(chunks), matrix[start : start + len(chunks)]))
+        upserts.append(
+            DocumentUpsert(document, tuple(chunks), matrix[start : start + len(chunks)], sentences=None if sentence_sets is None else tuple(sentence_sets))
+        )
     return upserts, matrix
 
 

@@ -55,8 +55,9 @@ def test_ingest_bench_quick(tmp_path):
     result = json.loads(output.read_text())
     assert result["quick"] and result["corpus"]["scifact"] == 6 and not result["corpus"]["failed"]
     assert result["corpus"]["chunks_embedded"] > 0
-    assert result["end_to_end"]["chunks_per_s"] > 0
-    assert set(result["raw_encode"]["chunks_per_s"]) == {"bfloat16", "float32", "peer", "chosen"}
+    assert result["corpus"]["sentences_embedded"] > result["corpus"]["chunks_embedded"]
+    assert result["end_to_end"]["texts_per_s"] > result["end_to_end"]["chunks_per_s"] > 0
+    assert set(result["raw_encode"]["texts_per_s"]) == {"bfloat16", "float32", "peer", "chosen"}
     for ratio in result["ratios"].values():
         assert 0 < ratio < 100
     assert 0.99 <= result["cosine_bf16_vs_fp32"]["min"] <= 1.0 + 1e-5

@@ -76,3 +76,22 @@ def test_question_file_metrics(settings, docs_dir, fake_embedder):
     assert result["hit@3"] == pytest.approx(2 / 3, abs=1e-3)
     assert result["mrr"] == pytest.approx(2 / 3, abs=1e-3)
     assert [m["q"] for m in result["misses"] if "rank" in m] == ["lawyer"]
+
+
+@pytest.mark.slow
+def test_seeds_question_set_with_the_real_model(seeds_index, real_embedder):
+    """The shipped question set about the bundled reply: the answering passage is always in the top 3,
+    nearly always first, and every off-topic question is answered "not found"."""
+    from pathlib import Path
+
+    from qa.evaluation import load_questions
+
+    questions = load_questions(Path(__file__).parent / "data" / "seeds_questions.jsonl")
+    assert sum(1 for q in questions if not q.get("unanswerable")) >= 30
+    with Store.open(seeds_index.index, seeds_index) as store:
+        result = evaluate_questions(questions, store, real_embedder, mode="hybrid")
+    answered_off_topic = [m for m in result["misses"] if m.get("problem") == "answered an off-topic question"]
+    assert answered_off_topic == []
+    assert result["hit@3"] == 1.0, result["misses"]
+    assert result["hit@1"] >= 0.85, result["misses"]
+    assert result["median_top_passage_chars"] <= 1200
