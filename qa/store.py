@@ -589,32 +589,24 @@ class Store:
 
     def sentences_by_hash(self, hashes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Stored sentence spans and vectors for chunk hashes already in the store (reused, not re-encoded)."""
-        hashes = list(set(hashes))
-        found = {}
         with self._lock:
-            for offset in range(0, len(hashes), 900):
-                batch = hashes[offset : offset + 900]
-                for chunk_hash, spans, matrix in self._conn.execute(
-                    "SELECT chunk_hash, sentence_spans, sentence_vectors FROM chunks "
-                    f"WHERE sentence_spans IS NOT NULL AND chunk_hash IN ({','.join('?' * len(batch))})",
-                    batch,
-                ):
-                    found[chunk_hash] = self._decode_sentences(spans, matrix)
-        return found
+            return self._sentences_by("chunk_hash", list(set(hashes)))
 
     def sentence_vectors(self, ids) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """``{chunk id: (spans relative to the chunk (n, 2), float32 vectors (n, d))}`` for chunks that have them."""
-        ids = [int(i) for i in ids]
-        found = {}
         with self.snapshot():
-            for offset in range(0, len(ids), 900):
-                batch = ids[offset : offset + 900]
-                for chunk_id, spans, matrix in self._conn.execute(
-                    "SELECT id, sentence_spans, sentence_vectors FROM chunks "
-                    f"WHERE sentence_spans IS NOT NULL AND id IN ({','.join('?' * len(batch))})",
-                    batch,
-                ):
-                    found[chunk_id] = self._decode_sentences(spans, matrix)
+            return self._sentences_by("id", [int(i) for i in ids])
+
+    def _sentences_by(self, column: str, keys: list) -> dict:
+        found = {}
+        for offset in range(0, len(keys), 900):
+            batch = keys[offset : offset + 900]
+            for key, spans, matrix in self._conn.execute(
+                f"SELECT {column}, sentence_spans, sentence_vectors FROM chunks "
+                f"WHERE sentence_spans IS NOT NULL AND {column} IN ({','.join('?' * len(batch))})",
+                batch,
+            ):
+                found[key] = self._decode_sentences(spans, matrix)
         return found
 
     def _decode_sentences(self, spans: bytes, matrix: bytes) -> tuple[np.ndarray, np.ndarray]:
