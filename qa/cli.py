@@ -75,7 +75,7 @@ def cmd_index(args) -> int:
 def format_report(report) -> str:
     lines = [
         f"Indexed {report.documents_total} documents, {report.chunks_total} chunks in {report.seconds:.1f} s "
-        f"({report.chunks_embedded} chunks embedded, {report.chunks_reused} reused)."
+        f"({report.chunks_embedded} chunks embedded with {report.sentences_embedded} sentences, {report.chunks_reused} reused)."
     ]
     for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         if items:

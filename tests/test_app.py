@@ -524,3 +524,30 @@ def test_answer_question_collects_context_and_relevance(tmp_path, fake_embedder)
         assert ui.turn_footer(turn).startswith("3 passages · dense search · ")
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_an_index_of_an_older_format_is_rebuilt_from_the_page(app_env):
+    """An index written by an older Verbatim (format 1, no sentence vectors) is refused with a readable
+    message and a button; the button rebuilds it and the page answers again."""
+    import json
+    import sqlite3
+
+    _, index = app_env
+    conn = sqlite3.connect(index / "store.sqlite3")
+    with conn:
+        manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
+        manifest["format_version"] = 1
+        manifest.pop("sentence_vectors")
+        conn.execute("UPDATE meta SET value=? WHERE key='manifest'", (json.dumps(manifest),))
+        conn.execute("UPDATE chunks SET sentence_spans=NULL, sentence_vectors=NULL")
+    conn.close()
+    at = start()
+    errors = " ".join(e.value for e in at.error)
+    assert "format_version is 1 in the index but 2 now" in plain(errors) and "--rebuild" in plain(errors)
+    assert not at.chat_input
+    button = next(b for b in at.button if b.label == "Rebuild the index")
+    button.click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    ask(at, QUESTION)
+    assert any("denied access to the materials are untrue" in c for c in cards(at))
