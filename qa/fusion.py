@@ -62,14 +62,6 @@ def zscores(scores: Sequence[float]) -> np.ndarray:
     return (values - values.mean()) / spread
 
 
-def _normalised(ranked: Ranked) -> tuple[dict[int, float], float]:
-    """z-score of each id in one list, and the floor given to ids the list lacks."""
-    if not ranked:
-        return {}, 0.0
-    z = zscores([score for _, score in ranked])
-    return {chunk_id: float(v) for (chunk_id, _), v in zip(ranked, z)}, float(z.min())
-
-
 def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
     """Weighted sum of per-list z-scores over the union of ids, best first (ties: smaller id first).
 
@@ -77,14 +69,22 @@ def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
     """
     if len(ranked_lists) != len(weights):
         raise ValueError("one weight per list")
-    normalised = [_normalised(r) for r in ranked_lists]
-    ids = {chunk_id for ranked in ranked_lists for chunk_id, _ in ranked}
-    fused = {}
-    for chunk_id in ids:
-        fused[chunk_id] = sum(
-            w * z.get(chunk_id, floor) for (z, floor), r, w in zip(normalised, ranked_lists, weights) if r
-        )
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+    columns = [
+        (np.fromiter((c for c, _ in r), np.int64, len(r)), np.fromiter((v for _, v in r), np.float64, len(r)), w)
+        for r, w in zip(ranked_lists, weights)
+        if r
+    ]
+    if not columns:
+        return []
+    ids = np.unique(np.concatenate([list_ids for list_ids, _, _ in columns]))
+    total = np.zeros(len(ids))
+    for list_ids, scores, weight in columns:
+        z = zscores(scores)
+        column = np.full(len(ids), z.min())
+        column[np.searchsorted(ids, list_ids)] = z
+        total += weight * column
+    order = np.lexsort((ids, -total))
+    return [(int(ids[i]), float(total[i])) for i in order]
 
 
 def fuse(dense: Ranked, lexical: Ranked, sentence: Ranked | None = None) -> Ranked:
@@ -114,9 +114,10 @@ def max_sentence_scores(
     if owners.size == 0:
         return []
     sims = np.asarray(sentence_vectors, dtype=np.float32) @ np.asarray(query_vector, dtype=np.float32).ravel()
-    chunk_ids, inverse = np.unique(owners, return_inverse=True)
-    best = np.full(len(chunk_ids), -np.inf, dtype=np.float32)
-    np.maximum.at(best, inverse, sims)
+    by_owner = np.argsort(owners, kind="stable")
+    owners, sims = owners[by_owner], sims[by_owner]
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    chunk_ids, best = owners[starts], np.maximum.reduceat(sims, starts)
     order = np.lexsort((chunk_ids, -best))
     return [(int(chunk_ids[i]), float(best[i])) for i in order]
 

@@ -364,9 +364,7 @@ def reconstruct(index: faiss.Index, ids) -> np.ndarray:
     if len(ids) == 0:
         return np.zeros((0, index.d), dtype=np.float32)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
-    if index_kind(index) == IVF:
-        return np.ascontiguousarray(index.reconstruct_batch(ids), dtype=np.float32)
-    return np.stack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
+    return np.ascontiguousarray(index.reconstruct_batch(ids), dtype=np.float32)
 
 
 def memory_bytes(index: faiss.Index) -> int:
