@@ -606,7 +606,7 @@ class Store:
             if not self.manifest.get("sentence_vectors"):
                 return {}
             generation = self.generation
-            if self._sentences is None or self._sentences_generation != generation:
+            if self._sentences_generation != generation:  # (``None`` for this generation: too large to keep)
                 everything = None
                 if self.chunk_count() <= self.sentence_cache_passages:
                     rows = self._conn.execute(

@@ -127,3 +127,17 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
     )
     assert proc.returncode == 3
     assert proc.stderr.startswith("error: No index at") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_question_encoding_matches_the_models_own_encode(real_embedder):
+    """``encode_query`` skips sentence-transformers' per-call bookkeeping; it must give the same vector as
+    ``model.encode`` (also for a question past the 256-token limit, which both truncate)."""
+    import numpy as np
+
+    texts = ["What did the state say about access to case materials?", "ICCPR", "word " * 400]
+    for text in texts:
+        fast = real_embedder.encode_query(text)
+        reference = real_embedder._model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+        assert fast.shape == (1, 384) and abs(np.linalg.norm(fast) - 1) < 1e-5
+        assert float(fast[0] @ reference[0]) > 0.9999
