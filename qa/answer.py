@@ -152,16 +152,18 @@ def ask(
     for i, passage in enumerate(passages):
         scored = [(float(sentence_scores[j]), s, e) for j, (pi, s, e) in enumerate(flat) if pi == i]
         scored = [x for x in scored if x[2] - x[1] >= MIN_SENTENCE_CHARS] or scored
-        scored.sort(reverse=True)
+        scored.sort(key=lambda x: (-x[0], x[1]))  # ties: the earlier sentence
         keep = []
         if scored:
             best = scored[0][0]
             keep = [(s, e) for score, s, e in scored[:2] if score >= best - 0.05]
         highlighted.append(replace(passage, highlights=tuple(sorted(keep))))
 
+    # Ties (a sentence shared by two overlapping passages) go to the higher-ranked passage, so its marker
+    # points at the first card that shows it.
     ranked_sentences = sorted(
         ((float(sentence_scores[j]), pi, s, e) for j, (pi, s, e) in enumerate(flat) if e - s >= MIN_SENTENCE_CHARS),
-        reverse=True,
+        key=lambda x: (-x[0], x[1], x[2]),
     )
     best_sentence = ranked_sentences[0][0] if ranked_sentences else 0.0
     chosen = []

@@ -336,3 +336,26 @@ def test_an_acronym_question_finds_the_passage_that_spells_the_name_out(settings
     with Store.open(settings.index, settings) as store:
         assert search(store, fake_embedder, "ICCPR", k=1, mode="bm25")[0].doc == "a.md"
         assert search(store, fake_embedder, "defamation under the ICCPR", k=1)[0].doc == "a.md"
+
+
+def test_a_sentence_shared_by_overlapping_passages_is_cited_to_the_first_of_them(settings, docs_dir, fake_embedder):
+    from qa.answer import ask
+    from qa.indexing import update_index
+    from qa.store import Store
+    from conftest import write
+
+    filler = [f"Filler sentence number {i} talks about weather and crops in the valley." for i in range(30)]
+    shared = "The quokka tribunal heard the petition on Monday."
+    checked = False
+    for position in range(4, 20):  # move the sentence until it is the one-sentence overlap of two chunks
+        write(docs_dir, "a.md", "# Report\n\n" + " ".join(filler[:position] + [shared] + filler[position:]))
+        update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+        with Store.open(settings.index, settings) as store:
+            result = ask(store, fake_embedder, "quokka tribunal petition Monday", k=5)
+        holders = [p.rank for p in result.passages if shared in p.text]
+        if len(holders) == 2:
+            first = result.sentences[0]
+            assert first.text == shared and first.passage_rank == min(holders)
+            checked = True
+            break
+    assert checked, "no position made the sentence part of an overlap"
