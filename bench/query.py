@@ -31,7 +31,10 @@ What is real and what is not (also written into the JSON):
 * questions: real SciFact queries.
 
 Memory: bytes per passage for each component (FAISS, BM25, SQLite: embeddings, chunk rows, document text),
-from the files and from the reader process's resident memory before/after loading each index.
+from the files and from the reader process's resident memory before/after loading each index. "loaded total"
+is the reader's growth after the questions: for indexes of up to 20,000 passages it includes the sentence
+vectors that ``Store.sentence_vectors`` keeps in memory (about 7 kB a passage here); larger indexes read them
+from SQLite for each question.
 Prints a table, writes ``bench/results/query.json`` and ``bench/results/query.png`` (bench/plot.py).
 """
 
