@@ -583,7 +583,7 @@ def print_table(result: dict) -> None:
     print("(total_cpu p50/p95, process CPU ms a question: "
           + ", ".join(f"{run['read']['passages']:,}: {run['read']['latency_ms']['total_cpu']['p50']:.1f}/"
                       f"{run['read']['latency_ms']['total_cpu']['p95']:.1f}" for run in result["runs"]) + ")")
-    print(f"\nMemory, bytes per passage (reader process; RSS = resident growth when loading)")
+    print("\nMemory, bytes per passage (reader process; RSS = resident growth when loading)")
     print(f"{'passages':>10} {'FAISS est':>10} {'FAISS rss':>10} {'BM25 arr':>9} {'BM25 rss':>9} {'SQLite':>8} {'emb blob':>9} "
           f"{'doc text':>9} {'loaded total MB':>16} {'build s (FAISS/BM25/rest)':>26}")
     for run in result["runs"]:

@@ -71,8 +71,8 @@ def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
 def _sentence_vectors(store, embedder, passages: list[Passage]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """``(passage index, absolute start, end)`` of every sentence of the passages, and their vectors:
     the ones stored with the index when it has them, else encoded now (and cached)."""
-    stored = store.sentence_vectors([p.chunk_id for p in passages]) if store.manifest.get("sentence_vectors") else {}
-    flat, parts, to_encode = [], [], []
+    stored = store.sentence_vectors([p.chunk_id for p in passages])  # {} for an index built without them
+    flat, parts = [], []
     for i, passage in enumerate(passages):
         if passage.chunk_id in stored:
             spans, matrix = stored[passage.chunk_id]

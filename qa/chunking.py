@@ -109,7 +109,6 @@ def _units(doc: Document, settings: ChunkSettings) -> list[_Unit]:
 def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list[Chunk]:
     """Cut a document into chunks (see the module docstring for the rules)."""
     settings = settings or ChunkSettings()
-    text = doc.text
     spans: list[tuple[int, int, str, str | None]] = []  # start, end, section, para
     current: list[tuple[int, int]] = []  # sentence spans of the open chunk
     current_section = ""

@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
