@@ -21,8 +21,13 @@ from .types import Answer, AnswerSentence, Passage
 
 # Logistic model for "the documents answer this" over (best sentence cosine, best passage cosine,
 # query-word coverage); fitted by bench/quality.py --calibrate on tests/data/*_questions.jsonl.
+# Sentence cosines differ with their source, so there is one fit per kind of index: stored sentence
+# vectors ("title\nsentence", the default) and, for indexes built with QA_SENTENCE_VECTORS=0, bare
+# sentences encoded at question time (fitted in session 1 with the two-list hybrid).
 CONFIDENCE_WEIGHTS = (2.537, 4.116, 4.528)
 CONFIDENCE_BIAS = -5.486
+CONFIDENCE_WEIGHTS_BARE_SENTENCES = (5.503, 2.842, 2.339)
+CONFIDENCE_BIAS_BARE_SENTENCES = -5.272
 MAX_ANSWER_SENTENCES = 3
 MIN_SENTENCE_CHARS = 25
 
@@ -114,9 +119,14 @@ def query_coverage(query: str, texts: list[str]) -> float:
     return max((len(wanted & set(tokenize(text))) / len(wanted) for text in texts), default=0.0)
 
 
-def confidence(sentence: float, passage: float, coverage: float) -> float:
+def confidence(sentence: float, passage: float, coverage: float, stored_sentences: bool = True) -> float:
     """A probability-like score in [0, 1] that the documents answer the question (logistic model)."""
-    z = CONFIDENCE_BIAS + CONFIDENCE_WEIGHTS[0] * sentence + CONFIDENCE_WEIGHTS[1] * passage + CONFIDENCE_WEIGHTS[2] * coverage
+    weights, bias = (
+        (CONFIDENCE_WEIGHTS, CONFIDENCE_BIAS)
+        if stored_sentences
+        else (CONFIDENCE_WEIGHTS_BARE_SENTENCES, CONFIDENCE_BIAS_BARE_SENTENCES)
+    )
+    z = bias + weights[0] * sentence + weights[1] * passage + weights[2] * coverage
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -181,7 +191,7 @@ def ask(
         "passage": float(passage_scores.max()),
         "coverage": query_coverage(query, [p.text for p in passages[:3]]),
     }
-    conf = confidence(**signals)
+    conf = confidence(**signals, stored_sentences=bool(store.manifest.get("sentence_vectors")))
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings, signals)
 
