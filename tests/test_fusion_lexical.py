@@ -359,3 +359,25 @@ def test_a_sentence_shared_by_overlapping_passages_is_cited_to_the_first_of_them
             checked = True
             break
     assert checked, "no position made the sentence part of an overlap"
+
+
+def test_not_found_uses_the_calibration_of_the_indexs_sentence_vectors(settings, docs_dir, fake_embedder):
+    import math
+
+    from qa import answer as answer_module
+    from qa.indexing import update_index
+    from qa.store import Store
+    from conftest import write
+
+    write(docs_dir, "a.md", "# Report\n\nThe harbour opened at dawn. The pilot slept.")
+    for stored, (weights, bias) in (
+        (True, (answer_module.CONFIDENCE_WEIGHTS, answer_module.CONFIDENCE_BIAS)),
+        (False, (answer_module.CONFIDENCE_WEIGHTS_BARE_SENTENCES, answer_module.CONFIDENCE_BIAS_BARE_SENTENCES)),
+    ):
+        these = settings.with_(sentence_vectors=stored)
+        update_index(docs_dir, these.index, these, embedder=fake_embedder, rebuild=True)
+        with Store.open(these.index, these) as store:
+            result = answer_module.ask(store, fake_embedder, "when did the harbour open", k=1)
+        signals = result.signals
+        z = bias + weights[0] * signals["sentence"] + weights[1] * signals["passage"] + weights[2] * signals["coverage"]
+        assert result.confidence == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-4)
