@@ -196,12 +196,6 @@ class Searcher:
     def bm25(self, query, k):
         return self.lexical.search(query, k)
 
-    def fill_dense(self, query_vector, ids):
-        if not ids:
-            return []
-        vectors = self.index.reconstruct_batch(np.array(ids, dtype=np.int64))
-        return list(zip(ids, (vectors @ query_vector).tolist()))
-
     def sentences(self, query_vector, unit_ids):
         rows = [self.unit_sentences[u] for u in unit_ids]
         owners = np.repeat(unit_ids, [len(r) for r in rows])
@@ -212,10 +206,12 @@ class Searcher:
         dense = self.dense(query_vector, fusion.CANDIDATES)
         lexical = self.bm25(query, fusion.CANDIDATES)
         if fill:
-            dense_ids = {i for i, _ in dense}
-            lexical_ids = {i for i, _ in lexical}
-            dense = dense + self.fill_dense(query_vector, sorted(lexical_ids - dense_ids))
-            lexical = lexical + self.lexical.scores_for(query, dense_ids - lexical_ids)
+            dense, lexical = fusion.fill_in(
+                dense,
+                lexical,
+                lambda ids: self.index.reconstruct_batch(np.array(ids, dtype=np.int64)) @ query_vector,
+                lambda ids: dict(self.lexical.scores_for(query, ids)),
+            )
         sentence = self.sentences(query_vector, sorted({i for i, _ in dense} | {i for i, _ in lexical})) if sentences else None
         return fusion.fuse(dense, lexical, sentence)
 

@@ -193,7 +193,8 @@ def ask(
     }
     conf = confidence(**signals, stored_sentences=bool(store.manifest.get("sentence_vectors")))
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings, signals)
+    cosines = {p.chunk_id: float(c) for p, c in zip(passages, passage_scores)}
+    return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings, signals, cosines)
 
 
 def answer_to_json(answer: Answer) -> dict:

@@ -90,6 +90,26 @@ def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
     return [(int(ids[i]), float(total[i])) for i in order]
 
 
+def fill_in(dense: Ranked, lexical: Ranked, cosines_of, bm25_of) -> tuple[Ranked, Ranked]:
+    """Step 2 of the recipe: give every candidate of either list a score in both.
+
+    ``cosines_of(ids)`` returns the cosines of lexical-only candidates (an array in the order given),
+    ``bm25_of(ids)`` a ``{chunk id: BM25 score}`` of dense-only ones (a missing id scores 0).
+    """
+    dense_ids = {chunk_id for chunk_id, _ in dense}
+    lexical_ids = {chunk_id for chunk_id, _ in lexical}
+    only_lexical = sorted(lexical_ids - dense_ids)
+    only_dense = sorted(dense_ids - lexical_ids)
+    filled_dense = list(dense)
+    if only_lexical:
+        filled_dense += [(chunk_id, float(c)) for chunk_id, c in zip(only_lexical, cosines_of(only_lexical))]
+    filled_lexical = list(lexical)
+    if only_dense:
+        scored = bm25_of(only_dense)
+        filled_lexical += [(chunk_id, float(scored.get(chunk_id, 0.0))) for chunk_id in only_dense]
+    return filled_dense, filled_lexical
+
+
 def fuse(dense: Ranked, lexical: Ranked, sentence: Ranked | None = None) -> Ranked:
     """The tuned hybrid: z-score fusion of dense, BM25 and (if given) best-sentence scores."""
     if sentence is None:

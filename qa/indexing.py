@@ -468,14 +468,13 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
         if embedder is None:
             embedder = embedding_module.embedder_for(settings)
         known.update(_encode(embedder, missing, settings.batch_size, progress))
+    dimension = embedding_module.DIMENSION if embedder is None else embedder.dimension
     for chunk_hash, spans in sentence_spans.items():
-        dimension = embedding_module.DIMENSION if embedder is None else embedder.dimension
         matrix = np.array([known[(chunk_hash, i)] for i in range(len(spans))], dtype=np.float32).reshape(len(spans), dimension)
         known_sentences[chunk_hash] = (np.array(spans, dtype=np.int32).reshape(-1, 2), matrix)
-    sentences_encoded = sum(len(spans) for spans in sentence_spans.values())
-    report.chunks_embedded = len(missing) - sentences_encoded
+    report.sentences_embedded = sum(len(spans) for spans in sentence_spans.values())
+    report.chunks_embedded = len(missing) - report.sentences_embedded
     report.chunks_reused = len(all_chunks) - report.chunks_embedded
-    report.sentences_embedded = sentences_encoded
 
     upserts = []
     for candidate, document, chunks in loaded:

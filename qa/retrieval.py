@@ -120,19 +120,13 @@ def search(
 def sentence_signals(store, question: str, query_vector: np.ndarray, dense, lexical):
     """The three lists of ``fusion.fuse`` over the union of dense and BM25 candidates (see qa/fusion.py):
     every candidate gets its cosine, its BM25 score and its best sentence's cosine."""
-    dense_ids = {chunk_id for chunk_id, _ in dense}
-    lexical_ids = {chunk_id for chunk_id, _ in lexical}
-    only_lexical = sorted(lexical_ids - dense_ids)
-    filled_dense = list(dense)
-    if only_lexical:
-        cosines = vectors.reconstruct(store.vector_index(), only_lexical) @ query_vector.reshape(-1)
-        filled_dense += [(chunk_id, float(c)) for chunk_id, c in zip(only_lexical, cosines)]
-    filled_lexical = list(lexical)
-    only_dense = dense_ids - lexical_ids
-    if only_dense:
-        scored = dict(store.lexical_index().scores_for(question, only_dense))
-        filled_lexical += [(chunk_id, scored.get(chunk_id, 0.0)) for chunk_id in sorted(only_dense)]
-    stored = store.sentence_vectors(sorted(dense_ids | lexical_ids))
+    filled_dense, filled_lexical = fusion.fill_in(
+        dense,
+        lexical,
+        lambda ids: vectors.reconstruct(store.vector_index(), ids) @ query_vector.reshape(-1),
+        lambda ids: dict(store.lexical_index().scores_for(question, ids)),
+    )
+    stored = store.sentence_vectors(sorted(chunk_id for chunk_id, _ in filled_dense))
     owners = [chunk_id for chunk_id, (spans, _) in stored.items() for _ in range(len(spans))]
     matrix = np.concatenate([m for _, m in stored.values()]) if owners else np.zeros((0, query_vector.size), np.float32)
     sentence = fusion.max_sentence_scores(query_vector, matrix, owners)

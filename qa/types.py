@@ -120,3 +120,5 @@ class Answer:
     mode: str = "hybrid"
     timings: dict = field(default_factory=dict, compare=False, hash=False)
     signals: dict = field(default_factory=dict, compare=False, hash=False)
+    # Cosine between the (contextualised) question and each passage, by chunk id (the page's relevance meter).
+    cosines: dict = field(default_factory=dict, compare=False, hash=False)

@@ -164,45 +164,11 @@ def surrounding(store, passage, before: int = 1, after: int = 1) -> tuple[int, s
     return start, text
 
 
-def relevance_scores(store, embedder, query: str, passages) -> dict[int, float]:
-    """Cosine similarity between the (contextualised) question and each passage, from the stored vectors."""
-    import numpy as np
-
-    from . import vectors
-
-    ids = np.array([p.chunk_id for p in passages], dtype=np.int64)
-    if not len(ids):
-        return {}
-    try:
-        qv = embedder.encode_query(query)
-        hits = vectors.search(store.vector_index(), qv, len(ids), ids)
-    except Exception:  # relevance is a nicety; never let it break an answer
-        return {}
-    return {int(i): float(s) for i, s in hits}
-
-
-class _QueryMemo:
-    """Wraps an embedder so that the question vector ``ask`` computes is reused for the relevance scores."""
-
-    def __init__(self, embedder):
-        self._embedder = embedder
-        self._memo: dict[str, object] = {}
-
-    def encode_query(self, text: str):
-        if text not in self._memo:
-            self._memo[text] = self._embedder.encode_query(text)
-        return self._memo[text]
-
-    def __getattr__(self, name):
-        return getattr(self._embedder, name)
-
-
 def answer_question(store, embedder, question: str, *, k: int, docs=None, history=None, settings=None, turn_id: int = 0) -> Turn:
     """Ask (``qa.answer.ask``) and collect what the page needs to show the answer; QAErrors propagate."""
-    from .answer import ask, contextualize
+    from .answer import ask
 
     started = time.perf_counter()
-    embedder = _QueryMemo(embedder)
     mode = getattr(settings, "mode", "hybrid")
     max_chars = getattr(settings, "max_question_chars", 2000)
     answer = ask(store, embedder, question, k=k, docs=list(docs) if docs else None, mode=mode,
@@ -213,7 +179,7 @@ def answer_question(store, embedder, question: str, *, k: int, docs=None, histor
         if ctx is not None:
             turn.contexts[p.chunk_id] = ctx
     if mode != "bm25":
-        turn.relevance = relevance_scores(store, embedder, contextualize(answer.question, history), answer.passages)
+        turn.relevance = dict(answer.cosines)
     turn.seconds = time.perf_counter() - started
     return turn
 
