@@ -16,7 +16,6 @@ also scores every sentence (encoded as "title\nsentence") of the candidate chunk
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from qa import fusion  # noqa: E402
+from qa.evaluation import beir_metrics, load_beir  # noqa: E402
 from qa.lexical import LexicalIndex  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("SCIFACT_DIR", "/work/shared/corpora/beir_scifact"))
@@ -42,29 +42,6 @@ RESULTS = REPO / "bench" / "results" / "scifact.json"
 SINGLE_DEPTH = 1000  # depth of the BM25-only and dense-only runs (so R@100 sees 100 documents)
 MAX_CHARS, OVERLAP_CHARS = 1200, 200
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-
-
-# ---------------------------------------------------------------- data
-
-
-def load_corpus(data: Path) -> list[dict]:
-    with open(data / "corpus.jsonl", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
-
-
-def load_queries(data: Path) -> dict[str, str]:
-    with open(data / "queries.jsonl", encoding="utf-8") as handle:
-        return {q["_id"]: q["text"] for q in map(json.loads, handle)}
-
-
-def load_qrels(data: Path, split: str) -> dict[str, dict[str, int]]:
-    """qrels/{split}.tsv (CRLF endings, header row) as {query id: {doc id: relevance}}."""
-    qrels: dict[str, dict[str, int]] = {}
-    with open(data / "qrels" / f"{split}.tsv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle, delimiter="\t"))[1:]
-    for query_id, doc_id, score in rows:
-        qrels.setdefault(query_id.strip(), {})[doc_id.strip()] = int(score)
-    return qrels
 
 
 # ---------------------------------------------------------------- units
@@ -223,11 +200,7 @@ class Searcher:
 
 
 def evaluate(run: dict, qrels: dict) -> dict:
-    import ir_measures
-    from ir_measures import RR, R, nDCG
-
-    measures = ir_measures.calc_aggregate([nDCG @ 10, R @ 100, RR @ 10], qrels, run)
-    return {"ndcg@10": measures[nDCG @ 10], "recall@100": measures[R @ 100], "mrr@10": measures[RR @ 10]}
+    return beir_metrics(qrels, run)
 
 
 def to_doc_run(ranked, unit_doc, doc_ids) -> dict[str, float]:
@@ -235,9 +208,8 @@ def to_doc_run(ranked, unit_doc, doc_ids) -> dict[str, float]:
 
 
 def run_benchmark(args) -> dict:
-    corpus = load_corpus(args.data)
-    queries = load_queries(args.data)
-    qrels = load_qrels(args.data, args.split)
+    documents, queries, qrels = load_beir(args.data, args.split)
+    corpus = [{"_id": doc_id, "title": title, "text": text} for doc_id, (title, text) in documents.items()]
     query_ids = sorted(qrels)[: args.limit] if args.limit else sorted(qrels)
     qrels = {q: qrels[q] for q in query_ids}
     doc_ids = [d["_id"] for d in corpus]
