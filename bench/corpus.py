@@ -1,4 +1,5 @@
-"""The real documents the benchmarks and end-to-end tests index: seeds/ and the shared UN corpus.
+"""The real documents the benchmarks and end-to-end tests index (seeds/, the shared UN corpus, SciFact
+questions), and the percentile the benchmarks report.
 
 Both are copied into a temporary folder given by the caller; the shared data is only read, never
 copied into the repository.
@@ -6,11 +7,13 @@ copied into the repository.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 UN_DOCS = REPO.parent / "shared" / "corpora" / "un_human_rights_docs"
+SCIFACT = REPO.parent / "shared" / "corpora" / "beir_scifact"
 _NOT_DOCUMENTS = {"SOURCE.md", "README.md"}
 
 
@@ -35,3 +38,18 @@ def copy_un_docs(target: Path) -> dict[str, int]:
             shutil.copy2(path, destination)
             counts["un_pdf" if path.suffix.lower() == ".pdf" else "un_markdown"] += 1
     return counts
+
+
+def scifact_questions(limit: int | None = None) -> list[str]:
+    """The texts of SciFact's queries, in file order (the first ``limit``)."""
+    with open(SCIFACT / "queries.jsonl", encoding="utf-8") as handle:
+        questions = [json.loads(line)["text"] for line in handle]
+    return questions[:limit] if limit else questions
+
+
+def pct(values, q):
+    """The ``q`` quantile of ``values`` (nearest rank), ``None`` for no values."""
+    values = sorted(values)
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]

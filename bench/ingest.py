@@ -56,10 +56,8 @@ from qa.chunking import sentence_units  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.store import Store  # noqa: E402
-from bench.corpus import UN_DOCS, copy_seeds, copy_un_docs  # noqa: E402
+from bench.corpus import SCIFACT, UN_DOCS, copy_seeds, copy_un_docs, pct, scifact_questions  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "corpora"
-SCIFACT = SHARED / "beir_scifact"
 RESULTS = REPO / "bench" / "results" / "ingest.json"
 
 
@@ -139,11 +137,6 @@ class PeerWorker:
             self.process.wait(timeout=30)
         except Exception:
             self.process.kill()
-
-
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else None
 
 
 def cpu_flags() -> list[str]:
@@ -243,7 +236,8 @@ def run(root: Path, args) -> dict:
     model_load_s = time.perf_counter() - started
     embedder.encode(["warm-up sentence"] * 4)
     embedder.encode_query("warm-up question")
-    models = {"bfloat16": load_model("bfloat16"), "float32": load_model("float32")}
+    # The indexing embedder's own model stands for its dtype (no second copy loaded).
+    models = {dtype: embedder._model if dtype == chosen else load_model(dtype) for dtype in ("bfloat16", "float32")}
     for model in models.values():
         encode(model, ["warm-up sentence"] * 4, 4)
 
@@ -277,7 +271,7 @@ def run(root: Path, args) -> dict:
     peer = None if args.no_peer_baseline else PeerWorker()
     encoders = dict(models)
     batch_sizes = {"bfloat16": settings.batch_size, "float32": 32}
-    if settings.batch_size != 32 or chosen != "float32":
+    if batch_sizes[chosen] != settings.batch_size:  # else the entry of that dtype is already what update_index ran
         encoders["chosen"] = embedder._model  # exactly what update_index ran: Settings' dtype and batch size
         batch_sizes["chosen"] = settings.batch_size
     try:
@@ -316,7 +310,7 @@ def run(root: Path, args) -> dict:
     sweep = {bs: statistics.median(v) for bs, v in sweep.items()}
 
     # 5. One question at a time.
-    questions = [json.loads(line)["text"] for line in open(SCIFACT / "queries.jsonl", encoding="utf-8")][: args.questions]
+    questions = scifact_questions(args.questions)
     query_ms = {"bfloat16": [], "float32": [], "embedder.encode_query": []}
     for i, q in enumerate(questions):
         for name in (list(query_ms) if i % 2 == 0 else list(query_ms)[::-1]):

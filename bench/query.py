@@ -67,8 +67,8 @@ from qa.settings import load_settings  # noqa: E402
 from qa.sentences import sentence_spans  # noqa: E402
 from qa.store import DocumentUpsert, Store, build_manifest  # noqa: E402
 from qa.types import Chunk, Document  # noqa: E402
+from bench.corpus import SCIFACT, pct, scifact_questions  # noqa: E402
 
-SCIFACT = REPO.parent / "shared" / "corpora" / "beir_scifact"
 RESULTS = REPO / "bench" / "results"
 D = 384
 
@@ -174,13 +174,6 @@ def upserts_for(texts: list[str], size: int, space: dict, per_doc: int = 50, sen
 def rss_bytes() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def pct(values, q):
-    values = sorted(values)
-    if not values:
-        return None
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def stage_stats(samples: dict) -> dict:
@@ -414,8 +407,7 @@ def read(index_dir: Path, args) -> dict:
     bm25_load_s = time.perf_counter() - w
     after_bm25 = rss_bytes()
 
-    questions = [json.loads(line)["text"] for line in open(SCIFACT / "queries.jsonl", encoding="utf-8")]
-    questions = questions[: args.queries]
+    questions = scifact_questions()[: args.queries]
     for q in questions[:5]:  # warm-up: first-touch of pages, caches
         retrieval.search(store, embedder, q, k=10, mode="hybrid")
     stages = {"encode": [], "bm25": [], "faiss": [], "fusion": [], "passages": [], "total": [], "total_cpu": []}

@@ -34,9 +34,10 @@ sys.path.insert(0, str(REPO))
 
 from qa import fusion  # noqa: E402
 from qa.evaluation import beir_metrics, load_beir  # noqa: E402
+from bench.corpus import SCIFACT  # noqa: E402
 from qa.lexical import LexicalIndex  # noqa: E402
 
-DEFAULT_DATA = Path(os.environ.get("SCIFACT_DIR", "/work/shared/corpora/beir_scifact"))
+DEFAULT_DATA = Path(os.environ.get("SCIFACT_DIR", SCIFACT))
 DEFAULT_CACHE = Path("/tmp/scifact_cache")
 RESULTS = REPO / "bench" / "results" / "scifact.json"
 SINGLE_DEPTH = 1000  # depth of the BM25-only and dense-only runs (so R@100 sees 100 documents)
