@@ -21,7 +21,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qa import answer as answer_module  # noqa: E402
 from qa.embedding import embedder_for  # noqa: E402
 from qa.evaluation import evaluate_questions, load_questions  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
@@ -35,15 +34,6 @@ QUESTION_SETS = {"seeds": REPO / "tests" / "data" / "seeds_questions.jsonl", "un
 def build_corpus(target: Path) -> None:
     copy_seeds(target / "seeds")
     copy_un_docs(target / "un")
-
-
-def collect_signals(questions, store, embedder):
-    """(confidence, is_answerable, signals) for every question, for the sweep and the calibration."""
-    rows = []
-    for q in questions:
-        result = answer_module.ask(store, embedder, q["q"], k=5)
-        rows.append((result.confidence, not q.get("unanswerable"), result.signals))
-    return rows
 
 
 def calibrate(rows) -> dict:
@@ -75,6 +65,8 @@ def main(argv=None) -> int:
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "quality.json"))
     args = parser.parse_args(argv)
+    if (args.sweep or args.calibrate) and "hybrid" not in args.modes.split(","):
+        parser.error("--sweep and --calibrate use the hybrid answers: keep hybrid in --modes")
     settings = load_settings()
     embedder = embedder_for(settings)
     results = {}
@@ -85,13 +77,14 @@ def main(argv=None) -> int:
         results["corpus"] = {"documents": report.documents_total, "chunks": report.chunks_total, "failed": report.failed}
         store = Store.open(index, settings)
         try:
+            signals = []  # (confidence, answerable, signals) of every hybrid answer, for the sweep and calibration
             for name, path in QUESTION_SETS.items():
                 questions = load_questions(path)
-                results[name] = {mode: evaluate_questions(questions, store, embedder, mode=mode) for mode in args.modes.split(",")}
+                results[name] = {
+                    mode: evaluate_questions(questions, store, embedder, mode=mode, signals=signals if mode == "hybrid" else None)
+                    for mode in args.modes.split(",")
+                }
             if args.sweep or args.calibrate:
-                signals = []
-                for path in QUESTION_SETS.values():
-                    signals += collect_signals(load_questions(path), store, embedder)
                 sweep = []
                 for threshold in [x / 100 for x in range(5, 100, 5)]:
                     correct = sum((conf >= threshold) == answerable for conf, answerable, _ in signals)

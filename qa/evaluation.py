@@ -132,8 +132,13 @@ def _contains(passage_text: str, gold: list[str]) -> bool:
     return any(" ".join(g.split()) in flat for g in gold)
 
 
-def evaluate_questions(questions: list[dict], store, embedder, k: int = 5, mode: str = "hybrid") -> dict:
-    """hit@1, hit@3, MRR over answerable questions; "not found" accuracy over all questions."""
+def evaluate_questions(
+    questions: list[dict], store, embedder, k: int = 5, mode: str = "hybrid", signals: list | None = None
+) -> dict:
+    """hit@1, hit@3, MRR over answerable questions; "not found" accuracy over all questions.
+
+    ``signals``, if given, receives ``(confidence, answerable, answer.signals)`` for each question
+    (what ``bench/quality.py`` calibrates "not found" on)."""
     hits1 = hits3 = 0
     reciprocal = []
     correct_calls = 0
@@ -146,6 +151,8 @@ def evaluate_questions(questions: list[dict], store, embedder, k: int = 5, mode:
         answer = ask(store, embedder, row["q"], k=k, mode=mode)
         times.append((time.perf_counter() - t0) * 1000)
         unanswerable = bool(row.get("unanswerable"))
+        if signals is not None:
+            signals.append((answer.confidence, not unanswerable, answer.signals))
         correct_calls += int(answer.answerable != unanswerable)
         if unanswerable:
             if answer.answerable:
