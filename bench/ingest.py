@@ -154,12 +154,9 @@ class StageClock:
 
     def __init__(self):
         self.first: dict[str, float] = {}
-        self.last: dict[str, float] = {}
 
     def __call__(self, stage, done, total):
-        now = time.perf_counter()
-        self.first.setdefault(stage, now)
-        self.last[stage] = now
+        self.first.setdefault(stage, time.perf_counter())
 
     def seconds(self, started: float, ended: float) -> dict:
         order = [s for s in ("scan", "load", "embed", "write") if s in self.first]
@@ -190,7 +187,7 @@ def interleaved(models: dict, texts: list[str], batch_sizes: dict, slices: int, 
             started = time.perf_counter()
             vectors[name][rows] = encode(models[name], part, batch_sizes[name])
             seconds[name].append(time.perf_counter() - started)
-    return {"seconds": seconds, "vectors": vectors, "bounds": bounds.tolist()}
+    return {"seconds": seconds, "vectors": vectors}
 
 
 def main(argv=None) -> int:

@@ -243,7 +243,7 @@ def build(size: int, texts: list[str], space: dict, root: Path, settings, args) 
     index_dir = root / f"index-{size}"
     shutil.rmtree(index_dir, ignore_errors=True)
     started = time.perf_counter()
-    upserts, matrix = upserts_for(texts, size, space)
+    upserts, matrix = upserts_for(texts, size, space, sentences=settings.sentence_vectors)
     prepare_s = time.perf_counter() - started
 
     tok_started = time.perf_counter()
@@ -304,13 +304,12 @@ def build(size: int, texts: list[str], space: dict, root: Path, settings, args) 
     }
 
 
-def timed_searches(index, queries: np.ndarray, k: int = 100, repeat: int = 1) -> list[float]:
+def timed_searches(index, queries: np.ndarray, k: int = 100) -> list[float]:
     out = []
-    for _ in range(repeat):
-        for row in queries:
-            t = time.perf_counter()
-            vectors.search(index, row, k)
-            out.append((time.perf_counter() - t) * 1000)
+    for row in queries:
+        t = time.perf_counter()
+        vectors.search(index, row, k)
+        out.append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -378,9 +377,6 @@ class FakeEmbedder:
         for word in re.findall(r"\w+", text.lower()):
             v[int(hashlib.blake2b(word.encode(), digest_size=4).hexdigest(), 16) % D] += 1
         return (v / max(np.linalg.norm(v), 1e-9)).reshape(1, -1)
-
-    def encode(self, texts, batch_size=None, show_progress=False):
-        return np.concatenate([self.encode_query(t) for t in texts]) if texts else np.zeros((0, D), np.float32)
 
 
 def read(index_dir: Path, args) -> dict:
