@@ -33,6 +33,15 @@ BM25 0.678, dense 0.645, RRF 0.711, two-list 0.727, this recipe 0.739.
   or mean-of-chunk vectors, query-adaptive weights, a second query encoding (lower-cased / without
   stopwords), adding the sentence-search top 100 to the candidates, BM25 title weighting (the title
   repeated once or twice more: −0.003/−0.005 with 800-character chunks).
+* Also no gain (``bench/ablations.py scifact``, 800-character units, train 0.744 for this recipe):
+  a whole-document BM25 score as a fourth list (+0.003 at weight 0.2 on train, −0.002 on test, and a
+  loss with 1,200-character chunks), the mean fused score of the document's other candidates,
+  score regularisation by the 5 nearest units of other documents (−0.002…−0.007), a logistic
+  regression over ten features trained out of fold (0.7441), query vectors pooled with idf weights
+  (+0.002 on train, no better on test), and BM25 tokens of one character or hyphen compounds
+  (−0.003 / −0.013 with 1,200-character chunks). On the natural questions (``bench/ablations.py
+  questions``) other weights, question words dropped from the BM25 query, and a penalty on non-prose
+  passages (address blocks, tables of contents) move hit@1 by at most one question in 40.
 * Scoring sentences of only the top M two-list candidates (to save time) costs −0.001 (M = 100),
   −0.003 (50), −0.005 (20–30) on train with 800-character chunks, so every candidate is scored.
 """
