@@ -59,20 +59,6 @@ QUESTION_WORDS = frozenset(
 # ---------------------------------------------------------------- SciFact
 
 
-def _candidates(searcher, query: str, vector: np.ndarray):
-    """The recipe's three filled-in lists for one query (as ``bench/scifact.py``'s hybrid builds them)."""
-    dense = searcher.dense(vector, fusion.CANDIDATES)
-    lexical = searcher.bm25(query, fusion.CANDIDATES)
-    dense, lexical = fusion.fill_in(
-        dense,
-        lexical,
-        lambda ids: searcher.index.reconstruct_batch(np.array(ids, dtype=np.int64)) @ vector,
-        lambda ids: dict(searcher.lexical.scores_for(query, ids)),
-    )
-    sentence = searcher.sentences(vector, sorted({i for i, _ in dense}))
-    return dense, lexical, sentence
-
-
 def _zmap(ranked) -> dict[int, float]:
     return dict(zip((i for i, _ in ranked), fusion.zscores([s for _, s in ranked])))
 
@@ -161,7 +147,7 @@ def run_scifact(args) -> dict:
 
     feature_rows, labels, groups, owners = [], [], [], []
     for row, (query_id, query, vector) in enumerate(zip(query_ids, query_texts, query_vectors)):
-        dense, lexical, sentence = _candidates(searcher, query, vector)
+        dense, lexical, sentence = searcher.signals(query, vector)
         base = fusion.fuse(dense, lexical, sentence)
         record("recipe", query_id, base)
         ids = [i for i, _ in dense]
@@ -205,7 +191,7 @@ def run_scifact(args) -> dict:
     for alpha in (0.5, 1.0):
         pooled = _idf_pooled(model, query_texts, texts, alpha)
         for query_id, query, vector in zip(query_ids, query_texts, pooled):
-            dense, lexical, sentence = _candidates(searcher, query, vector)
+            dense, lexical, sentence = searcher.signals(query, vector)
             record(f"idf-pool {alpha}", query_id, fusion.fuse(dense, lexical, sentence))
             if alpha == 0.5:  # the two best single changes on train, together
                 doc_bm25 = _document_bm25(whole_docs, unit_doc, query, [i for i, _ in dense])

@@ -179,8 +179,8 @@ class Searcher:
         owners = np.repeat(unit_ids, [len(r) for r in rows])
         return fusion.max_sentence_scores(query_vector, self.sentence_vectors[np.concatenate(rows)], owners)
 
-    def hybrid(self, query, query_vector, fill=True, sentences=True):
-        """The final recipe (see qa/fusion.py); ``fill=False, sentences=False`` is the plain two-list hybrid."""
+    def signals(self, query, query_vector, fill=True, sentences=True):
+        """The recipe's lists (see qa/fusion.py): dense and BM25 top candidates (filled in), best-sentence scores."""
         dense = self.dense(query_vector, fusion.CANDIDATES)
         lexical = self.bm25(query, fusion.CANDIDATES)
         if fill:
@@ -191,7 +191,11 @@ class Searcher:
                 lambda ids: dict(self.lexical.scores_for(query, ids)),
             )
         sentence = self.sentences(query_vector, sorted({i for i, _ in dense} | {i for i, _ in lexical})) if sentences else None
-        return fusion.fuse(dense, lexical, sentence)
+        return dense, lexical, sentence
+
+    def hybrid(self, query, query_vector, fill=True, sentences=True):
+        """The final recipe (see qa/fusion.py); ``fill=False, sentences=False`` is the plain two-list hybrid."""
+        return fusion.fuse(*self.signals(query, query_vector, fill, sentences))
 
     def rrf(self, query, query_vector):
         return fusion.rrf([self.dense(query_vector, fusion.CANDIDATES), self.bm25(query, fusion.CANDIDATES)])
