@@ -177,24 +177,42 @@ def visible_cards(page, text: str) -> int:
         .filter(e => e.offsetParent !== null && e.innerText.includes(text)).length""", text)
 
 
+_IDLE = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
+    && !document.querySelector('[data-testid="stChatInputTextArea"]:disabled')"""
+
+
 def ask(page, question: str, expect: str, open_closest: bool = False) -> float:
     """Type a question, press Enter; seconds until a new visible passage containing ``expect`` appears.
 
-    With ``open_closest``, an answer judged "not answered" has its collapsed closest passages opened first.
+    Like a person, it types the next question once the page has finished the previous run (typing into
+    the chat box while Streamlit re-renders it can lose the text). With ``open_closest``, an answer
+    judged "not answered" has its collapsed closest passages opened first. On a timeout the page's
+    screenshot and text go to ``bench/results/browser-timeout.*`` and the failure quotes the text.
     """
+    page.wait_for_function(_IDLE, timeout=ANSWER_TIMEOUT_S * 1000, polling=50)
     answers = page.locator(".vb-answer")
     before_answers = answers.count()
     before_cards = visible_cards(page, expect)
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
+    assert box.input_value() == question
     started = time.monotonic()
     box.press("Enter")
-    if open_closest:
-        answers.nth(before_answers).wait_for(state="visible", timeout=ANSWER_TIMEOUT_S * 1000)
-        closest = page.locator('[data-testid="stExpander"] summary', has_text="Closest passages")
-        if closest.count():
-            closest.last.click()
-    page.wait_for_function(_VISIBLE_CARDS, arg=[expect, before_cards], timeout=ANSWER_TIMEOUT_S * 1000, polling=50)
+    try:
+        if open_closest:
+            answers.nth(before_answers).wait_for(state="visible", timeout=ANSWER_TIMEOUT_S * 1000)
+            closest = page.locator('[data-testid="stExpander"] summary', has_text="Closest passages")
+            if closest.count():
+                closest.last.click()
+        page.wait_for_function(_VISIBLE_CARDS, arg=[expect, before_cards], timeout=ANSWER_TIMEOUT_S * 1000, polling=50)
+    except Exception:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(RESULTS / "browser-timeout.png"), full_page=True)
+        text = page.locator("body").inner_text()
+        (RESULTS / "browser-timeout.txt").write_text(text)
+        pytest.fail(f"no new visible passage with {expect!r} {ANSWER_TIMEOUT_S} s after asking {question!r}; "
+                    f"answers before {before_answers}, now {answers.count()}; the page ends with:\n{text[-2000:]}",
+                    pytrace=False)
     return time.monotonic() - started
 
 
