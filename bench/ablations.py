@@ -135,8 +135,7 @@ def run_scifact(args) -> dict:
     def doc_run(ranked):
         return sf.to_doc_run(ranked, unit_doc, doc_ids)
 
-    def ndcg(runs, ids=None):
-        ids = query_ids if ids is None else ids
+    def ndcg(runs, ids):
         return round(sf.evaluate({q: runs[q] for q in ids}, {q: qrels[q] for q in ids})["ndcg@10"], 4)
 
     t0 = time.perf_counter()
@@ -153,7 +152,7 @@ def run_scifact(args) -> dict:
         ids = [i for i, _ in dense]
         doc_bm25 = _document_bm25(whole_docs, unit_doc, query, ids)
         for w in (0.2, 0.5, 1.0):
-            record(f"doc-bm25 {w}", query_id, fusion.combine([dense, lexical, sentence, doc_bm25], (*_recipe_weights(), w)))
+            record(f"doc-bm25 {w}", query_id, fusion.combine([dense, lexical, sentence, doc_bm25], (*fusion.WEIGHTS, w)))
         fused = dict(base)
         by_doc: dict[int, list[float]] = {}
         for i, s in base:
@@ -195,7 +194,7 @@ def run_scifact(args) -> dict:
             record(f"idf-pool {alpha}", query_id, fusion.fuse(dense, lexical, sentence))
             if alpha == 0.5:  # the two best single changes on train, together
                 doc_bm25 = _document_bm25(whole_docs, unit_doc, query, [i for i, _ in dense])
-                record("idf-pool 0.5 + doc-bm25 0.2", query_id, fusion.combine([dense, lexical, sentence, doc_bm25], (*_recipe_weights(), 0.2)))
+                record("idf-pool 0.5 + doc-bm25 0.2", query_id, fusion.combine([dense, lexical, sentence, doc_bm25], (*fusion.WEIGHTS, 0.2)))
 
     table = {name: ndcg(runs, sorted(runs)) for name, runs in variants.items()}
     table["recipe on the learned folds"] = ndcg(variants["recipe"], sorted(variants["learned (out of fold)"]))
@@ -207,10 +206,6 @@ def run_scifact(args) -> dict:
         "candidate_pass_s": round(candidates_s, 1),
         "ndcg@10": table,
     }
-
-
-def _recipe_weights() -> tuple[float, float, float]:
-    return fusion.DENSE_WEIGHT, fusion.LEXICAL_WEIGHT, fusion.SENTENCE_WEIGHT
 
 
 # ---------------------------------------------------------------- natural questions
@@ -245,15 +240,15 @@ def _question_words_dropped():
 
 
 def _question_signals(store, embedder, questions):
-    from qa import retrieval, vectors
+    """Per question: the three lists hybrid search fuses (as ``qa.retrieval.search`` builds them), the
+    candidates that contain a gold answer, and each candidate's non-prose share."""
+    from qa import retrieval
     from qa.evaluation import _contains
 
     rows = []
     for question in questions:
         text = retrieval.expand_acronyms(" ".join(question["q"].split()))
-        vector = embedder.encode_query(text)
-        dense = vectors.search(store.vector_index(), vector, fusion.CANDIDATES, None)
-        lexical = store.lexical_index().search(text, fusion.CANDIDATES, None)
+        dense, lexical, vector = retrieval.candidate_lists(store, embedder, text, fusion.CANDIDATES)
         lists = retrieval.sentence_signals(store, text, vector, dense, lexical)
         chunks = store.chunks([i for i, _ in lists[0]])
         good = {i for i, c in chunks.items() if _contains(c.text, question["gold"])}
@@ -285,31 +280,30 @@ def run_questions(args) -> dict:
     settings = load_settings()
     embedder = embedder_for(settings)
     questions = {name: [q for q in load_questions(path) if not q.get("unanswerable")] for name, path in QUESTION_FILES.items()}
-    out: dict = {"weights": {}, "question_words_dropped": {}, "non_prose_penalty": {}}
+    out: dict = {"weights": {}, "non_prose_penalty": {}}
     with tempfile.TemporaryDirectory(prefix="qa-ablations-") as tmp:
         seeds_docs, mixed_docs = Path(tmp) / "seeds", Path(tmp) / "mixed"
         copy_seeds(seeds_docs)
         copy_seeds(mixed_docs / "seeds")
         copy_un_docs(mixed_docs / "un")
-        sets = {}
-        for name, docs, qset in (("seeds alone", seeds_docs, "seeds"), ("seeds+UN: seeds", mixed_docs, "seeds"), ("seeds+UN: UN", mixed_docs, "un")):
+        sets, dropped = {}, {}
+        for docs, question_sets in ((seeds_docs, {"seeds alone": "seeds"}), (mixed_docs, {"seeds+UN: seeds": "seeds", "seeds+UN: UN": "un"})):
             index = Path(tmp) / f"index-{docs.name}"
-            if not index.exists():
-                update_index(docs, index, settings, embedder=embedder)
-            store = Store.open(index, settings)
-            try:
-                sets[name] = _question_signals(store, embedder, questions[qset])
-                with _question_words_dropped():
-                    dropped = _question_signals(store, embedder, questions[qset])
-                out["question_words_dropped"].setdefault("kept", {})[name] = _hits(sets[name], _recipe_weights())
-                out["question_words_dropped"].setdefault("dropped", {})[name] = _hits(dropped, _recipe_weights())
-            finally:
-                store.close()
+            update_index(docs, index, settings, embedder=embedder)
+            with Store.open(index, settings) as store:
+                for name, qset in question_sets.items():
+                    sets[name] = _question_signals(store, embedder, questions[qset])
+                    with _question_words_dropped():
+                        dropped[name] = _question_signals(store, embedder, questions[qset])
+    out["question_words_dropped"] = {
+        "kept": {name: _hits(rows, fusion.WEIGHTS) for name, rows in sets.items()},
+        "dropped": {name: _hits(rows, fusion.WEIGHTS) for name, rows in dropped.items()},
+    }
     for dense_w in (0.0, 0.3, 0.6, 1.0):
         for sentence_w in (0.6, 1.0, 1.3, 2.0):
             out["weights"][f"dense {dense_w} sentence {sentence_w}"] = {name: _hits(rows, (dense_w, 1.0, sentence_w)) for name, rows in sets.items()}
     for penalty in (0.0, 1.0, 2.0, 5.0):
-        out["non_prose_penalty"][str(penalty)] = {name: _hits(rows, _recipe_weights(), penalty) for name, rows in sets.items()}
+        out["non_prose_penalty"][str(penalty)] = {name: _hits(rows, fusion.WEIGHTS, penalty) for name, rows in sets.items()}
     out["questions"] = {name: len(rows) for name, rows in sets.items()}
     return out
 
@@ -327,7 +321,6 @@ def print_result(result: dict) -> None:
         for variant, cells in result[group].items():
             label = variant if group == "weights" else f"{group.replace('_', ' ')} {variant}"
             print(f"  {label:<34}" + "".join(f"{cells[n][0]:>13}/{cells[n][1]:<4}" for n in sets))
-    return
 
 
 def main(argv=None) -> int:

@@ -88,8 +88,7 @@ def _sentence_vectors(store, embedder, passages: list[Passage]) -> tuple[list[tu
             flat += [(i, s, e) for s, e in spans]
             texts = [passage.text[s - passage.start : e - passage.start] for s, e in spans]
             parts.append(encode_cached(embedder, texts))
-    dimension = getattr(embedder, "dimension", 384)
-    matrix = np.concatenate(parts) if parts else np.zeros((0, dimension), dtype=np.float32)
+    matrix = np.concatenate(parts) if parts else np.zeros((0, int(store.manifest["dimension"])), dtype=np.float32)
     return flat, matrix
 
 

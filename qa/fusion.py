@@ -56,6 +56,7 @@ CANDIDATES = 100
 DENSE_WEIGHT = 0.3
 LEXICAL_WEIGHT = 1.0
 SENTENCE_WEIGHT = 1.3
+WEIGHTS = (DENSE_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT)  # of fuse's three lists
 # Without the sentence signal (two lists only) equal weights are best.
 TWO_LIST_WEIGHTS = (1.0, 1.0)
 RRF_K = 60
@@ -123,7 +124,7 @@ def fuse(dense: Ranked, lexical: Ranked, sentence: Ranked | None = None) -> Rank
     """The tuned hybrid: z-score fusion of dense, BM25 and (if given) best-sentence scores."""
     if sentence is None:
         return combine([dense, lexical], TWO_LIST_WEIGHTS)
-    return combine([dense, lexical, sentence], (DENSE_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT))
+    return combine([dense, lexical, sentence], WEIGHTS)
 
 
 def rrf(ranked_lists: Sequence[Ranked], k: int = RRF_K) -> Ranked:

@@ -88,7 +88,27 @@ def search(
     allowed = None
     if docs:
         allowed = store.chunk_ids_for_docs(store.resolve_docs(docs))
-    depth = max(fusion.CANDIDATES, k)
+    dense, lexical, query_vector = candidate_lists(
+        store, embedder, question, max(fusion.CANDIDATES, k), mode, allowed, query_vector, timings
+    )
+    t0 = time.perf_counter()
+    if mode == "dense":
+        ranked = dense
+    elif mode == "bm25":
+        ranked = lexical
+    elif store.manifest.get("sentence_vectors"):
+        ranked = fusion.fuse(*sentence_signals(store, question, query_vector, dense, lexical))
+    else:
+        ranked = fusion.fuse(dense, lexical)
+    timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
+    return to_passages(store, ranked[:k])
+
+
+def candidate_lists(store, embedder, question: str, depth: int, mode: str = "hybrid", allowed=None,
+                    query_vector: np.ndarray | None = None, timings: dict | None = None):
+    """``(dense, lexical, query_vector)``: the top ``depth`` (chunk id, score) by cosine and by BM25
+    (each only if ``mode`` uses it), among ``allowed`` chunk ids if given; the question as given."""
+    timings = {} if timings is None else timings
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
     if mode in ("dense", "hybrid"):
@@ -104,17 +124,7 @@ def search(
         t0 = time.perf_counter()
         lexical = store.lexical_index().search(question, depth, set(allowed.tolist()) if allowed is not None else None)
         timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
-    t0 = time.perf_counter()
-    if mode == "dense":
-        ranked = dense
-    elif mode == "bm25":
-        ranked = lexical
-    elif store.manifest.get("sentence_vectors"):
-        ranked = fusion.fuse(*sentence_signals(store, question, query_vector, dense, lexical))
-    else:
-        ranked = fusion.fuse(dense, lexical)
-    timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
-    return to_passages(store, ranked[:k])
+    return dense, lexical, query_vector
 
 
 def sentence_signals(store, question: str, query_vector: np.ndarray, dense, lexical):

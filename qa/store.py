@@ -257,7 +257,7 @@ def _lexical_ids(index) -> np.ndarray | None:
     return np.sort(np.asarray(ids, dtype=np.int64))
 
 
-def _encode_sentences(sentence_set, chunk: Chunk, dimension: int, path: str) -> tuple[bytes, bytes]:
+def _sentence_blobs(sentence_set, chunk: Chunk, dimension: int, path: str) -> tuple[bytes, bytes]:
     """Blobs for a chunk's sentences: int32 (n, 2) spans relative to the chunk and float16 (n, d) vectors."""
     spans, matrix = sentence_set
     spans = np.ascontiguousarray(spans, dtype=np.int32).reshape(-1, 2)
@@ -917,7 +917,7 @@ class Store:
                             raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
                         spans_blob = matrix_blob = None
                         if sentence_set is not None:
-                            spans_blob, matrix_blob = _encode_sentences(sentence_set, chunk, dimension, doc.path)
+                            spans_blob, matrix_blob = _sentence_blobs(sentence_set, chunk, dimension, doc.path)
                         cursor = conn.execute(
                             "INSERT INTO chunks(doc_id, ordinal, start, end, section, page, page_end, page_label, "
                             "para, chunk_hash, embedding, sentence_spans, sentence_vectors) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -84,7 +84,6 @@ def test_ablations_bench_quick(tmp_path):
 
 
 def test_non_prose_share():
-    sys.path.insert(0, str(REPO))
     from bench.ablations import non_prose_share
 
     address = "Acting Minister\nRoman VASSILENKO\n\nMs. Mary LAWLOR\nSpecial Rapporteur on human rights defenders"
