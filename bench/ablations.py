@@ -3,25 +3,32 @@
     .venv/bin/python bench/ablations.py scifact [--split train] [--max-chars 800]
     .venv/bin/python bench/ablations.py questions
 
-``scifact`` uses the units, cached encodings and searcher of ``bench/scifact.py`` (a document scores
-as its best unit) and prints nDCG@10 on the split for the recipe (``qa.fusion.fuse`` of dense, BM25
-and best-sentence scores over the filled-in top-100 union) and for each variant:
+``scifact`` searches an in-memory snapshot of the corpus built with the product's pipeline
+(``bench/memory.py``: the product's loader, chunker with ``--max-chars`` as ``QA_CHUNK_MAX_CHARS``,
+sentence units and encoder) with ``qa.retrieval.Searcher``; a document scores as its best chunk
+(``qa.evaluation.doc_run``). It prints nDCG@10 on the split for the recipe (``Searcher.fuse`` of
+``Searcher.signals``: dense, BM25 and best-sentence scores over the filled-in top-100 union) and for
+each variant computed from the same signals:
 
-* ``doc-bm25 w``: a fourth list, the BM25 score of the unit's whole document (title + text), weight w;
-* ``doc-context l``: plus l × the mean fused score of the document's candidate units;
-* ``neighbours g``: plus g × the mean fused score of the unit's 5 nearest units of other documents
+* ``doc-bm25 w``: a fourth list, the BM25 score of the chunk's whole document (title + text), weight w;
+* ``doc-context l``: plus l × the mean fused score of the document's candidate chunks;
+* ``neighbours g``: plus g × the mean fused score of the chunk's 5 nearest chunks of other documents
   (score regularisation by the cluster hypothesis);
 * ``learned``: logistic regression over more features (the three z-scores, the second-best sentence,
   the document BM25, ranks, raw scores), trained and scored out of fold (5 folds by query), beside the
-  recipe on the same folds;
-* ``idf-pool a``: the query vector pooled from its token vectors weighted by idf^a (word-piece
-  document frequencies of the units) instead of the plain mean, for both dense and sentence scores;
-  and the two best changes on train together.
+  recipe on the same folds.
+
+Dropped when the bench moved onto the product's ``Searcher`` (its own chunker, searcher and model
+loading are gone): ``idf-pool a`` (the query vector pooled from its token vectors weighted by idf^a,
+alone and with ``doc-bm25 0.2``), which needs the token embeddings and tokenizer of the model that
+``qa.embedding.Embedder`` keeps private. Its result (+0.002 on train, no better on test) is recorded
+in README.md and the ``qa/fusion.py`` docstring.
 
 ``questions`` indexes seeds/ alone, and seeds/ with the UN documents, with the real model, and
 prints hit@1 / hit@3 on the answerable questions of tests/data/seeds_questions.jsonl and
 un_questions.jsonl for a grid of fusion weights, for question words dropped from the BM25 query, and
-for a penalty on non-prose units (address blocks, tables of contents, title lists).
+for a penalty on non-prose chunks (address blocks, tables of contents, title lists); the lists are
+``Searcher.signals`` over the index's ``store.snapshot()``.
 
 Tuning happens on SciFact train only; run ``--split test`` only to confirm. Writes bench/results/ablations.json.
 """
@@ -42,9 +49,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import memory  # noqa: E402
 from bench import scifact as sf  # noqa: E402
-from qa import fusion  # noqa: E402
+from qa import fusion, vectors  # noqa: E402
+from qa.evaluation import load_beir  # noqa: E402
 from qa.lexical import LexicalIndex  # noqa: E402
+from qa.retrieval import Searcher, expand_acronyms  # noqa: E402
+from qa.settings import load_settings  # noqa: E402
+from qa.snapshot import PRIMARY  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "ablations.json"
 QUESTION_FILES = {"seeds": REPO / "tests" / "data" / "seeds_questions.jsonl", "un": REPO / "tests" / "data" / "un_questions.jsonl"}
@@ -63,49 +75,42 @@ def _zmap(ranked) -> dict[int, float]:
     return dict(zip((i for i, _ in ranked), fusion.zscores([s for _, s in ranked])))
 
 
-def _second_best(searcher, vector, unit_ids) -> list[tuple[int, float]]:
+def _pairs(hits) -> list[tuple[int, float]]:
+    return [(hit.chunk_id, hit.score) for hit in hits]
+
+
+def _second_best(snapshot, vector, chunk_ids) -> list[tuple[int, float]]:
+    """Each chunk with the cosine of its second-best sentence (its best, for a one-sentence chunk)."""
+    stored = snapshot.sentence_vectors(chunk_ids)
     out = []
-    for unit in unit_ids:
-        sims = np.sort(searcher.sentence_vectors[searcher.unit_sentences[unit]] @ vector)
-        out.append((unit, float(sims[-2] if len(sims) > 1 else sims[-1])))
+    for chunk_id in chunk_ids:
+        sims = np.sort(stored[chunk_id][1] @ vector.ravel()) if chunk_id in stored else np.zeros(0)
+        out.append((chunk_id, float(sims[-2] if len(sims) > 1 else (sims[-1] if len(sims) else 0.0))))
     return out
 
 
-def _document_bm25(whole_docs, unit_doc, query: str, unit_ids) -> list[tuple[int, float]]:
-    """Each unit with the BM25 score of its whole document."""
-    scores = dict(whole_docs.scores_for(query, sorted({int(unit_doc[i]) for i in unit_ids})))
-    return [(i, scores.get(int(unit_doc[i]), 0.0)) for i in unit_ids]
+def _document_bm25(whole_docs, doc_row: dict, chunk_doc: dict, query: str, chunk_ids) -> list[tuple[int, float]]:
+    """Each chunk with the BM25 score of its whole document."""
+    scores = dict(whole_docs.scores_for(query, sorted({doc_row[chunk_doc[i]] for i in chunk_ids})))
+    return [(i, scores.get(doc_row[chunk_doc[i]], 0.0)) for i in chunk_ids]
 
 
 def _add(ranked, bonus: dict[int, float], weight: float):
     return sorted(((i, s + weight * bonus.get(i, 0.0)) for i, s in ranked), key=lambda x: (-x[1], x[0]))
 
 
-def _nearest_other_units(vectors: np.ndarray, unit_doc: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
-    """For each unit, its ``k`` most similar units that belong to other documents."""
-    out = np.empty((len(vectors), k), dtype=np.int64)
-    for start in range(0, len(vectors), block):
-        sims = vectors[start : start + block] @ vectors.T
-        sims[unit_doc[start : start + block, None] == unit_doc[None, :]] = -np.inf
-        out[start : start + block] = np.argpartition(-sims, k, axis=1)[:, :k]
+def _nearest_other_chunks(snapshot, chunk_doc: dict, k: int, block: int = 2048) -> dict[int, np.ndarray]:
+    """For each chunk id, the ids of its ``k`` most similar chunks that belong to other documents."""
+    ids = snapshot.generation.ids
+    matrix = vectors.reconstruct(snapshot.dense_index(), ids)
+    docs = np.array([chunk_doc[int(i)] for i in ids])
+    out = {}
+    for start in range(0, len(ids), block):
+        sims = matrix[start : start + block] @ matrix.T
+        sims[docs[start : start + block, None] == docs[None, :]] = -np.inf
+        nearest = np.argpartition(-sims, k, axis=1)[:, :k]
+        out.update({int(ids[start + row]): ids[nearest[row]] for row in range(len(nearest))})
     return out
-
-
-def _idf_pooled(model, queries: list[str], unit_texts: list[str], alpha: float) -> np.ndarray:
-    tokenizer = model.tokenizer
-    df = np.zeros(tokenizer.vocab_size)
-    for text in unit_texts:
-        df[list(set(tokenizer(text, add_special_tokens=False, truncation=True, max_length=256)["input_ids"]))] += 1
-    idf = np.log((len(unit_texts) - df + 0.5) / (df + 0.5) + 1)
-    tokens = model.encode(queries, output_value="token_embeddings", convert_to_numpy=False, batch_size=64)
-    out = []
-    for vectors, text in zip(tokens, queries):
-        ids = np.array(tokenizer(text, truncation=True, max_length=256)["input_ids"])
-        weights = idf[ids] ** alpha
-        weights[0] = weights[-1] = weights[1:-1].mean()  # [CLS] and [SEP] as an average token
-        pooled = (weights[:, None] * vectors.float().numpy()).sum(0) / weights.sum()
-        out.append(pooled / np.linalg.norm(pooled))
-    return np.asarray(out, dtype=np.float32)
 
 
 def run_scifact(args) -> dict:
@@ -113,51 +118,44 @@ def run_scifact(args) -> dict:
     from sklearn.model_selection import GroupKFold
 
     sf.single_threaded()
-    documents, queries, qrels = sf.load_beir(args.data, args.split)
-    query_ids = sorted(qrels)[: args.limit] if args.limit else sorted(qrels)
-    if args.corpus_limit:  # a small corpus for a quick check: the judged documents plus the first others
-        keep = {d for q in query_ids for d in qrels[q]}
-        keep |= set(list(documents)[: args.corpus_limit])
-        documents = {d: v for d, v in documents.items() if d in keep}
-    qrels = {q: {d: s for d, s in qrels[q].items() if d in documents} for q in query_ids}
-    corpus = [{"_id": d, "title": t, "text": x} for d, (t, x) in documents.items()]
-    doc_ids = [d["_id"] for d in corpus]
-    model = sf.load_model()
-    texts, unit_doc, sentences, unit_sentences = sf.make_units(corpus, args.max_chars)
-    units = sf.encode_cached(lambda: model, texts, args.cache, "units")
-    sentence_vectors = sf.encode_cached(lambda: model, sentences, args.cache, "sentences")
-    query_texts = [queries[q] for q in query_ids]
-    query_vectors = sf.encode_cached(lambda: model, query_texts, args.cache, "queries")
-    searcher = sf.Searcher(units, LexicalIndex.build(texts, list(range(len(texts)))), sentence_vectors, unit_sentences)
-    whole_docs = LexicalIndex.build([f"{d['title']} {d['text']}" for d in corpus], list(range(len(corpus))))
-    neighbours = _nearest_other_units(units, unit_doc, NEIGHBOURS)
-
-    def doc_run(ranked):
-        return sf.to_doc_run(ranked, unit_doc, doc_ids)
+    corpus, queries, qrels = load_beir(args.data, args.split)
+    corpus, qrels = memory.select(corpus, qrels, args.limit, args.corpus_limit)
+    query_ids = sorted(qrels)
+    settings = load_settings({}).with_(chunk_max_chars=args.max_chars).validate()
+    encoder = sf.primary_encoder()
+    snapshot, chunk_doc = memory.build_snapshot(corpus, {PRIMARY: encoder}, settings, args.cache)
+    searcher = Searcher(snapshot, encoder)
+    doc_ids = sorted(set(chunk_doc.values()))
+    doc_row = {d: row for row, d in enumerate(doc_ids)}
+    whole_docs = LexicalIndex.build([f"{corpus[d][0]} {corpus[d][1]}" for d in doc_ids], list(range(len(doc_ids))))
+    neighbours = _nearest_other_chunks(snapshot, chunk_doc, NEIGHBOURS)
 
     def ndcg(runs, ids):
-        return round(sf.evaluate({q: runs[q] for q in ids}, {q: qrels[q] for q in ids})["ndcg@10"], 4)
+        return round(memory.evaluate({q: runs[q] for q in ids}, {q: qrels[q] for q in ids})["ndcg@10"], 4)
 
     t0 = time.perf_counter()
     variants: dict[str, dict] = {}
 
     def record(name, query_id, ranked):
-        variants.setdefault(name, {})[query_id] = doc_run(ranked)
+        variants.setdefault(name, {})[query_id] = memory.doc_run(ranked, chunk_doc)
 
     feature_rows, labels, groups, owners = [], [], [], []
-    for row, (query_id, query, vector) in enumerate(zip(query_ids, query_texts, query_vectors)):
-        dense, lexical, sentence = searcher.signals(query, vector)
-        base = fusion.fuse(dense, lexical, sentence)
+    for row, query_id in enumerate(query_ids):
+        query = expand_acronyms(queries[query_id])  # as Searcher.search does
+        vector = encoder.encode_query(query)
+        signals = searcher.signals(query, {PRIMARY: vector})
+        dense, lexical, sentence = signals.dense, signals.lexical, signals.sentence
+        base = _pairs(Searcher.fuse(signals))
         record("recipe", query_id, base)
         ids = [i for i, _ in dense]
-        doc_bm25 = _document_bm25(whole_docs, unit_doc, query, ids)
+        doc_bm25 = _document_bm25(whole_docs, doc_row, chunk_doc, query, ids)
         for w in (0.2, 0.5, 1.0):
-            record(f"doc-bm25 {w}", query_id, fusion.combine([dense, lexical, sentence, doc_bm25], (*fusion.WEIGHTS, w)))
+            record(f"doc-bm25 {w}", query_id, fusion.combine([*signals.lists(), doc_bm25], (*fusion.weights_for(signals), w)))
         fused = dict(base)
-        by_doc: dict[int, list[float]] = {}
+        by_doc: dict[str, list[float]] = {}
         for i, s in base:
-            by_doc.setdefault(int(unit_doc[i]), []).append(s)
-        doc_mean = {i: float(np.mean(by_doc[int(unit_doc[i])])) for i in fused}
+            by_doc.setdefault(chunk_doc[i], []).append(s)
+        doc_mean = {i: float(np.mean(by_doc[chunk_doc[i]])) for i in fused}
         floor = min(fused.values())
         neighbour_mean = {i: float(np.mean([fused.get(int(n), floor) for n in neighbours[i]])) for i in fused}
         for w in (0.1, 0.3):
@@ -165,13 +163,17 @@ def run_scifact(args) -> dict:
             record(f"neighbours {w}", query_id, _add(base, neighbour_mean, w))
         # features of the learned fusion
         zd, zl, zs = _zmap(dense), _zmap(lexical), _zmap(sentence)
-        z2, zdoc = _zmap(_second_best(searcher, vector, ids)), _zmap(doc_bm25)
-        rank_of = {name: {i: r for r, (i, _) in enumerate(lst, 1)} for name, lst in (("d", dense), ("l", lexical), ("s", sentence))}
-        raw = {name: dict(lst) for name, lst in (("d", dense), ("l", lexical), ("s", sentence))}
+        z2, zdoc = _zmap(_second_best(snapshot, vector, ids)), _zmap(doc_bm25)
+        lists = {"d": dense, "l": lexical, "s": sentence}
+        rank_of = {n: {i: r for r, (i, _) in enumerate(sorted(lst, key=lambda x: (-x[1], x[0])), 1)} for n, lst in lists.items()}
+        raw = {n: dict(lst) for n, lst in lists.items()}
         relevant = {d for d, s in qrels[query_id].items() if s > 0}
         for i in ids:
-            feature_rows.append([zd[i], zl[i], zs[i], z2[i], zdoc[i], *(1 / (10 + rank_of[n][i]) for n in "dls"), raw["d"][i], raw["s"][i]])
-            labels.append(doc_ids[unit_doc[i]] in relevant)
+            feature_rows.append([
+                zd[i], zl[i], zs.get(i, 0.0), z2[i], zdoc[i],
+                *(1 / (10 + rank_of[n].get(i, len(ids))) for n in "dls"), raw["d"][i], raw["s"].get(i, 0.0),
+            ])
+            labels.append(chunk_doc[i] in relevant)
             groups.append(row)
             owners.append((query_id, i))
     candidates_s = time.perf_counter() - t0
@@ -183,25 +185,18 @@ def run_scifact(args) -> dict:
         if y[train].all() or not y[train].any():
             continue
         model_ = LogisticRegression(C=1.0, max_iter=2000).fit(X[train], y[train])
-        for (query_id, unit), score in zip((owners[j] for j in test), model_.decision_function(X[test])):
-            learned.setdefault(query_id, []).append((unit, float(score)))
-    variants["learned (out of fold)"] = {q: doc_run(sorted(r, key=lambda x: (-x[1], x[0]))) for q, r in learned.items()}
-
-    for alpha in (0.5, 1.0):
-        pooled = _idf_pooled(model, query_texts, texts, alpha)
-        for query_id, query, vector in zip(query_ids, query_texts, pooled):
-            dense, lexical, sentence = searcher.signals(query, vector)
-            record(f"idf-pool {alpha}", query_id, fusion.fuse(dense, lexical, sentence))
-            if alpha == 0.5:  # the two best single changes on train, together
-                doc_bm25 = _document_bm25(whole_docs, unit_doc, query, [i for i, _ in dense])
-                record("idf-pool 0.5 + doc-bm25 0.2", query_id, fusion.combine([dense, lexical, sentence, doc_bm25], (*fusion.WEIGHTS, 0.2)))
+        for (query_id, chunk_id), score in zip((owners[j] for j in test), model_.decision_function(X[test])):
+            learned.setdefault(query_id, []).append((chunk_id, float(score)))
+    variants["learned (out of fold)"] = {
+        q: memory.doc_run(sorted(r, key=lambda x: (-x[1], x[0])), chunk_doc) for q, r in learned.items()
+    }
 
     table = {name: ndcg(runs, sorted(runs)) for name, runs in variants.items()}
     table["recipe on the learned folds"] = ndcg(variants["recipe"], sorted(variants["learned (out of fold)"]))
     return {
         "split": args.split,
         "queries": len(query_ids),
-        "units": len(texts),
+        "units": len(chunk_doc),
         "max_chars": args.max_chars,
         "candidate_pass_s": round(candidates_s, 1),
         "ndcg@10": table,
@@ -240,20 +235,21 @@ def _question_words_dropped():
 
 
 def _question_signals(store, embedder, questions):
-    """Per question: the three lists hybrid search fuses (as ``qa.retrieval.search`` builds them), the
-    candidates that contain a gold answer, and each candidate's non-prose share."""
-    from qa import retrieval
+    """Per question: the lists hybrid search fuses (``Searcher.signals`` over one snapshot of the index, the
+    question as ``Searcher.search`` reads it), the candidates that contain a gold answer, and each
+    candidate's non-prose share."""
     from qa.evaluation import _contains
 
     rows = []
-    for question in questions:
-        text = retrieval.expand_acronyms(" ".join(question["q"].split()))
-        dense, lexical, vector = retrieval.candidate_lists(store, embedder, text, fusion.CANDIDATES)
-        lists = retrieval.sentence_signals(store, text, vector, dense, lexical)
-        chunks = store.chunks([i for i, _ in lists[0]])
-        good = {i for i, c in chunks.items() if _contains(c.text, question["gold"])}
-        prose = {i: non_prose_share(c.text) for i, c in chunks.items()}
-        rows.append((lists, good, prose))
+    with store.snapshot() as snap:
+        searcher = Searcher(snap, embedder)
+        for question in questions:
+            text = expand_acronyms(" ".join(question["q"].split()))
+            signals = searcher.signals(text, searcher.query_vectors(text))
+            chunks = snap.chunks([i for i, _ in signals.dense])
+            good = {i for i, c in chunks.items() if _contains(c.text, question["gold"])}
+            prose = {i: non_prose_share(c.text) for i, c in chunks.items()}
+            rows.append((signals.lists(), good, prose))
     return rows
 
 
@@ -270,10 +266,9 @@ def _hits(rows, weights, penalty: float = 0.0) -> tuple[int, int]:
 
 
 def run_questions(args) -> dict:
-    from qa.embedding import embedder_for
+    from qa.encoders import embedder_for
     from qa.evaluation import load_questions
     from qa.indexing import update_index
-    from qa.settings import load_settings
     from qa.store import Store
     from bench.corpus import copy_seeds, copy_un_docs
 
@@ -327,11 +322,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=("scifact", "questions"))
     parser.add_argument("--split", choices=("train", "test"), default="train")
-    parser.add_argument("--max-chars", type=int, default=800, help="unit size (bench/scifact.py's chunker)")
+    parser.add_argument("--max-chars", type=int, default=800, help="chunk size (the product's chunker, as QA_CHUNK_MAX_CHARS)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N queries (sorted by id)")
     parser.add_argument("--corpus-limit", type=int, default=0, help="only the judged documents and the first N others")
     parser.add_argument("--data", type=Path, default=sf.DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, default=sf.DEFAULT_CACHE)
+    parser.add_argument("--cache", type=Path, default=memory.CACHE)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = run_scifact(args) if args.part == "scifact" else run_questions(args)

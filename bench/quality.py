@@ -1,112 +1,142 @@
-"""Answer quality on the documents users ask about, and the "not found" calibration.
+"""Answer quality on the question sets, per split, and the calibration of "not found".
 
-    .venv/bin/python bench/quality.py            # seeds/ + UN documents, both question sets
-    .venv/bin/python bench/quality.py --sweep    # also print accuracy of "not found" per threshold
-    .venv/bin/python bench/quality.py --calibrate  # fit the "not found" logistic model (prints constants)
+    .venv/bin/python bench/quality.py                      # natural sets, dev split, hybrid
+    .venv/bin/python bench/quality.py --split test         # what the README reports (never tuned on)
+    .venv/bin/python bench/quality.py --sets team          # the team's own sets (seeds_questions, un_questions)
+    .venv/bin/python bench/quality.py --calibrate          # fit the "not found" model on dev; prints constants
 
-Indexes seeds/ together with ../shared/corpora/un_human_rights_docs/ (copied to a temporary
-folder, never into the repository) with the real model, asks every question in
-tests/data/seeds_questions.jsonl and tests/data/un_questions.jsonl, and prints hit@1, hit@3,
-MRR, "not found" accuracy and the median passage length per mode. Writes bench/results/quality.json.
+Each set is asked of an index of its own corpus (seeds/, or the UN documents of ../shared/corpora/, copied
+to a temporary folder, never into the repository), built with the current settings (``QA_*``) and kept in
+/tmp/verbatim-quality/ between runs (updated incrementally). Prints hit@1, hit@3, MRR and how often
+answerable, near-topic and off-topic questions are answered, marked uncertain or "not found". Writes
+bench/results/quality-<split>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qa.embedding import embedder_for  # noqa: E402
-from qa.evaluation import evaluate_questions, load_questions  # noqa: E402
+from bench.corpus import copy_seeds, copy_un_docs  # noqa: E402
+from qa import answer as answer_module  # noqa: E402
+from qa.encoders import encoders_for  # noqa: E402
+from qa.evaluation import evaluate_questions, is_unanswerable, load_questions  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.store import Store  # noqa: E402
-from bench.corpus import copy_seeds, copy_un_docs  # noqa: E402
 
-QUESTION_SETS = {"seeds": REPO / "tests" / "data" / "seeds_questions.jsonl", "un": REPO / "tests" / "data" / "un_questions.jsonl"}
+DATA = REPO / "tests" / "data"
+SETS = {
+    "natural": {"natural_seeds": ("seeds", DATA / "natural_seeds.jsonl"), "natural_un": ("un", DATA / "natural_un.jsonl")},
+    "team": {"seeds_questions": ("seeds", DATA / "seeds_questions.jsonl"), "un_questions": ("un", DATA / "un_questions.jsonl")},
+}
+CACHE = Path("/tmp/verbatim-quality")
+COPY = {"seeds": copy_seeds, "un": copy_un_docs}
 
 
-def build_corpus(target: Path) -> None:
-    copy_seeds(target / "seeds")
-    copy_un_docs(target / "un")
+def corpus_index(corpus: str, settings, encoders) -> Path:
+    """An index of one corpus for these settings, built once and kept up to date in ``CACHE``."""
+    fingerprint = json.dumps(
+        [settings.model_name, settings.second_encoder, settings.chunk_settings(), settings.sentence_vectors], sort_keys=True
+    )
+    root = CACHE / f"{corpus}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}"
+    docs = root / "docs"
+    if not docs.exists():
+        COPY[corpus](docs)
+    update_index(docs, root / "index", settings, embedder=encoders)
+    return root / "index"
 
 
-def calibrate(rows) -> dict:
-    """Fit the logistic model of ``qa.answer.confidence``; leave-one-out accuracy says how well it generalises."""
+def in_split(row: dict, split: str) -> bool:
+    return split == "all" or row.get("split", split) == split
+
+
+def calibrate(pairs, features) -> dict:
+    """Fit the logistic model of ``qa.answer.confidence`` and pick the two bounds of the three states.
+
+    ``NOT_FOUND_BELOW``: at most 3 % of the answerable questions below it (the target is ≤ 5 % on test);
+    ``ANSWERED_AT``: at most 5 % of the unanswerable ones at or above it (the target is ≤ 10 %)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import LeaveOneOut, cross_val_score
+    from sklearn.model_selection import cross_val_score
 
-    keys = ("sentence", "passage", "coverage")
-    X = np.array([[signals[k] for k in keys] for _, _, signals in rows])
-    y = np.array([answerable for _, answerable, _ in rows], dtype=int)
-    model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000)
-    loo = cross_val_score(model, X, y, cv=LeaveOneOut()).mean()
+    X = np.array([[answer.signals[f] for f in features] for _, answer in pairs])
+    y = np.array([not is_unanswerable(row) for row, _ in pairs], dtype=int)
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    accuracy = cross_val_score(model, X, y, cv=5).mean()
     model.fit(X, y)
+    p = model.predict_proba(X)[:, 1]
+    answerable, unanswerable = np.sort(p[y == 1]), np.sort(p[y == 0])
+    not_found_below = float(answerable[int(np.floor(0.03 * len(answerable)))]) if len(answerable) else 0.0
+    answered_at = float(unanswerable[min(len(unanswerable) - 1, int(np.ceil(0.95 * len(unanswerable))))]) + 1e-4
     return {
+        "features": list(features),
         "weights": [round(float(w), 3) for w in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 3),
-        "training_accuracy": round(float(model.score(X, y)), 4),
-        "leave_one_out_accuracy": round(float(loo), 4),
-        "questions": len(rows),
+        "cross_validated_accuracy": round(float(accuracy), 4),
+        "not_found_below": round(min(not_found_below, answered_at), 3),
+        "answered_at": round(max(answered_at, not_found_below), 3),
+        "questions": len(pairs),
         "answerable": int(y.sum()),
     }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modes", default="hybrid,dense,bm25")
-    parser.add_argument("--sweep", action="store_true")
-    parser.add_argument("--calibrate", action="store_true")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "quality.json"))
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="dev")
+    parser.add_argument("--sets", choices=(*SETS, "all"), default="natural")
+    parser.add_argument("--modes", default="hybrid")
+    parser.add_argument("--calibrate", action="store_true", help="fit the not-found model on the dev split")
+    parser.add_argument("--misses", action="store_true", help="print every miss")
     args = parser.parse_args(argv)
-    if (args.sweep or args.calibrate) and "hybrid" not in args.modes.split(","):
-        parser.error("--sweep and --calibrate use the hybrid answers: keep hybrid in --modes")
+    if args.calibrate and args.split != "dev":
+        parser.error("--calibrate fits on the dev split only")
     settings = load_settings()
-    embedder = embedder_for(settings)
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="qa-quality-") as tmp:
-        docs, index = Path(tmp) / "docs", Path(tmp) / "index"
-        build_corpus(docs)
-        report = update_index(docs, index, settings, embedder=embedder)
-        results["corpus"] = {"documents": report.documents_total, "chunks": report.chunks_total, "failed": report.failed}
-        store = Store.open(index, settings)
-        try:
-            signals = []  # (confidence, answerable, signals) of every hybrid answer, for the sweep and calibration
-            for name, path in QUESTION_SETS.items():
-                questions = load_questions(path)
-                results[name] = {
-                    mode: evaluate_questions(questions, store, embedder, mode=mode, signals=signals if mode == "hybrid" else None)
-                    for mode in args.modes.split(",")
-                }
-            if args.sweep or args.calibrate:
-                sweep = []
-                for threshold in [x / 100 for x in range(5, 100, 5)]:
-                    correct = sum((conf >= threshold) == answerable for conf, answerable, _ in signals)
-                    sweep.append({"threshold": threshold, "accuracy": round(correct / len(signals), 4)})
-                results["confidence_sweep"] = sweep
-                if args.calibrate:
-                    results["calibration"] = calibrate(signals)
-                    print("calibration:", json.dumps(results["calibration"]))
-        finally:
-            store.close()
-    print(f"corpus: {results['corpus']['documents']} documents, {results['corpus']['chunks']} chunks")
-    print(f"{'set':6} {'mode':7} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'not-found acc':>14} {'median chars':>13} {'ms/q':>7}")
-    for name in QUESTION_SETS:
+    encoders = encoders_for(settings)
+    chosen = {name: spec for group, sets in SETS.items() if args.sets in (group, "all") for name, spec in sets.items()}
+    results, pairs = {"settings": {"model": settings.model_name, "second_encoder": settings.second_encoder}}, []
+    for name, (corpus, path) in chosen.items():
+        questions = [row for row in load_questions(path) if in_split(row, args.split)]
+        index = corpus_index(corpus, settings, encoders)
+        with Store.open(index, settings) as store:
+            results[name] = {
+                mode: evaluate_questions(questions, store, encoders, mode=mode,
+                                         signals=pairs if mode == "hybrid" and name.startswith("natural") else None)
+                for mode in args.modes.split(",")
+            }
+    print(f"split {args.split}; model {settings.model_name}; second encoder {settings.second_encoder or 'none'}")
+    print(f"{'set':16} {'mode':7} {'n':>4} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'ans→NF':>7} {'unans→ans':>9} {'ms/q':>6}")
+    for name in chosen:
         for mode, m in results[name].items():
-            print(f"{name:6} {mode:7} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} {m['not_found_accuracy']:14.3f} "
-                  f"{m['median_top_passage_chars']:13.0f} {m['ms_per_question_p50']:7.0f}")
-        for miss in results[name].get("hybrid", {}).get("misses", []):
-            print(f"   miss ({name}, hybrid): {json.dumps(miss)}")
-    for row in results.get("confidence_sweep", []):
-        print(f"   threshold {row['threshold']:.2f}: not-found accuracy {row['accuracy']:.3f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+            print(f"{name:16} {mode:7} {m['answerable']:4d} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} "
+                  f"{m['answerable_not_found']:7.3f} {m['unanswerable_answered']:9.3f} {m['ms_per_question_p50']:6.0f}")
+            print(f"{'':16} states: {json.dumps(m['states'])}")
+            if args.misses and mode == "hybrid":
+                for miss in m["misses"]:
+                    print(f"   miss: {json.dumps(miss)}")
+    if pairs:
+        answerable = [(r, a) for r, a in pairs if not is_unanswerable(r)]
+        total = {key: sum(results[n]["hybrid"][key] * results[n]["hybrid"]["answerable"] for n in chosen
+                          if n.startswith("natural") and "hybrid" in results[n]) / max(len(answerable), 1)
+                 for key in ("hit@1", "hit@3", "mrr", "answerable_not_found")}
+        unanswerable = [a for r, a in pairs if is_unanswerable(r)]
+        total["unanswerable_answered"] = sum(a.status == "answered" for a in unanswerable) / max(len(unanswerable), 1)
+        results["natural_total"] = {k: round(v, 4) for k, v in total.items()} | {"answerable": len(answerable),
+                                                                                  "unanswerable": len(unanswerable)}
+        print("natural, both corpora:", json.dumps(results["natural_total"]))
+    if args.calibrate:
+        features = answer_module.confidence_features(next(iter(pairs))[1].signals)
+        results["calibration"] = calibrate(pairs, features)
+        print("calibration:", json.dumps(results["calibration"]))
+    out = REPO / "bench" / "results" / f"quality-{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
     return 0
 
 

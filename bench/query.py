@@ -65,6 +65,7 @@ from qa import lexical, vectors  # noqa: E402
 from qa.chunking import ChunkSettings, chunk_document  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 from qa.sentences import sentence_spans  # noqa: E402
+from qa.snapshot import PRIMARY, Generation  # noqa: E402
 from qa.store import DocumentUpsert, Store, build_manifest  # noqa: E402
 from qa.types import Chunk, Document  # noqa: E402
 from bench.corpus import SCIFACT, pct, scifact_questions  # noqa: E402
@@ -256,13 +257,12 @@ def build(size: int, texts: list[str], space: dict, root: Path, settings, args) 
     store.writable = True
     store.vector_policy = vectors.Policy.from_settings(settings)
     timer = Timer()
-    for name, label in (
-        ("_next_vector_index", "faiss_build"),
-        ("_build_lexical_index", "bm25_build"),
-        ("_write_vectors", "faiss_write"),
-        ("_write_lexical", "bm25_write"),
+    for obj, name, label in (
+        (store, "_next_dense", "faiss_build"),
+        (store, "_build_lexical", "bm25_build"),
+        (store.files, "write", "files_write"),
     ):
-        timer.wrap(store, name, label)
+        timer.wrap(obj, name, label)
     w, c = time.perf_counter(), time.process_time()
     store.apply(upserts, [], [], manifest=manifest, replace_all=True)
     apply_wall, apply_cpu = time.perf_counter() - w, time.process_time() - c
@@ -382,7 +382,7 @@ class FakeEmbedder:
 def read(index_dir: Path, args) -> dict:
     """Open the index as a fresh reader: resident memory per component, load times, query latency."""
     from qa import retrieval
-    from qa.embedding import embedder_for
+    from qa.encoders import embedder_for
 
     settings = load_settings()
     base = rss_bytes()
@@ -394,14 +394,21 @@ def read(index_dir: Path, args) -> dict:
     after_model = rss_bytes()
     store = Store.open(index_dir, settings)
     after_open = rss_bytes()
+    generation, ids = store.generation, store.chunk_ids()
     w = time.perf_counter()
-    index = store.vector_index()
+    index = store.files.load_dense(generation, PRIMARY, ids, D)
     faiss_load_s = time.perf_counter() - w
     after_faiss = rss_bytes()
     w = time.perf_counter()
-    lexical_index = store.lexical_index()
+    lexical_index = store.files.load_lexical(generation, ids)
     bm25_load_s = time.perf_counter() - w
     after_bm25 = rss_bytes()
+    # Readers search the generation just loaded (its sentence vectors are read per question above the cache size).
+    sentences = None
+    if store.manifest.get("sentence_vectors") and len(ids) <= store.sentence_cache_passages:
+        with store._read() as reads:
+            sentences = reads.all_sentence_vectors()
+    store._current = Generation(generation, store.manifest, ids, {PRIMARY: index}, lexical_index, sentences)
 
     questions = scifact_questions()[: args.queries]
     for q in questions[:5]:  # warm-up: first-touch of pages, caches
@@ -451,11 +458,11 @@ def read(index_dir: Path, args) -> dict:
         },
         "memory_per_passage": {
             "faiss_estimate": vectors.memory_bytes(index) / count,
-            "faiss_file": dir_bytes(store._vectors_path(generation)) / count,
+            "faiss_file": dir_bytes(store.files.vectors_path(generation)) / count,
             "faiss_rss": (after_faiss - after_open) / count,
             "bm25_arrays": bm25_arrays / count,
             "bm25_vocab": vocab_bytes / count,
-            "bm25_files": dir_bytes(store._lexical_path(generation)) / count,
+            "bm25_files": dir_bytes(store.files.lexical_path(generation)) / count,
             "bm25_rss": (after_bm25 - after_faiss) / count,
         },
         "sqlite": sqlite_breakdown(index_dir / "store.sqlite3", count),

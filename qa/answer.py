@@ -7,35 +7,34 @@ exactly what the document says.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
-from . import vectors
-from .retrieval import check_question, expand_acronyms, search
-from .sentences import sentence_spans
+from .followup import contextualize
+from .retrieval import Searcher, as_encoders, check_question, expand_acronyms, to_passages
+from .sentences import is_prose, sentence_spans
+from .snapshot import PRIMARY
 from .types import Answer, AnswerSentence, Passage
 
-# Logistic model for "the documents answer this" over (best sentence cosine, best passage cosine,
-# query-word coverage); fitted by bench/quality.py --calibrate on tests/data/*_questions.jsonl.
-# Sentence cosines differ with their source, so there is one fit per kind of index: stored sentence
-# vectors ("title\nsentence", the default) and, for indexes built with QA_SENTENCE_VECTORS=0, bare
-# sentences encoded at question time (fitted in session 1 with the two-list hybrid).
-CONFIDENCE_WEIGHTS = (2.537, 4.116, 4.528)
-CONFIDENCE_BIAS = -5.486
-CONFIDENCE_WEIGHTS_BARE_SENTENCES = (5.503, 2.842, 2.339)
-CONFIDENCE_BIAS_BARE_SENTENCES = -5.272
+# Logistic models of "the documents answer this" (bench/quality.py --calibrate), one per kind of index,
+# since sentence cosines differ with their source: "stored" (title + sentence vectors stored with the index,
+# the default), "bare" (QA_SENTENCE_VECTORS=0: bare sentences encoded at question time), and either with
+# "+second" (the best cosine of the top passages under the index's second encoder as a fourth signal).
+# Each: (features, weights, bias).
+CONFIDENCE = {
+    "stored": (("sentence", "passage", "coverage"), (2.537, 4.116, 4.528), -5.486),
+    "bare": (("sentence", "passage", "coverage"), (5.503, 2.842, 2.339), -5.272),
+}
+# The three states of an answer and the confidence bounds between them (bench/quality.py --calibrate, dev split):
+# a wrong "not found" misleads more than a weak match shown as one, so the band between is shown, marked.
+ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
+ANSWERED_AT = 0.5
+NOT_FOUND_BELOW = 0.2
 MAX_ANSWER_SENTENCES = 3
 MIN_SENTENCE_CHARS = 25
-
-_FOLLOW_UP = re.compile(
-    r"^(and|but|also|what about|how about|what of|and what|then)\b|\b(she|he|her|his|they|them|their|it|its|this|that|these|those)\b",
-    re.I,
-)
-
 
 _SENTENCE_CACHE: dict[tuple[int, str], np.ndarray] = {}
 _SENTENCE_CACHE_SIZE = 50_000
@@ -56,27 +55,16 @@ def encode_cached(embedder, texts: list[str]) -> np.ndarray:
     return np.stack([_SENTENCE_CACHE[(key, t)] for t in texts])
 
 
-def contextualize(question: str, history: list[str] | None) -> str:
-    """Make a follow-up question self-contained by prefixing the previous question when it leans on it."""
-    if not history:
-        return question
-    previous = history[-1]
-    words = question.split()
-    if len(words) <= 6 or _FOLLOW_UP.search(question):
-        return f"{previous} {question}"
-    return question
-
-
 def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
     """Absolute sentence spans inside a passage (offsets into the document's extracted text)."""
     spans = sentence_spans(passage.text)
     return [(passage.start + s, passage.start + e) for s, e in spans]
 
 
-def _sentence_vectors(store, embedder, passages: list[Passage]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+def _sentence_vectors(snapshot, embedder, passages: list[Passage]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """``(passage index, absolute start, end)`` of every sentence of the passages, and their vectors:
     the ones stored with the index when it has them, else encoded now (and cached)."""
-    stored = store.sentence_vectors([p.chunk_id for p in passages])  # {} for an index built without them
+    stored = snapshot.sentence_vectors([p.chunk_id for p in passages])  # {} for an index built without them
     flat, parts = [], []
     for i, passage in enumerate(passages):
         if passage.chunk_id in stored:
@@ -88,7 +76,7 @@ def _sentence_vectors(store, embedder, passages: list[Passage]) -> tuple[list[tu
             flat += [(i, s, e) for s, e in spans]
             texts = [passage.text[s - passage.start : e - passage.start] for s, e in spans]
             parts.append(encode_cached(embedder, texts))
-    matrix = np.concatenate(parts) if parts else np.zeros((0, int(store.manifest["dimension"])), dtype=np.float32)
+    matrix = np.concatenate(parts) if parts else np.zeros((0, int(snapshot.manifest["dimension"])), dtype=np.float32)
     return flat, matrix
 
 
@@ -118,14 +106,20 @@ def query_coverage(query: str, texts: list[str]) -> float:
     return max((len(wanted & set(tokenize(text))) / len(wanted) for text in texts), default=0.0)
 
 
-def confidence(sentence: float, passage: float, coverage: float, stored_sentences: bool = True) -> float:
+def confidence_kind(stored_sentences: bool, second: bool) -> str:
+    kind = "stored" if stored_sentences else "bare"
+    return f"{kind}+second" if second and f"{kind}+second" in CONFIDENCE else kind
+
+
+def confidence_features(signals: dict) -> tuple[str, ...]:
+    """The signals a calibration of this kind of index fits on, in order."""
+    return ("sentence", "passage", "coverage") + (("second",) if "second" in signals else ())
+
+
+def confidence(signals: dict, kind: str = "stored") -> float:
     """A probability-like score in [0, 1] that the documents answer the question (logistic model)."""
-    weights, bias = (
-        (CONFIDENCE_WEIGHTS, CONFIDENCE_BIAS)
-        if stored_sentences
-        else (CONFIDENCE_WEIGHTS_BARE_SENTENCES, CONFIDENCE_BIAS_BARE_SENTENCES)
-    )
-    z = bias + weights[0] * sentence + weights[1] * passage + weights[2] * coverage
+    features, weights, bias = CONFIDENCE[kind]
+    z = bias + sum(w * signals[f] for f, w in zip(features, weights))
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -143,23 +137,33 @@ def ask(
     started = time.perf_counter()
     question = check_question(question, max_question_chars)
     query = expand_acronyms(contextualize(question, history))
-    timings: dict = {}
-    query_vector = embedder.encode_query(query) if mode != "bm25" else None
-    passages = search(store, embedder, query, k=k, docs=docs, mode=mode, query_vector=query_vector, timings=timings)
-    if not passages:
-        return Answer(question, (), (), False, 0.0, mode, timings)
-    if query_vector is None:
-        query_vector = embedder.encode_query(query)
-
-    t0 = time.perf_counter()
-    flat, matrix = _sentence_vectors(store, embedder, passages)
+    encoders = as_encoders(embedder)
+    with store.snapshot() as snap:
+        result = Searcher(snap, encoders).search(query, k=k, docs=docs, mode=mode, expand=False)
+        timings = dict(result.timings)
+        passages = to_passages(snap, result.hits)
+        if not passages:
+            return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND)
+        query_vector = result.query_vectors.get(PRIMARY)
+        if query_vector is None:
+            query_vector = encoders[PRIMARY].encode_query(query)
+        t0 = time.perf_counter()
+        flat, matrix = _sentence_vectors(snap, encoders[PRIMARY], passages)
+        cosines = {hit.chunk_id: hit.dense for hit in result.hits if hit.dense is not None}
+        unknown = [p.chunk_id for p in passages if p.chunk_id not in cosines]
+        if unknown:
+            cosines.update(zip(unknown, (float(c) for c in snap.cosines(unknown, query_vector))))
+        second_scores = _second_scores(snap, result, passages)
+        snapshot_manifest = snap.manifest
     sentence_scores = matrix @ query_vector[0] if len(flat) else np.zeros(0)
-    passage_scores = vectors.reconstruct(store.vector_index(), [p.chunk_id for p in passages]) @ query_vector[0]
+    passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
+    # Only prose is highlighted or quoted: never an address block, a letterhead or a contents line.
+    prose = [is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start]) for pi, s, e in flat]
     highlighted = []
     for i, passage in enumerate(passages):
-        scored = [(float(sentence_scores[j]), s, e) for j, (pi, s, e) in enumerate(flat) if pi == i]
+        scored = [(float(sentence_scores[j]), s, e) for j, (pi, s, e) in enumerate(flat) if pi == i and prose[j]]
         scored = [x for x in scored if x[2] - x[1] >= MIN_SENTENCE_CHARS] or scored
         scored.sort(key=lambda x: (-x[0], x[1]))  # ties: the earlier sentence
         keep = []
@@ -171,7 +175,7 @@ def ask(
     # Ties (a sentence shared by two overlapping passages) go to the higher-ranked passage, so its marker
     # points at the first card that shows it.
     ranked_sentences = sorted(
-        ((float(sentence_scores[j]), pi, s, e) for j, (pi, s, e) in enumerate(flat) if e - s >= MIN_SENTENCE_CHARS),
+        ((float(sentence_scores[j]), pi, s, e) for j, (pi, s, e) in enumerate(flat) if e - s >= MIN_SENTENCE_CHARS and prose[j]),
         key=lambda x: (-x[0], x[1], x[2]),
     )
     best_sentence = ranked_sentences[0][0] if ranked_sentences else 0.0
@@ -190,10 +194,37 @@ def ask(
         "passage": float(passage_scores.max()),
         "coverage": query_coverage(query, [p.text for p in passages[:3]]),
     }
-    conf = confidence(**signals, stored_sentences=bool(store.manifest.get("sentence_vectors")))
+    if second_scores:
+        signals["second"] = max(second_scores[:3])
+    kind = confidence_kind(bool(snapshot_manifest.get("sentence_vectors")), "second" in signals)
+    conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    cosines = {p.chunk_id: float(c) for p, c in zip(passages, passage_scores)}
-    return Answer(question, tuple(highlighted), tuple(chosen), conf >= 0.5, round(conf, 4), mode, timings, signals, cosines)
+    status = answer_status(conf)
+    return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
+                  timings=timings, status=status, signals=signals, cosines=cosines)
+
+
+def _second_scores(snap, result, passages) -> list[float]:
+    """The passages' cosines under the index's second encoder, in rank order ([] without one)."""
+    keys = [key for key in snap.generation.dense if key != PRIMARY]
+    if not keys:
+        return []
+    key = keys[0]
+    extra = {hit.chunk_id: dict(hit.extra).get(key) for hit in result.hits}
+    if any(extra.get(p.chunk_id) is None for p in passages):
+        vector = result.query_vectors.get(key)
+        if vector is None:
+            return []
+        scores = snap.cosines([p.chunk_id for p in passages], vector, key)
+        return [float(c) for c in scores]
+    return [float(extra[p.chunk_id]) for p in passages]
+
+
+def answer_status(conf: float) -> str:
+    """``answered`` at or above ``ANSWERED_AT``, ``not_found`` below ``NOT_FOUND_BELOW``, else ``uncertain``."""
+    if conf >= ANSWERED_AT:
+        return ANSWERED
+    return NOT_FOUND if conf < NOT_FOUND_BELOW else UNCERTAIN
 
 
 def answer_to_json(answer: Answer) -> dict:
@@ -201,6 +232,7 @@ def answer_to_json(answer: Answer) -> dict:
     return {
         "question": answer.question,
         "mode": answer.mode,
+        "status": answer.status,
         "answerable": answer.answerable,
         "confidence": answer.confidence,
         "answer": [

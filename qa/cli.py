@@ -2,14 +2,18 @@
 
 Errors a user can cause are printed as one line on stderr with a non-zero exit code:
 1 = partial index update (some documents failed) or other error, 2 = bad input
-(empty/too long question, unknown document, unsafe name), 3 = index missing or built
-with other settings, 4 = another update is running, 5 = model not installed.
+(empty/too long question, unknown document, unsafe name, a file where a folder belongs),
+3 = index missing or built with other settings, 4 = another update is running, 5 = model not
+installed. Unexpected errors are one line too (``QA_DEBUG=1`` shows their traceback), and a reader
+that stops early (``| head``) ends the command quietly with exit code 1. The model libraries print nothing
+while loading (no "Loading weights" bar) unless ``-v`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 import time
@@ -19,27 +23,10 @@ from .errors import QAError
 from .settings import load_settings
 
 
-def _progress_printer(enabled: bool):
-    """A ``progress(stage, done, total)`` callback that draws tqdm bars on stderr."""
-    if not enabled:
-        return None
-    from tqdm import tqdm
+class NotAFolderError(QAError):
+    """``--index`` names a file: bad input, not a missing index (``update_index`` refuses it by itself)."""
 
-    bars: dict = {}
-    labels = {"scan": "Scanning files", "load": "Reading documents", "embed": "Embedding chunks", "write": "Saving index"}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            if total == 0:
-                return
-            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="", leave=False, file=sys.stderr)
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return progress
+    exit_code = 2
 
 
 def _settings(args):
@@ -50,8 +37,19 @@ def _settings(args):
     )
 
 
+def _open_store(settings):
+    """The index, for the commands that read it."""
+    from .store import Store
+
+    if settings.index.exists() and not settings.index.is_dir():
+        raise NotAFolderError(f"The index path {settings.index} is a file, not a folder.")
+    return Store.open(settings.index, settings)
+
+
 def cmd_index(args) -> int:
     from .indexing import update_index
+    from .progress import progress_printer
+    from .reporting import as_text
 
     settings = _settings(args)
     if args.watch:
@@ -63,44 +61,24 @@ def cmd_index(args) -> int:
         settings.index,
         settings,
         rebuild=args.rebuild,
-        progress=_progress_printer(not args.json and sys.stderr.isatty()),
+        progress=progress_printer(not args.json and sys.stderr.isatty()),
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
-        print(format_report(report))
+        print(as_text(report))
     return report.exit_code
-
-
-def format_report(report) -> str:
-    lines = [
-        f"Indexed {report.documents_total} documents, {report.chunks_total} chunks in {report.seconds:.1f} s "
-        f"({report.chunks_embedded} chunks embedded with {report.sentences_embedded} sentences, {report.chunks_reused} reused)."
-    ]
-    for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
-        if items:
-            lines.append(f"  {label}: " + ", ".join(items))
-    for item in report.renamed:
-        lines.append(f"  renamed: {item['from']} → {item['to']}")
-    for item in report.duplicates:
-        lines.append(f"  duplicate (not indexed twice): {item['doc']} has the same content as {item['same_as']}")
-    if report.unchanged:
-        lines.append(f"  unchanged: {report.unchanged}")
-    for item in report.failed:
-        lines.append(f"  FAILED {item['doc']}: {item['error']}")
-    return "\n".join(lines)
 
 
 def cmd_ask(args) -> int:
     from .answer import answer_to_json, ask
-    from .citations import citation
-    from .embedding import embedder_for
+    from .conversation import structure
+    from .encoders import embedder_for
     from .retrieval import check_question
-    from .store import Store
 
     settings = _settings(args)
     check_question(args.question, settings.max_question_chars)
-    store = Store.open(settings.index, settings)
+    store = _open_store(settings)
     try:
         docs = store.resolve_docs(args.doc) if args.doc else None
         embedder = embedder_for(settings)
@@ -108,31 +86,82 @@ def cmd_ask(args) -> int:
             store, embedder, args.question, k=args.k, docs=docs, mode=args.mode or settings.mode,
             max_question_chars=settings.max_question_chars,
         )
+        headings, openings = ({}, set()) if args.json else structure(store, answer.passages)
     finally:
         store.close()
     if args.json:
         print(json.dumps(answer_to_json(answer), ensure_ascii=False))
         return 0
-    if not answer.answerable:
-        print("The documents don't seem to answer this. The closest passages:\n")
-    elif answer.sentences:
-        print("Answer:")
-        for sentence in answer.sentences:
-            print(textwrap.fill(f"“{sentence.text}” [{sentence.passage_rank}]", width=100, initial_indent="  ", subsequent_indent="  "))
-        print()
-    for p in answer.passages:
-        print(f"[{p.rank}] {citation(p)}  (score {p.score:.3f})")
-        print(textwrap.indent(textwrap.fill(" ".join(p.text.split()), width=100), "    "))
-        print()
+    sys.stdout.write(format_answer(answer, headings, openings, color=_stdout_is_terminal()))
     return 0
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    except (AttributeError, ValueError):
+        return False
+
+
+WIDTH = 100
+_BOLD, _RESET = "\033[1m", "\033[0m"
+_OPEN, _CLOSE = "\x02", "\x03"  # one character each while wrapping, replaced by the markers afterwards
+
+
+def _wrap(text: str, indent: str, color: bool, before: str = "»", after: str = "«") -> str:
+    """Whitespace-collapsed, wrapped at ``WIDTH``; marked spans (``_OPEN``…``_CLOSE``) bold on a terminal, else ``»…«``."""
+    wrapped = textwrap.fill(" ".join(text.split()), width=WIDTH, initial_indent=indent, subsequent_indent=indent,
+                            break_on_hyphens=False)
+    return wrapped.replace(_OPEN, _BOLD if color else before).replace(_CLOSE, _RESET if color else after)
+
+
+def format_answer(answer, headings: dict | None = None, openings=(), color: bool = False) -> str:
+    """``ask``'s human output, in the page's terms (``qa.render``): which of the three states the answer is
+    in, the quoted answer (answered) or the closest sentence (uncertain), then each passage with its citation,
+    how closely it matches the question, and its text with the answering sentences marked."""
+    from .citations import citation
+    from .render import (ANSWERED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
+                         UNCERTAIN_NOTE, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
+                         sources_label)
+
+    headings = headings or {}
+    status = answer_state(answer)
+    out: list[str] = []
+    if status == ANSWERED:
+        out.append(f"{STATE_NAMES[status]}. Quoted from the documents:")
+        for s in answer.sentences:
+            out.append(_wrap(f"“{_OPEN}{s.text}{_CLOSE}” [{s.passage_rank}]", "  ", color, "", ""))
+    elif status == UNCERTAIN:
+        out.append(f"{STATE_NAMES[status]}. {UNCERTAIN_NOTE}")
+        if answer.sentences:
+            s = answer.sentences[0]
+            out.append(_wrap(f"{CLOSEST_SENTENCE}: “{s.text}” [{s.passage_rank}]", "  ", color))
+    else:
+        out.append(f"{STATE_NAMES[status]}. {NOT_ANSWERED}")
+    if not answer.passages:
+        return "\n".join(out) + "\n"
+    heading = sources_label(status) + (" (weak matches)" if status not in (ANSWERED, UNCERTAIN) else "")
+    out += ["", heading + ":", ""]
+    for p in answer.passages:
+        bits = [citation(p)]
+        if not p.section and p.chunk_id in openings:  # before the first heading: the citation has no section
+            bits.append(location_parts(p, opening=True)[0])
+        match = match_words(answer.cosines.get(p.chunk_id), status)
+        if match:
+            bits.append(match)
+        out.append(f"[{p.rank}] " + " · ".join(bits))
+        start = body_start(p, headings.get(p.chunk_id, ()))
+        text = marked_plain(p.text[start - p.start :], start, card_highlights(p, status), _OPEN, _CLOSE)
+        out.append(_wrap(text, "    ", color))
+        out.append("")
+    return "\n".join(out)
 
 
 def cmd_text(args) -> int:
     from .loaders import safe_relative_path
-    from .store import Store
 
     settings = _settings(args)
-    store = Store.open(settings.index, settings)
+    store = _open_store(settings)
     try:
         path = store.resolve_docs([safe_relative_path(args.doc)])[0]
         sys.stdout.write(store.document(path).text)
@@ -143,10 +172,8 @@ def cmd_text(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from .store import Store
-
     settings = _settings(args)
-    store = Store.open(settings.index, settings)
+    store = _open_store(settings)
     try:
         documents = store.documents()
     finally:
@@ -171,7 +198,7 @@ def cmd_docs(args) -> int:
         print("The index is empty.")
     for r in rows:
         pages = f"{r['pages']} pages, " if r["pages"] else ""
-        print(f"{r['doc']}\n    {r['title']} — {pages}{r['chunks']} chunks, indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
+        print(f"{r['doc']}\n    {r['title']} — {pages}{r['chunks']} passages, indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
     return 0
 
 
@@ -181,11 +208,33 @@ def cmd_eval(args) -> int:
     return run_cli(args, _settings(args))
 
 
+def quiet_libraries(verbose: bool = False) -> None:
+    """Keep the model libraries' own output (the ``Loading weights … 103/103`` bar, info messages) off stderr
+    unless ``-v``: set before they load (environment) and, if one is loaded already, on it directly.
+    Warnings and errors still show."""
+    if verbose:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if "transformers" in sys.modules:
+        try:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+            transformers_logging.set_verbosity_error()
+        except Exception:  # an unusual transformers: its bar is cosmetic
+            pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m qa", description="Verbatim: cited answers from your documents.")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="also show what the model libraries print while loading (progress bars, notices)")
 
-    p = sub.add_parser("index", help="build or update the index")
+    p = sub.add_parser("index", parents=[common], help="build or update the index")
     p.add_argument("--docs", help="documents folder (default: $QA_DOCS or seeds/)")
     p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
     p.add_argument("--rebuild", action="store_true", help="re-extract and re-embed everything")
@@ -193,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("ask", help="ask a question")
+    p = sub.add_parser("ask", parents=[common], help="ask a question")
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--doc", action="append", help="restrict to this document (repeatable)")
@@ -202,17 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("text", help="print the extracted text of a document (what offsets refer to)")
+    p = sub.add_parser("text", parents=[common], help="print the extracted text of a document (what offsets refer to)")
     p.add_argument("doc")
     p.add_argument("--index", help="index folder")
     p.set_defaults(func=cmd_text)
 
-    p = sub.add_parser("docs", help="list indexed documents")
+    p = sub.add_parser("docs", parents=[common], help="list indexed documents")
     p.add_argument("--index", help="index folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docs)
 
-    p = sub.add_parser("eval", help="measure retrieval quality (BEIR folder or question file)")
+    p = sub.add_parser("eval", parents=[common], help="measure retrieval quality (BEIR folder or question file)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--beir", help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)")
     group.add_argument("--qa", help="JSONL of {q, gold[, unanswerable]}")
@@ -224,17 +273,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> None:
+    """One line on stderr, however many lines the message has."""
+    print("error: " + " ".join(str(message).splitlines()), file=sys.stderr)
+
+
+def _stdout_to_devnull() -> None:
+    """After a closed pipe (``| head``): point stdout at /dev/null, so the interpreter's last flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "k", None) is not None and not 1 <= args.k <= 100:
-        print("error: -k must be between 1 and 100", file=sys.stderr)
+        _fail("-k must be between 1 and 100")
         return 2
+    quiet_libraries(getattr(args, "verbose", False))
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that went away (``| head``) shows up here, not at exit
+        return code
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 1
     except QAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _fail(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("QA_DEBUG"):
+            raise
+        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror and exc.filename else exc
+        _fail(f"{detail} ({type(exc).__name__}; set QA_DEBUG=1 for the traceback)")
+        return 1

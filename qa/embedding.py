@@ -182,7 +182,3 @@ def _mean_pooled_forward(model, text: str) -> np.ndarray:
 def load_embedder(dtype: str = "auto", device: str = "cpu", batch_size: int = 8) -> Embedder:
     """A process-wide cached ``Embedder`` (loading the model takes a few seconds)."""
     return Embedder(dtype=dtype, device=device, batch_size=batch_size)
-
-
-def embedder_for(settings) -> Embedder:
-    return load_embedder(settings.dtype, settings.device, settings.batch_size)

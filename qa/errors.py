@@ -18,6 +18,12 @@ class DocumentError(QAError):
         self.reason = reason
 
 
+class SettingsError(QAError):
+    """A ``QA_*`` environment variable or option with a value that cannot be used."""
+
+    exit_code = 2
+
+
 class UnsafePathError(QAError):
     """A file name that would escape its folder (``../``, absolute paths, NUL bytes)."""
 

@@ -78,7 +78,7 @@ def beir_metrics(qrels: dict, runs: dict) -> dict:
 
 def evaluate_beir(folder: Path, split: str, settings, embedder=None, limit: int | None = None, modes=MODES, log=None) -> dict:
     """Index a BEIR corpus in a temporary folder and score every retrieval mode."""
-    from .embedding import embedder_for
+    from .encoders import embedder_for
 
     corpus, queries, qrels = load_beir(folder, split)
     if limit:
@@ -132,43 +132,59 @@ def _contains(passage_text: str, gold: list[str]) -> bool:
     return any(" ".join(g.split()) in flat for g in gold)
 
 
+def answers(passage, row: dict) -> bool:
+    """Whether a passage answers a question of a set: it contains a gold string, and, when the question
+    gives the PDF page of its gold text, a passage of that document is on that page."""
+    if not _contains(passage.text, row["gold"]):
+        return False
+    page = row.get("page")
+    if page is None or passage.doc != row.get("doc") or passage.page is None:
+        return True
+    return passage.page <= page <= (passage.page_end or passage.page)
+
+
+def is_unanswerable(row: dict) -> bool:
+    return bool(row.get("unanswerable")) or row.get("kind") in ("off_topic", "near_topic")
+
+
 def evaluate_questions(
     questions: list[dict], store, embedder, k: int = 5, mode: str = "hybrid", signals: list | None = None
 ) -> dict:
-    """hit@1, hit@3, MRR over answerable questions; "not found" accuracy over all questions.
+    """hit@1, hit@3, MRR over answerable questions; how often each kind of question gets each answer state.
 
-    ``signals``, if given, receives ``(confidence, answerable, answer.signals)`` for each question
-    (what ``bench/quality.py`` calibrates "not found" on)."""
+    ``signals``, if given, receives ``(row, answer)`` for each question (what ``bench/quality.py``
+    calibrates "not found" on)."""
     hits1 = hits3 = 0
-    reciprocal = []
-    correct_calls = 0
-    misses = []
-    lengths = []
-    times = []
-    answerable_total = 0
+    reciprocal, misses, lengths, times = [], [], [], []
+    states: dict[str, dict[str, int]] = {}
+    correct_calls = answerable_total = 0
     for row in questions:
         t0 = time.perf_counter()
         answer = ask(store, embedder, row["q"], k=k, mode=mode)
         times.append((time.perf_counter() - t0) * 1000)
-        unanswerable = bool(row.get("unanswerable"))
+        unanswerable = is_unanswerable(row)
+        kind = row.get("kind") or ("off_topic" if unanswerable else "answerable")
+        states.setdefault(kind, {"answered": 0, "uncertain": 0, "not_found": 0})[answer.status] += 1
         if signals is not None:
-            signals.append((answer.confidence, not unanswerable, answer.signals))
+            signals.append((row, answer))
         correct_calls += int(answer.answerable != unanswerable)
         if unanswerable:
-            if answer.answerable:
-                misses.append({"q": row["q"], "problem": "answered an off-topic question", "confidence": answer.confidence})
+            if answer.status != "not_found":
+                misses.append({"q": row["q"], "problem": f"{kind} question {answer.status}", "confidence": answer.confidence})
             continue
         answerable_total += 1
         lengths.extend(len(p.text) for p in answer.passages[:1])
-        rank = next((p.rank for p in answer.passages if _contains(p.text, row["gold"])), None)
+        rank = next((p.rank for p in answer.passages if answers(p, row)), None)
         hits1 += int(rank == 1)
         hits3 += int(rank is not None and rank <= 3)
         reciprocal.append(1.0 / rank if rank else 0.0)
         if rank != 1:
             misses.append({"q": row["q"], "rank": rank, "confidence": answer.confidence})
-        if not answer.answerable:
+        if answer.status == "not_found":
             misses.append({"q": row["q"], "problem": "said not found", "confidence": answer.confidence})
     n = max(answerable_total, 1)
+    unanswerable_total = sum(sum(v.values()) for kind, v in states.items() if kind != "answerable")
+    answerable_states = states.get("answerable", {})
     return {
         "questions": len(questions),
         "answerable": answerable_total,
@@ -176,6 +192,11 @@ def evaluate_questions(
         "hit@3": round(hits3 / n, 4),
         "mrr": round(sum(reciprocal) / n, 4),
         "not_found_accuracy": round(correct_calls / max(len(questions), 1), 4),
+        "answerable_not_found": round(answerable_states.get("not_found", 0) / n, 4),
+        "unanswerable_answered": round(
+            sum(v["answered"] for kind, v in states.items() if kind != "answerable") / max(unanswerable_total, 1), 4
+        ),
+        "states": states,
         "median_top_passage_chars": statistics.median(lengths) if lengths else 0,
         "ms_per_question_p50": round(statistics.median(times), 1) if times else 0,
         "misses": misses,
@@ -184,7 +205,7 @@ def evaluate_questions(
 
 def run_cli(args, settings) -> int:
     """``python -m qa eval``."""
-    from .embedding import embedder_for
+    from .encoders import embedder_for
 
     log = (lambda msg: print(msg, file=sys.stderr)) if not args.json else None
     if args.beir:

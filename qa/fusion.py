@@ -60,6 +60,8 @@ WEIGHTS = (DENSE_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT)  # of fuse's three lis
 # Without the sentence signal (two lists only) equal weights are best.
 TWO_LIST_WEIGHTS = (1.0, 1.0)
 RRF_K = 60
+# Weight of the cosine list of each extra encoder of the index (by encoder key).
+EXTRA_WEIGHTS: dict = {}
 
 Ranked = list[tuple[int, float]]
 
@@ -125,6 +127,12 @@ def fuse(dense: Ranked, lexical: Ranked, sentence: Ranked | None = None) -> Rank
     if sentence is None:
         return combine([dense, lexical], TWO_LIST_WEIGHTS)
     return combine([dense, lexical, sentence], WEIGHTS)
+
+
+def weights_for(signals) -> tuple:
+    """The weights of ``combine`` for the lists of a ``retrieval.Signals`` (in ``Signals.lists`` order)."""
+    base = WEIGHTS if signals.sentence else TWO_LIST_WEIGHTS
+    return tuple(base) + tuple(EXTRA_WEIGHTS.get(key, 1.0) for key in signals.extra)
 
 
 def rrf(ranked_lists: Sequence[Ranked], k: int = RRF_K) -> Ranked:

@@ -35,7 +35,7 @@ import errno
 import fcntl
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -45,7 +45,10 @@ from . import embedding as embedding_module
 from . import vectors
 from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
-from .loaders import content_hash, discover, load_document
+from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_file, scan_folder, title_after_rename
+from .report import Duplicate, Failure, IndexReport, Renamed
+from .retrieval import as_encoders
+from .snapshot import PRIMARY
 from .store import DB_NAME, DocumentUpsert, Store, build_manifest, check_manifest, expected_manifest
 
 Progress = Callable[[str, int, int], None]
@@ -68,50 +71,42 @@ EXIT_LOCKED = 4
 RACY_NS = 2_000_000_000
 # Bytes kept in memory between scanning (hashing) and loading; above this, files are read again.
 KEEP_BYTES = 256 * 1024 * 1024
+# An update that is not a rebuild commits a generation each time this many new passages are embedded, so
+# an interrupted first build of a large folder keeps what it had finished (each document all or nothing).
+COMMIT_EVERY_PASSAGES = 2_000
 
 
 class DocsFolderError(QAError):
-    """The documents folder does not exist."""
+    """The documents folder does not exist, or it and the index folder overlap."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+def check_folders(docs_dir: Path, index_dir: Path) -> None:
+    """Refuse a docs folder that does not exist, an index path that is a file, and folders that overlap
+    (an index inside the docs folder would be read as documents; docs inside the index could be deleted)."""
+    docs_dir, index_dir = Path(docs_dir), Path(index_dir)
+    if not docs_dir.is_dir():
+        raise DocsFolderError(f"The documents folder {docs_dir} does not exist.")
+    if index_dir.exists() and not index_dir.is_dir():
+        raise DocsFolderError(f"The index path {index_dir} is a file, not a folder: choose a folder for the index.")
+    docs, index = docs_dir.resolve(), index_dir.resolve()
+    if docs == index:
+        raise DocsFolderError(f"The index folder {index_dir} is the documents folder: keep the index in a folder of its own.")
+    if index.is_relative_to(docs):
+        raise DocsFolderError(
+            f"The index folder {index_dir} is inside the documents folder {docs_dir}: keep the index outside it."
+        )
+    if docs.is_relative_to(index):
+        raise DocsFolderError(
+            f"The documents folder {docs_dir} is inside the index folder {index_dir}: keep the documents outside it."
+        )
 
 
 class IndexWriteError(QAError):
     """The index could not be written (disk full, permissions); it is left as it was."""
 
     exit_code = EXIT_PARTIAL
-
-
-@dataclass
-class IndexReport:
-    """The outcome of one update, as printed by ``python -m qa index --json``."""
-
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    renamed: list[dict] = field(default_factory=list)
-    duplicates: list[dict] = field(default_factory=list)
-    unchanged: int = 0
-    failed: list[dict] = field(default_factory=list)
-    chunks_embedded: int = 0
-    sentences_embedded: int = 0
-    chunks_reused: int = 0
-    chunks_total: int = 0
-    documents_total: int = 0
-    generation: int = 0
-    seconds: float = 0.0
-    rebuild: bool = False
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @property
-    def changed_anything(self) -> bool:
-        return bool(self.added or self.changed or self.removed or self.renamed)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.failed else EXIT_OK
 
 
 class UpdateLock:
@@ -236,7 +231,7 @@ def open_or_create(index_dir: Path, settings, rebuild: bool = False) -> tuple[St
         fresh = _fresh_manifest(settings)
         return Store.create(index_dir, fresh), fresh
     try:
-        store = Store.open(index_dir, settings, check=False, unbuilt_ok=True)
+        store = Store.open(index_dir, settings, check=False, unbuilt_ok=True, migrate=True)
     except IndexCorruptError:
         if not rebuild:
             raise
@@ -272,8 +267,7 @@ def update_index(
     """
     started = time.perf_counter()
     docs_dir, index_dir = Path(docs_dir), Path(index_dir)
-    if not docs_dir.is_dir():
-        raise DocsFolderError(f"The documents folder {docs_dir} does not exist.")
+    check_folders(docs_dir, index_dir)
     with UpdateLock(index_dir, wait=lock_wait):
         store, new_manifest = open_or_create(index_dir, settings, rebuild)
         try:
@@ -320,9 +314,17 @@ class _Scan:
 def _scan(docs_dir: Path, settings, stored: dict, report: IndexReport, progress) -> _Scan:
     """Stat (and, where size or mtime changed, read and hash) every file; unchanged files are skipped."""
     result = _Scan()
-    files = discover(docs_dir)
+    found = scan_folder(docs_dir)
+    for skipped in found.skipped:  # pipes, sockets, broken or looping links: never opened
+        known = skipped.path in stored
+        report.skipped.append(Failure(skipped.path, skipped.reason + ("; the previously indexed version is kept" if known else "")))
+        if known:
+            result.present.add(skipped.path)
+            result.staying.add(skipped.path)
+    files = found.files
     kept_bytes = 0
     now_ns = time.time_ns()
+    timeout = float(getattr(settings, "file_timeout_s", None) or DEFAULT_READ_TIMEOUT_S)
     for i, rel in enumerate(files):
         _notify(progress, "scan", i, len(files))
         path = docs_dir / rel
@@ -334,10 +336,7 @@ def _scan(docs_dir: Path, settings, stored: dict, report: IndexReport, progress)
                 result.present.add(rel)
                 result.staying.add(rel)
                 continue
-            if stat.st_size > settings.max_file_bytes:
-                limit = settings.max_file_bytes / 1e6
-                raise DocumentError(rel, f"the file is too large ({stat.st_size / 1e6:.0f} MB; the limit is {limit:.0f} MB)")
-            data = path.read_bytes()
+            data = read_file(path, settings.max_file_bytes, timeout, rel=rel)
         except FileNotFoundError:
             continue  # deleted while we looked: gone
         except (DocumentError, OSError) as exc:
@@ -365,7 +364,7 @@ def _scan(docs_dir: Path, settings, stored: dict, report: IndexReport, progress)
 
 def _fail(report: IndexReport, path: str, reason: str, kept: bool) -> None:
     note = "; the previously indexed version is kept" if kept else ""
-    report.failed.append({"doc": path, "error": reason + note})
+    report.failed.append(Failure(path, reason + note))
 
 
 def _load(docs_dir: Path, candidate: _Candidate, settings, chunk_settings):
@@ -384,12 +383,19 @@ def _load(docs_dir: Path, candidate: _Candidate, settings, chunk_settings):
     return document, chunks
 
 
-def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit) -> IndexReport:
-    report = IndexReport(rebuild=rebuild)
-    stored = {} if rebuild else {d.path: d for d in store.documents()}
-    scan = _scan(docs_dir, settings, stored, report, progress)
-    candidates = scan.candidates
+@dataclass
+class _Plan:
+    """What an update will do, decided from the scan before anything is read or embedded."""
 
+    renamed: list[tuple] = field(default_factory=list)  # (old, new, size, mtime_ns)
+    removed: set[str] = field(default_factory=set)
+    to_load: list[list[str]] = field(default_factory=list)  # groups of files with the same new content
+
+
+def _plan(scan: _Scan, stored: dict, report: IndexReport) -> _Plan:
+    """Renames, removals, duplicates and the files to load, from the scan and what is stored."""
+    plan = _Plan()
+    candidates = scan.candidates
     # Content that stays indexed as it is: nothing to do for another file with the same content.
     held: dict[str, str] = {}
     for path in sorted(scan.staying):
@@ -398,58 +404,79 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     vanished_by_hash: dict[str, list[str]] = {}
     for path in sorted(vanished):
         vanished_by_hash.setdefault(vanished[path].content_hash, []).append(path)
-
     groups: dict[str, list[str]] = {}  # new content → the files that have it, in path order
     for path in sorted(candidates):
         groups.setdefault(candidates[path].digest, []).append(path)
 
-    renamed: list[tuple[str, str, int, int]] = []
-    removed: set[str] = set()
-    to_load: list[list[str]] = []
-
-    def duplicates(paths, original):
-        for path in paths:
-            report.duplicates.append({"doc": path, "same_as": original})
-            if path in stored:  # it was indexed with other content, which is gone from the folder now
-                removed.add(path)
-
     for digest, paths in groups.items():
         if digest in held:
-            duplicates(paths, held[digest])
+            _duplicates(report, plan, stored, paths, held[digest])
             continue
         olds = vanished_by_hash.get(digest)
         target = next((p for p in paths if p not in stored), None)
-        if olds and target is not None:
-            # A renamed or moved file: the stored document takes the new path, keeping chunks and embeddings.
+        # A renamed or moved file keeps its chunks and embeddings, unless its title came from its name:
+        # then it is read again, as a fresh build would (the title is part of what is embedded).
+        if olds and target is not None and title_after_rename(stored[olds[0]].title, olds[0], target) == stored[olds[0]].title:
             old = olds.pop(0)
             del vanished[old]
             candidate = candidates[target]
-            renamed.append((old, target, candidate.size, candidate.mtime_ns))
+            plan.renamed.append((old, target, candidate.size, candidate.mtime_ns))
             held[digest] = target
-            duplicates([p for p in paths if p != target], target)
+            _duplicates(report, plan, stored, [p for p in paths if p != target], target)
             continue
-        to_load.append(paths)
+        plan.to_load.append(paths)
+    plan.removed.update(vanished)
+    return plan
 
-    # Load and chunk; of several files with the same new content, the first that loads is indexed.
+
+def _duplicates(report: IndexReport, plan: _Plan, stored: dict, paths, original: str) -> None:
+    for path in paths:
+        report.duplicates.append(Duplicate(path, original))
+        if path in stored:  # it was indexed with other content, which is gone from the folder now
+            plan.removed.add(path)
+
+
+def _batches(docs_dir, scan: _Scan, plan: _Plan, stored: dict, settings, report: IndexReport, progress, limit: float):
+    """Load and chunk the files to load, yielding lists of ``(candidate, document, chunks)`` of about
+    ``limit`` passages; of several files with the same new content, the first that loads is indexed."""
     chunk_settings = ChunkSettings.from_settings(settings)
-    loaded = []
-    for i, paths in enumerate(to_load):
-        _notify(progress, "load", i, len(to_load))
+    batch, passages = [], 0
+    for i, paths in enumerate(plan.to_load):
+        _notify(progress, "load", i, len(plan.to_load))
         for j, path in enumerate(paths):
             try:
-                document, chunks = _load(docs_dir, candidates[path], settings, chunk_settings)
+                document, chunks = _load(docs_dir, scan.candidates[path], settings, chunk_settings)
             except DocumentError as exc:
                 _fail(report, path, exc.reason, path in stored)
                 continue
-            loaded.append((candidates[path], document, chunks))
-            duplicates(paths[j + 1 :], path)
+            batch.append((scan.candidates[path], document, chunks))
+            passages += len(chunks)
+            _duplicates(report, plan, stored, paths[j + 1 :], path)
             break
-    _notify(progress, "load", len(to_load), len(to_load))
-    removed.update(vanished)
+        if passages >= limit:
+            yield batch
+            batch, passages = [], 0
+    _notify(progress, "load", len(plan.to_load), len(plan.to_load))
+    if batch:
+        yield batch
 
-    # Embed only chunks whose text is new.
+
+def _encoder(encoders: dict, key: str, settings):
+    """The encoder of ``key``, loaded from the settings when the caller did not give one."""
+    if key not in encoders:
+        from . import encoders as registry
+
+        encoders[key] = (
+            registry.load(settings.model_name, settings) if key == PRIMARY else registry.load(settings.second_encoder, settings)
+        )
+    return encoders[key]
+
+
+def _embed_batch(store, loaded, settings, rebuild, encoders: dict, progress, report):
+    """``DocumentUpsert``s for loaded documents: only chunk texts not already stored are encoded."""
     all_chunks = [(document.title, c) for _, document, chunks in loaded for c in chunks]
-    known = {} if rebuild else store.embeddings_by_hash({c.chunk_hash for _, c in all_chunks})
+    hashes = {c.chunk_hash for _, c in all_chunks}
+    known = {} if rebuild else store.embeddings_by_hash(hashes)
     missing = {}
     for title, chunk in all_chunks:
         if chunk.chunk_hash not in known and chunk.chunk_hash not in missing:
@@ -458,53 +485,83 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     sentence_spans: dict[str, list[tuple[int, int]]] = {}
     if settings.sentence_vectors:
-        known_sentences = {} if rebuild else store.sentences_by_hash({c.chunk_hash for _, c in all_chunks})
+        known_sentences = {} if rebuild else store.sentences_by_hash(hashes)
         for title, chunk in all_chunks:
             if chunk.chunk_hash not in known_sentences and chunk.chunk_hash not in sentence_spans:
                 spans, texts = sentence_units(chunk.text, title)
                 sentence_spans[chunk.chunk_hash] = spans
                 missing.update({(chunk.chunk_hash, i): text for i, text in enumerate(texts)})
     if missing:
-        if embedder is None:
-            embedder = embedding_module.embedder_for(settings)
-        known.update(_encode(embedder, missing, settings.batch_size, progress))
-    dimension = embedding_module.DIMENSION if embedder is None else embedder.dimension
+        known.update(_encode(_encoder(encoders, PRIMARY, settings), missing, settings.batch_size, progress))
+    dimension = encoders[PRIMARY].dimension if PRIMARY in encoders else embedding_module.DIMENSION
     for chunk_hash, spans in sentence_spans.items():
         matrix = np.array([known[(chunk_hash, i)] for i in range(len(spans))], dtype=np.float32).reshape(len(spans), dimension)
         known_sentences[chunk_hash] = (np.array(spans, dtype=np.int32).reshape(-1, 2), matrix)
-    report.sentences_embedded = sum(len(spans) for spans in sentence_spans.values())
-    report.chunks_embedded = len(missing) - report.sentences_embedded
-    report.chunks_reused = len(all_chunks) - report.chunks_embedded
-
+    extra = {}
+    for key in store.manifest.get("extra_encoders") or {}:  # a second encoder: chunk vectors only
+        vectors_by_hash = {} if rebuild else store.extra_by_hash(key, hashes)
+        texts = {c.chunk_hash: embedding_text(c.section, c.text, t) for t, c in all_chunks if c.chunk_hash not in vectors_by_hash}
+        if texts:
+            vectors_by_hash.update(_encode(_encoder(encoders, key, settings), texts, settings.batch_size, progress))
+        extra[key] = vectors_by_hash
+    sentences_embedded = sum(len(spans) for spans in sentence_spans.values())
+    report.sentences_embedded += sentences_embedded
+    report.chunks_embedded += len(missing) - sentences_embedded
+    report.chunks_reused += len(all_chunks) - (len(missing) - sentences_embedded)
     upserts = []
     for candidate, document, chunks in loaded:
         matrix = np.array([known[c.chunk_hash] for c in chunks], dtype=np.float32).reshape(len(chunks), -1)
         sentences = tuple(known_sentences[c.chunk_hash] for c in chunks) if settings.sentence_vectors else None
-        upserts.append(DocumentUpsert(document, tuple(chunks), matrix, candidate.size, candidate.mtime_ns, sentences))
-        (report.changed if candidate.path in stored else report.added).append(candidate.path)
+        others = {key: np.array([by_hash[c.chunk_hash] for c in chunks], dtype=np.float32) for key, by_hash in extra.items()}
+        upserts.append(DocumentUpsert(document, tuple(chunks), matrix, candidate.size, candidate.mtime_ns, sentences, others))
+    return upserts
 
+
+def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit) -> IndexReport:
+    report = IndexReport(rebuild=rebuild)
+    encoders = {} if embedder is None else as_encoders(embedder)
+    if new_manifest is not None:
+        store.manifest = new_manifest  # a new index or a rebuild: its first batch installs this manifest
+    stored = {} if rebuild else {d.path: d for d in store.documents()}
+    scan = _scan(docs_dir, settings, stored, report, progress)
+    plan = _plan(scan, stored, report)
+    # A rebuild commits once, so that the previous index stays whole until the new one is complete.
+    limit = float("inf") if rebuild else COMMIT_EVERY_PASSAGES
+    first = True
     try:
         store.touch(scan.touched)
-        if upserts or removed or renamed or rebuild or new_manifest is not None:
-            _notify(progress, "write", 0, 1)
-            store.apply(
-                upserts, sorted(removed), renamed, manifest=new_manifest, replace_all=rebuild, after_commit=after_commit
-            )
-            _notify(progress, "write", 1, 1)
-        else:
+        for loaded in _batches(docs_dir, scan, plan, stored, settings, report, progress, limit):
+            upserts = _embed_batch(store, loaded, settings, rebuild, encoders, progress, report)
+            _apply(store, upserts, plan if first else None, new_manifest if first else None, rebuild, after_commit, progress)
+            for candidate, _, _ in loaded:
+                (report.changed if candidate.path in stored else report.added).append(candidate.path)
+            first = False
+        if first and (plan.removed or plan.renamed or rebuild or new_manifest is not None):
+            _apply(store, [], plan, new_manifest, rebuild, after_commit, progress)
+        elif first:
             store.repair()  # a missing or stale FAISS/BM25 file is rebuilt from the store, not re-encoded
             _cleanup(store)
     except OSError as exc:
         raise _write_error(store, exc) from exc
-    report.removed = sorted(removed)
-    report.renamed = [{"from": old, "to": new} for old, new, _, _ in renamed]
+    report.removed = sorted(plan.removed)
+    report.renamed = [Renamed(old, new) for old, new, _, _ in plan.renamed]
     report.added.sort()
     report.changed.sort()
-    report.duplicates.sort(key=lambda d: d["doc"])
+    report.duplicates.sort(key=lambda d: d.doc)
     report.chunks_total = store.chunk_count()
     report.documents_total = len(store.documents())
     report.generation = store.generation
     return report
+
+
+def _apply(store, upserts, plan: _Plan | None, manifest, rebuild, after_commit, progress) -> None:
+    """Commit one generation; the first of an update also carries its removals, renames and manifest."""
+    _notify(progress, "write", 0, 1)
+    store.apply(
+        upserts, sorted(plan.removed) if plan else [], plan.renamed if plan else [], manifest=manifest,
+        replace_all=rebuild and plan is not None, after_commit=after_commit,
+    )
+    _notify(progress, "write", 1, 1)
 
 
 def _encode(embedder, texts_by_hash: dict, batch_size: int, progress) -> dict:

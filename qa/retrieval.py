@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fusion, vectors
+from . import fusion
 from .errors import InvalidQuestionError
+from .snapshot import PRIMARY
 from .types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
@@ -70,103 +73,174 @@ def check_question(question: str, max_chars: int) -> str:
     return question
 
 
-def search(
-    store,
-    embedder,
-    question: str,
-    k: int = 5,
-    docs: list[str] | None = None,
-    mode: str = "hybrid",
-    query_vector: np.ndarray | None = None,
-    timings: dict | None = None,
-) -> list[Passage]:
-    """Top-k passages for ``question``; ``docs`` restricts the search to those indexed documents."""
-    if mode not in MODES:
-        raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
-    timings = {} if timings is None else timings
-    question = expand_acronyms(question)
-    allowed = None
-    if docs:
-        allowed = store.chunk_ids_for_docs(store.resolve_docs(docs))
-    dense, lexical, query_vector = candidate_lists(
-        store, embedder, question, max(fusion.CANDIDATES, k), mode, allowed, query_vector, timings
-    )
-    t0 = time.perf_counter()
-    if mode == "dense":
-        ranked = dense
-    elif mode == "bm25":
-        ranked = lexical
-    elif store.manifest.get("sentence_vectors"):
-        ranked = fusion.fuse(*sentence_signals(store, question, query_vector, dense, lexical))
-    else:
-        ranked = fusion.fuse(dense, lexical)
-    timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
-    return to_passages(store, ranked[:k])
+@dataclass(frozen=True)
+class Hit:
+    """A ranked chunk with every signal that ranked it (``None`` where the mode did not compute one)."""
+
+    chunk_id: int
+    score: float  # what ranks it: the fused score (hybrid), the cosine (dense) or the BM25 score (bm25)
+    dense: float | None = None  # cosine between the question and the chunk vector
+    lexical: float | None = None  # BM25 score
+    sentence: float | None = None  # cosine of the chunk's best sentence
+    extra: tuple[tuple[str, float], ...] = ()  # cosines under the index's extra encoders, by key
 
 
-def candidate_lists(store, embedder, question: str, depth: int, mode: str = "hybrid", allowed=None,
-                    query_vector: np.ndarray | None = None, timings: dict | None = None):
-    """``(dense, lexical, query_vector)``: the top ``depth`` (chunk id, score) by cosine and by BM25
-    (each only if ``mode`` uses it), among ``allowed`` chunk ids if given; the question as given."""
-    timings = {} if timings is None else timings
-    dense: list[tuple[int, float]] = []
-    lexical: list[tuple[int, float]] = []
-    if mode in ("dense", "hybrid"):
+@dataclass(frozen=True)
+class Signals:
+    """The candidate lists of one question, every candidate scored in each (what fusion combines)."""
+
+    dense: list  # [(chunk id, cosine)]
+    lexical: list  # [(chunk id, BM25)]
+    sentence: list  # [(chunk id, best sentence cosine)]; empty for an index without sentence vectors
+    extra: dict = field(default_factory=dict)  # {encoder key: [(chunk id, cosine)]}
+
+    def lists(self) -> list:
+        return [self.dense, self.lexical] + ([self.sentence] if self.sentence else []) + list(self.extra.values())
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: tuple[Hit, ...]
+    query: str  # as searched: acronyms expanded
+    query_vectors: dict  # {encoder key: (1, d) vector}
+    timings: dict
+
+
+def as_encoders(encoders) -> dict:
+    """``{encoder key: encoder}``: a single encoder is the primary one."""
+    if isinstance(encoders, Mapping):
+        return dict(encoders)
+    return {PRIMARY: encoders}
+
+
+class Searcher:
+    """Dense, BM25 and hybrid search over one ``Snapshot`` (an index on disk or arrays in memory)."""
+
+    def __init__(self, snapshot, encoders, depth: int = fusion.CANDIDATES):
+        self.snapshot = snapshot
+        self.encoders = as_encoders(encoders)
+        self.depth = depth
+
+    def query_vectors(self, query: str, given: dict | None = None) -> dict:
+        """The question encoded by every encoder the index has vectors for (``given`` ones are reused)."""
+        result = dict(given or {})
+        for key in self.snapshot.generation.dense:
+            if key not in result:
+                result[key] = self._encoder(key).encode_query(query)
+        return result
+
+    def _encoder(self, key: str):
+        """The encoder of ``key``: given, or (a second encoder the caller did not pass) the model the manifest names."""
+        if key not in self.encoders:
+            from . import encoders
+            from .settings import load_settings
+
+            model = (self.snapshot.manifest.get("extra_encoders") or {}).get(key, {}).get("model")
+            if model is None:
+                raise KeyError(f"no encoder for the index's '{key}' vectors")
+            self.encoders[key] = encoders.load(model, load_settings())
+        return self.encoders[key]
+
+    def search(self, question: str, k: int = 5, docs=None, mode: str = "hybrid", query_vectors: dict | None = None,
+               expand: bool = True) -> SearchResult:
+        """Top-k hits for ``question``; ``docs`` restricts the search to those indexed documents."""
+        if mode not in MODES:
+            raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
+        timings: dict = {}
+        query = expand_acronyms(question) if expand else question
+        allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
+        depth = max(self.depth, k)
         t0 = time.perf_counter()
-        if query_vector is None:
-            query_vector = embedder.encode_query(question)
+        vectors_by_key = self.query_vectors(query, query_vectors) if mode != "bm25" else dict(query_vectors or {})
+        timings["encode_ms"] = (time.perf_counter() - t0) * 1000
+        if mode == "dense":
+            t0 = time.perf_counter()
+            ranked = self.snapshot.dense_search(vectors_by_key[PRIMARY], depth, allowed)[:k]
+            timings["faiss_ms"] = (time.perf_counter() - t0) * 1000
+            hits = [Hit(c, s, dense=s) for c, s in ranked]
+        elif mode == "bm25":
+            t0 = time.perf_counter()
+            ranked = self.snapshot.lexical.search(query, depth, _allowed_set(allowed))[:k]
+            timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
+            hits = [Hit(c, s, lexical=s) for c, s in ranked]
+        else:
+            signals = self.signals(query, vectors_by_key, depth, allowed, timings)
+            t0 = time.perf_counter()
+            hits = self.fuse(signals)[:k]
+            timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
+        return SearchResult(tuple(hits), query, vectors_by_key, timings)
+
+    def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,
+                timings: dict | None = None) -> Signals:
+        """Steps 1–3 of the hybrid recipe (``qa.fusion``): the dense and BM25 top ``depth``, every candidate
+        filled in with the other score, its best sentence's cosine, and its cosine under each extra encoder."""
+        timings = {} if timings is None else timings
+        depth = depth or self.depth
+        snap = self.snapshot
+        query_vector = vectors_by_key[PRIMARY]
+        t0 = time.perf_counter()
+        dense = snap.dense_search(query_vector, depth, allowed)
         t1 = time.perf_counter()
-        dense = vectors.search(store.vector_index(), query_vector, depth, allowed)
+        lexical = snap.lexical.search(query, depth, _allowed_set(allowed))
         t2 = time.perf_counter()
-        timings["encode_ms"] = (t1 - t0) * 1000
-        timings["faiss_ms"] = (t2 - t1) * 1000
-    if mode in ("bm25", "hybrid"):
-        t0 = time.perf_counter()
-        lexical = store.lexical_index().search(question, depth, set(allowed.tolist()) if allowed is not None else None)
-        timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
-    return dense, lexical, query_vector
+        timings["faiss_ms"], timings["bm25_ms"] = (t1 - t0) * 1000, (t2 - t1) * 1000
+        filled_dense, filled_lexical = fusion.fill_in(
+            dense, lexical, lambda ids: snap.cosines(ids, query_vector), lambda ids: dict(snap.lexical.scores_for(query, ids))
+        )
+        candidates = sorted(chunk_id for chunk_id, _ in filled_dense)
+        stored = snap.sentence_vectors(candidates)
+        sentence = []
+        if stored:
+            owners = [chunk_id for chunk_id, (spans, _) in stored.items() for _ in range(len(spans))]
+            matrix = np.concatenate([m for _, m in stored.values()]) if owners else np.zeros((0, query_vector.size), np.float32)
+            sentence = fusion.max_sentence_scores(query_vector, matrix, owners)
+        extra = {}
+        for key, vector in vectors_by_key.items():
+            if key != PRIMARY and snap.has_dense(key):
+                extra[key] = list(zip(candidates, (float(c) for c in snap.cosines(candidates, vector, key))))
+        timings["signals_ms"] = (time.perf_counter() - t2) * 1000
+        return Signals(filled_dense, filled_lexical, sentence, extra)
+
+    @staticmethod
+    def fuse(signals: Signals, weights=None) -> list[Hit]:
+        """Step 4: the z-score fusion of the signals, as hits carrying every signal."""
+        ranked = fusion.combine(signals.lists(), weights or fusion.weights_for(signals))
+        dense, lexical, sentence = dict(signals.dense), dict(signals.lexical), dict(signals.sentence)
+        extra = {key: dict(scores) for key, scores in signals.extra.items()}
+        return [
+            Hit(c, s, dense.get(c), lexical.get(c), sentence.get(c),
+                tuple((key, scores[c]) for key, scores in extra.items() if c in scores))
+            for c, s in ranked
+        ]
 
 
-def sentence_signals(store, question: str, query_vector: np.ndarray, dense, lexical):
-    """The three lists of ``fusion.fuse`` over the union of dense and BM25 candidates (see qa/fusion.py):
-    every candidate gets its cosine, its BM25 score and its best sentence's cosine."""
-    filled_dense, filled_lexical = fusion.fill_in(
-        dense,
-        lexical,
-        lambda ids: vectors.reconstruct(store.vector_index(), ids) @ query_vector.reshape(-1),
-        lambda ids: dict(store.lexical_index().scores_for(question, ids)),
-    )
-    stored = store.sentence_vectors(sorted(chunk_id for chunk_id, _ in filled_dense))
-    owners = [chunk_id for chunk_id, (spans, _) in stored.items() for _ in range(len(spans))]
-    matrix = np.concatenate([m for _, m in stored.values()]) if owners else np.zeros((0, query_vector.size), np.float32)
-    sentence = fusion.max_sentence_scores(query_vector, matrix, owners)
-    return filled_dense, filled_lexical, sentence
+def _allowed_set(allowed):
+    return set(allowed.tolist()) if allowed is not None else None
 
 
-def to_passages(store, ranked: list[tuple[int, float]]) -> list[Passage]:
-    """Join ranked chunk ids with their stored text and citation data (ids deleted meanwhile are dropped)."""
-    rows = store.chunks([chunk_id for chunk_id, _ in ranked])
+def to_passages(snapshot, hits) -> list[Passage]:
+    """Join hits with their chunk rows and citation data from the same snapshot."""
+    rows = snapshot.chunks([hit.chunk_id for hit in hits])
     passages = []
-    for chunk_id, score in ranked:
-        row = rows.get(chunk_id)
-        if row is None:
+    for hit in hits:
+        row = rows.get(hit.chunk_id)
+        if row is None:  # only an in-memory snapshot without rows for every id
             continue
         passages.append(
             Passage(
-                rank=len(passages) + 1,
-                score=float(score),
-                chunk_id=chunk_id,
-                doc=row.doc,
-                title=row.title,
-                section=row.section,
-                start=row.start,
-                end=row.end,
-                text=row.text,
-                page=row.page,
-                page_end=row.page_end,
-                page_label=row.page_label,
-                para=row.para,
-                symbol=row.symbol,
+                rank=len(passages) + 1, score=float(hit.score), chunk_id=hit.chunk_id, doc=row.doc, title=row.title,
+                section=row.section, start=row.start, end=row.end, text=row.text, page=row.page,
+                page_end=row.page_end, page_label=row.page_label, para=row.para, symbol=row.symbol,
             )
         )
     return passages
+
+
+def search(store, embedder, question: str, k: int = 5, docs: list[str] | None = None, mode: str = "hybrid",
+           timings: dict | None = None) -> list[Passage]:
+    """Top-k passages for ``question`` from one snapshot of ``store`` (see ``Searcher``)."""
+    with store.snapshot() as snap:
+        result = Searcher(snap, embedder).search(question, k, docs, mode)
+        if timings is not None:
+            timings.update(result.timings)
+        return to_passages(snap, result.hits)

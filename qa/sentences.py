@@ -82,3 +82,40 @@ def _append(spans: list, text: str, s: int, e: int) -> None:
         e -= 1
     if e > s:
         spans.append((s, e))
+
+
+_LEADER = re.compile(r"(\.\s?){4,}|…{2,}|\.{2,}\s*\d+\s*$|\s{3,}\d+\s*$", re.M)
+_TERMINAL = re.compile(r"[.!?;:…。！？؟]['\"”’)\]]*\s*$")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def is_prose(text: str) -> bool:
+    """Whether a sentence reads as prose that can be quoted as an answer.
+
+    Not prose: table-of-contents lines (leader dots, a page number at the end), letterheads and
+    headings in capitals or title case, address and signature blocks (several short lines without
+    closing punctuation), salutations, dates and reference numbers (few words, mostly digits).
+    """
+    text = text.strip()
+    if not text or _LEADER.search(text):
+        return False
+    words = _LETTERS.findall(text)
+    cased = [w for w in words if w[0].isupper() or w[0].islower()]
+    ends = bool(_TERMINAL.search(text))
+    if len(cased) >= 3:
+        lower = sum(w[0].islower() for w in cased)
+        # A long sentence that ends like one may be mostly names (a list of States or of cases).
+        share = 0.1 if ends and len(cased) >= 12 else 0.3
+        if len(cased) < 4 or lower < 2 or lower < share * len(cased):
+            return False
+    elif len(text) < 12:
+        return False
+    if sum(c.isdigit() for c in text) > 0.3 * len(text):
+        return False
+    if not ends:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and max(len(line) for line in lines) < 90:
+            return False  # an address, signature or letterhead block
+        if len(cased) < 8 and len(text) < 60:
+            return False  # a heading or caption
+    return True

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .errors import SettingsError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -13,7 +15,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     docs: Path = REPO_ROOT / "seeds"
     index: Path = REPO_ROOT / "index"
+    # The primary encoder (chunk vectors, sentence vectors, the dense list) and an optional second one
+    # whose chunk vectors are scored for every hybrid candidate (see qa/encoders.py for the packaged models).
     model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    second_encoder: str = ""
+    # OpenMP threads of the e5 engine (its own runtime, beside torch's): see bench/encoders.py.
+    e5_threads: int = 1
     # "auto" picks bfloat16 on CPUs with AMX (or a GPU), else float32 (see qa/embedding.py).
     dtype: str = "auto"
     device: str = "cpu"
@@ -52,17 +59,60 @@ class Settings:
         """A copy with the given fields changed (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def validate(self) -> "Settings":
+        """Raise ``SettingsError`` naming the first setting that cannot be used; return ``self``."""
+        choices = {
+            "mode": ("hybrid", "dense", "bm25"),
+            "dtype": ("auto", "float32", "fp32", "bfloat16", "bf16"),
+            "ann_kind": ("ivf", "hnsw"),
+            "vector_codec": ("float32", "sq8"),
+        }
+        from .encoders import check_model
 
-def _coerce(value: str, current):
-    if isinstance(current, bool):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(current, int):
-        return int(value)
-    if isinstance(current, float):
-        return float(value)
+        check_model(self.model_name)
+        for name, allowed in choices.items():
+            if str(getattr(self, name)).lower() not in allowed:
+                raise SettingsError(f"{_name(name)} is '{getattr(self, name)}'; use one of: {', '.join(allowed)}.")
+        for name in ("batch_size", "chunk_max_chars", "chunk_min_chars", "max_question_chars", "max_file_bytes",
+                     "top_k", "ann_threshold", "file_timeout_s", "e5_threads"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_name(name)} is {getattr(self, name)}; it must be a positive number.")
+        if self.chunk_overlap_chars < 0:
+            raise SettingsError(f"{_name('chunk_overlap_chars')} is {self.chunk_overlap_chars}; it cannot be negative.")
+        if self.chunk_min_chars > self.chunk_max_chars or self.chunk_overlap_chars >= self.chunk_max_chars:
+            raise SettingsError(
+                f"The chunk settings do not fit together (max {self.chunk_max_chars}, min {self.chunk_min_chars}, "
+                f"overlap {self.chunk_overlap_chars} characters): min and overlap must stay below max."
+            )
+        if self.top_k > 100:
+            raise SettingsError(f"{_name('top_k')} is {self.top_k}; ask for at most 100 passages.")
+        return self
+
+
+def _name(field_name: str) -> str:
+    return f"QA_{field_name.upper()}"
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value: str, current):
+    text = value.strip()
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in _TRUE | _FALSE:
+                raise ValueError
+            return text.lower() in _TRUE
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+    except ValueError:
+        kind = "yes or no (1/0)" if isinstance(current, bool) else "a whole number" if isinstance(current, int) else "a number"
+        raise SettingsError(f"{_name(name)}={value!r} is not {kind}.") from None
     if isinstance(current, Path):
-        return Path(value).expanduser()
-    return value
+        return Path(text).expanduser()
+    return text
 
 
 def load_settings(env: dict | None = None) -> Settings:
@@ -73,5 +123,5 @@ def load_settings(env: dict | None = None) -> Settings:
     for f in fields(Settings):
         key = "QA_" + f.name.upper()
         if key in env and env[key] != "":
-            changes[f.name] = _coerce(env[key], getattr(base, f.name))
-    return replace(base, **changes)
+            changes[f.name] = _coerce(f.name, env[key], getattr(base, f.name))
+    return replace(base, **changes).validate()

@@ -119,6 +119,8 @@ class Answer:
     confidence: float = 1.0
     mode: str = "hybrid"
     timings: dict = field(default_factory=dict, compare=False, hash=False)
+    # "answered"; "uncertain": the passages may not answer it (shown, plainly marked); "not_found".
+    status: str = "answered"
     signals: dict = field(default_factory=dict, compare=False, hash=False)
     # Cosine between the (contextualised) question and each passage, by chunk id (the page's relevance meter).
     cosines: dict = field(default_factory=dict, compare=False, hash=False)

@@ -4,11 +4,12 @@
   file events once the folder has been quiet for ``quiet`` seconds (1 s), or at the latest
   ``max_delay`` seconds (10 s) after the first event of a burst that does not stop.
 * Events that cannot change the index are ignored: hidden, editor swap and temporary files
-  (``qa.loaders.is_ignored_name``), unsupported file types, the index folder itself (when it lies
-  inside the documents folder), and files merely opened or read (by this process's own updates).
-* Each update is logged as one line on stdout (added, changed, removed, renamed, failed…), or as
-  one JSON object per line with ``--json`` (``{"event": "update", ...IndexReport}``; also
-  ``watching``, ``error`` and ``stopped`` events).
+  (``qa.loaders.is_ignored_name``), unsupported file types, and files merely opened or read (by
+  this process's own updates). Folders that overlap (an index inside the documents folder) are
+  refused at start (``qa.indexing.check_folders``, exit code 2).
+* Each update is logged as one line on stdout (``qa.reporting.as_log_line``: added, changed,
+  removed, renamed, failed…), or as one JSON object per line with ``--json`` (``{"event":
+  "update", ...IndexReport}``; also ``watching``, ``error`` and ``stopped`` events).
 * SIGINT (Ctrl-C) and SIGTERM stop it: an update in progress is abandoned (its transaction rolls
   back, so the index stays at its last committed state), the update lock is released and the exit
   code is 0. Another process updating the same index (``IndexLockedError``) or a write error (disk
@@ -27,8 +28,10 @@ import time
 from pathlib import Path
 
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
-from .indexing import DocsFolderError, IndexReport, IndexWriteError, update_index
+from .indexing import DocsFolderError, IndexWriteError, check_folders, update_index
 from .loaders import SUPPORTED_EXTENSIONS, is_ignored_name
+from .progress import progress_printer
+from .reporting import as_log_line
 
 QUIET_S = 1.0
 MAX_DELAY_S = 10.0
@@ -38,11 +41,9 @@ _EVENTS = {"created", "deleted", "modified", "moved", "closed", "attrib"}
 _NOT_DOCUMENTS = {"readme.md", "source.md"}  # skipped by ``qa.loaders.discover`` too
 
 
-def _relevant_path(path: str, is_directory: bool, docs: Path, index: Path) -> bool:
+def _relevant_path(path: str, is_directory: bool, docs: Path) -> bool:
     """Whether a changed path could change the index built from ``docs``."""
     path = Path(os.path.abspath(os.fsdecode(path)))
-    if path == index or index in path.parents:
-        return False
     try:
         rel = path.relative_to(docs)
     except ValueError:
@@ -87,7 +88,7 @@ class _Changes:
             return False
 
 
-def _handler(docs: Path, index: Path, changes: _Changes):
+def _handler(docs: Path, changes: _Changes):
     from watchdog.events import FileSystemEventHandler
 
     class Handler(FileSystemEventHandler):
@@ -99,7 +100,7 @@ def _handler(docs: Path, index: Path, changes: _Changes):
             paths = [event.src_path]
             if getattr(event, "dest_path", None):
                 paths.append(event.dest_path)
-            if any(_relevant_path(p, event.is_directory, docs, index) for p in paths):
+            if any(_relevant_path(p, event.is_directory, docs) for p in paths):
                 changes.note()
 
     return Handler()
@@ -119,30 +120,6 @@ def _start_observer(docs: Path, handler):
         observer.schedule(handler, str(docs), recursive=True)
         observer.start()
         return observer
-
-
-def format_update(report: IndexReport) -> str:
-    """One log line for one update."""
-    stamp = time.strftime("%H:%M:%S")
-    counts = (
-        f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
-        f"{len(report.renamed)} renamed, {len(report.failed)} failed"
-    )
-    details = []
-    for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
-        if items:
-            details.append(f"{label}: " + ", ".join(items))
-    if report.renamed:
-        details.append("renamed: " + ", ".join(f"{r['from']} → {r['to']}" for r in report.renamed))
-    if report.duplicates:
-        details.append("duplicates: " + ", ".join(f"{d['doc']} = {d['same_as']}" for d in report.duplicates))
-    if report.failed:
-        details.append("failed: " + "; ".join(f"{f['doc']} ({f['error']})" for f in report.failed))
-    totals = (
-        f"{report.documents_total} documents, {report.chunks_total} chunks, {report.chunks_embedded} embedded, "
-        f"generation {report.generation}, {report.seconds:.1f} s"
-    )
-    return f"[{stamp}] update: {counts} — {totals}" + (" — " + " | ".join(details) if details else "")
 
 
 def watch(
@@ -167,8 +144,7 @@ def watch(
     index = Path(os.path.abspath(settings.index))
     out = out or sys.stdout
     stop = stop or threading.Event()
-    if not docs.is_dir():
-        raise DocsFolderError(f"The documents folder {docs} does not exist.")
+    check_folders(docs, index)  # a missing docs folder, an index path that is a file, folders that overlap
 
     def log(event: str, text: str, **fields) -> None:
         if as_json:
@@ -194,11 +170,7 @@ def watch(
 
     def run_update(full: bool) -> int | None:
         """One update; returns an exit code if the watcher must stop."""
-        progress = None
-        if not as_json and out is sys.stdout and sys.stderr.isatty():
-            from .cli import _progress_printer
-
-            progress = _progress_printer(True)
+        progress = progress_printer(not as_json and out is sys.stdout and sys.stderr.isatty())
         updating.set()
         try:
             if stop.is_set():
@@ -220,13 +192,13 @@ def watch(
             return None
         finally:
             updating.clear()
-        log("update", format_update(report), **report.to_json())
+        log("update", as_log_line(report), **report.to_json())
         return None
 
     observer = None
     code = 0
     try:
-        observer = _start_observer(docs, _handler(docs, index, changes))
+        observer = _start_observer(docs, _handler(docs, changes))
         log("watching", f"Watching {docs} (index {index}); Ctrl-C stops.", docs=str(docs), index=str(index))
         code = run_update(rebuild)
         while code is None and not stop.is_set():

@@ -23,7 +23,7 @@ from qa import vectors  # noqa: E402
 from qa.errors import QAError  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
-from qa.store import Store  # noqa: E402
+from qa.snapshot import GenerationFiles  # noqa: E402
 
 
 def _slowed(function, seconds):
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     after_commit = None
     if slow:
         vectors.save = _slowed(vectors.save, slow)
-        Store._write_lexical = _slowed(Store._write_lexical, slow)
+        GenerationFiles._write_lexical = _slowed(GenerationFiles._write_lexical, slow)
         after_commit = lambda: time.sleep(slow)  # noqa: E731
     settings = load_settings({}).with_(docs=docs, index=index)
     print("ready", flush=True)

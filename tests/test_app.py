@@ -1,5 +1,6 @@
-"""The Streamlit chat page (app.py) driven headlessly with ``streamlit.testing.v1.AppTest``, plus the pure
-helpers of ``qa/ui.py`` it is built from (escaping, highlighting, uploads, progress, index checks).
+"""The Streamlit chat page (app.py) driven headlessly with ``streamlit.testing.v1.AppTest``, plus the plain
+modules it is built from (``qa.render``: escaping and highlighting; ``qa.uploads``; ``qa.progress``;
+``qa.pending``: index checks; ``qa.reporting``; ``qa.conversation``).
 
 The app loads its own model through ``st.cache_resource``; AppTest runs the script in this process, so
 that is the same cached model as the ``real_embedder`` fixture. Each app test gets private copies of the
@@ -16,7 +17,7 @@ import shutil
 import pytest
 
 from conftest import REPO, SEED_DOC, FakeEmbedder, write
-from qa import ui
+from qa import conversation, pending, progress, render, reporting, uploads
 
 APP = str(REPO / "app.py")
 TIMEOUT = 180  # the first run loads the model; later runs answer in about a second
@@ -151,11 +152,13 @@ def test_open_whole_document_at_the_passage(app_env):
     button.click().run()
     assert not at.exception
     view = next(h for h in htmls(at) if h.startswith('<div class="vb-docview"'))
-    flat = re.sub(r'<span class="vb-pb">(.*?)</span>', r"\1", view, flags=re.S)  # paragraph gaps
+    flat = re.sub(r'<span class="vb-(?:pb|h vb-h\d)">(.*?)</span>', r"\1", view, flags=re.S)  # paragraph gaps, headings
     target = re.search(r'<span class="vb-region" id="vb-doc-target">(.*?)</span>', flat, re.S).group(1)
     assert "denied access to the materials are untrue" in target
     assert 'href="#vb-doc-target"' in view  # jump link
     assert "MISSION PERMANENTE" in view  # the whole document, not just the passage
+    # the document's headings look like headings
+    assert '<span class="vb-h vb-h3">On the first point of the request</span>' in view
 
 
 @pytest.mark.slow
@@ -203,6 +206,62 @@ def test_off_topic_question_is_not_answered(app_env):
     assert len(closest) == 1 and not closest[0].proto.expanded  # offered, collapsed
 
 
+def _force_status(monkeypatch, status):
+    """Make ``qa.answer.ask`` judge every question ``status`` (AppTest runs the page in this process)."""
+    import qa.answer
+
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence: status)
+
+
+def _card_words(card: str) -> str:
+    return re.search(r'<span class="vb-rel-word">([^<]*)</span>', card).group(1)
+
+
+@pytest.mark.slow
+def test_answered_state_on_the_page(app_env, monkeypatch):
+    _force_status(monkeypatch, "answered")
+    at = ask(start(), QUESTION)
+    answer = next(h for h in htmls(at) if h.startswith('<div class="vb-answer"'))
+    assert "Answer, quoted from the documents" in answer and "vb-quote" in answer
+    assert any('<div class="vb-sources">Sources</div>' == h for h in htmls(at))
+    assert not [e for e in at.expander if e.label.startswith("Closest passages")]
+    words = [_card_words(c) for c in cards(at)]
+    assert words[0] in ("strong match", "partial match") and "strong match" in words
+    assert any("<mark>" in c for c in cards(at))
+
+
+@pytest.mark.slow
+def test_uncertain_state_shows_the_passages_plainly_marked(app_env, monkeypatch):
+    _force_status(monkeypatch, "uncertain")
+    at = ask(start(), QUESTION)
+    turn = at.session_state["turns"][-1]
+    assert turn.answer.status == "uncertain" and not turn.answer.answerable
+    top = next(h for h in htmls(at) if h.startswith('<div class="vb-answer'))
+    assert "vb-uncertain" in top and render.esc(render.UNCERTAIN_NOTE) in top
+    # the best sentence is offered as the closest one, clearly labelled, never as the answer
+    assert "Closest sentence:" in top and turn.answer.sentences[0].text.split()[0] in top
+    assert "Answer, quoted from the documents" not in "\n".join(htmls(at)) and "vb-quote" not in top
+    assert any('<div class="vb-sources">Passages to check</div>' == h for h in htmls(at))
+    # the passages are shown (not collapsed), and none reads as a strong match
+    assert len(cards(at)) == 5 and not [e for e in at.expander if e.label.startswith("Closest passages")]
+    assert {_card_words(c) for c in cards(at)} <= {"partial match", "weak match"}
+    assert "strong match" not in "\n".join(cards(at))
+
+
+@pytest.mark.slow
+def test_not_found_state_says_so_and_keeps_the_closest_passages_below(app_env, monkeypatch):
+    _force_status(monkeypatch, "not_found")
+    at = ask(start(), QUESTION)
+    top = next(h for h in htmls(at) if h.startswith('<div class="vb-answer'))
+    assert "vb-none" in top and render.esc(render.NOT_ANSWERED) in top and "weak matches" in top
+    closest = [e for e in at.expander if e.label.startswith("Closest passages")]
+    assert len(closest) == 1 and not closest[0].proto.expanded and "weak matches" in closest[0].label
+    inside = [h.value for h in closest[0].html]
+    assert len([h for h in inside if h.startswith('<article class="vb-card"')]) == 5
+    assert {_card_words(c) for c in cards(at)} == {"weak match"}  # never "4 of 5 dots" under a "not found"
+    assert not any("<mark>" in c for c in cards(at)), "no sentence is marked as if it answered"
+
+
 @pytest.mark.slow
 def test_follow_up_question_uses_the_previous_one(app_env):
     at = ask(start(), QUESTION)
@@ -240,6 +299,11 @@ def test_upload_then_update_index_then_ask(app_env):
     assert report.added == ["ombudsman _report.md"] and not report.failed
     assert any("Index updated: 1 added" in plain(e.label) for e in at.sidebar.expander)
     assert any("Added: ombudsman _report.md" in plain(c.value) for c in at.sidebar.caption)
+    # the page words the report with qa.reporting, like the CLI and the watcher (see test_reporting.py)
+    assert render.md_escape(reporting.headline(report)) in [e.label for e in at.sidebar.expander]
+    shown = {"info": at.sidebar.caption, "warning": at.sidebar.warning, "error": at.sidebar.error}
+    for level, text in reporting.lines(report):
+        assert render.md_escape(text) in [x.value for x in shown[level]], (level, text)
 
     ask(at, "How many detainees did the Ombudsman find in the Zelenograd detention centre?")
     turn = at.session_state["turns"][-1]
@@ -295,7 +359,7 @@ def test_document_text_with_html_and_markdown_is_shown_literally(tmp_path, monke
 
 def test_md_escape_neutralises_markdown_and_html():
     raw = "[a](http://x) ![i](y) <b>x</b> **b** _i_ # h $m$ :red[r] `c` www.x.org | t |"
-    escaped = ui.md_escape(raw)
+    escaped = render.md_escape(raw)
     assert plain(escaped) == raw
     assert not re.search(r"(?<!\\)[\[\]()<>*_#$:`|]", escaped)
 
@@ -305,15 +369,15 @@ def test_marked_html_escapes_and_marks_absolute_offsets():
     start = doc.index("The <b>")
     text = doc[start:doc.index(" The end")]
     s = doc.index("were denied")
-    out = ui.marked_html(text, start, [(s, s + len("were denied access."))])
+    out = render.marked_html(text, start, [(s, s + len("were denied access."))])
     assert out == "The &lt;b&gt;lawyer&lt;/b&gt; &amp; co <mark>were denied access.</mark>"
     # region + highlight overlapping it, spans outside are clipped
-    out = ui.marked_html("abcdefgh", 10, [(12, 20), (0, 5)], region=(11, 14), region_id="t")
+    out = render.marked_html("abcdefgh", 10, [(12, 20), (0, 5)], region=(11, 14), region_id="t")
     assert out == 'a<span class="vb-region" id="t">b<mark>cd</mark></span><mark>efgh</mark>'
 
 
 def test_marked_html_keeps_text_and_shortens_paragraph_breaks():
-    out = ui.marked_html("One.\n\nTwo.", 0, [(0, 10)])
+    out = render.marked_html("One.\n\nTwo.", 0, [(0, 10)])
     assert out == '<mark>One.<span class="vb-pb">\n\n</span>Two.</mark>'
     assert re.sub(r"<[^>]+>", "", out) == "One.\n\nTwo."
 
@@ -330,15 +394,15 @@ def _passage(**changes):
 
 
 def test_passage_card_has_marker_title_section_pages_and_escaped_text():
-    card = ui.passage_card_html(_passage(), turn_id=3, relevance=0.5, context=(89, "Before it. " + _passage().text))
+    card = render.passage_card_html(_passage(), turn_id=3, relevance=0.5, context=(89, "Before it. " + _passage().text))
     assert 'id="vb-p-3-2"' in card and '<span class="vb-badge">2</span>' in card
     assert "Reply &lt;of&gt; X" in card and "On the first point" in card and "Annex" not in card
-    assert "para. 12" in card and "pp. 8–9" in card and "relevance" in card
+    assert "para. 12" in card and "pp. 8–9" in card and "strong match" in card
     assert "<mark>Given that" in card and "More &lt;text&gt;." in card
     assert '<details class="vb-context"><summary>Surrounding text</summary>' in card
     assert 'Before it. <span class="vb-region"><mark>Given that' in card
-    assert ui.citation_label(_passage()) == "Reply <of> X (AL X 1/2024), ‘On the first point’, para. 12, pp. 8–9"
-    assert ui.location_parts(_passage(page=8, page_end=None, para=None)) == ["On the first point", "p. 8"]
+    assert render.citation_label(_passage()) == "Reply <of> X (AL X 1/2024), ‘On the first point’, para. 12, pp. 8–9"
+    assert render.location_parts(_passage(page=8, page_end=None, para=None)) == ["On the first point", "p. 8"]
 
 
 def test_answer_html_quotes_sentences_with_markers():
@@ -346,9 +410,87 @@ def test_answer_html_quotes_sentences_with_markers():
 
     p = _passage()
     answer = Answer("q", (p,), (AnswerSentence("It is <untrue>.", p.doc, 100, 115, 2),))
-    out = ui.answer_html(answer, 5)
+    out = render.answer_html(answer, 5)
     assert "“It is &lt;untrue&gt;.”" in out and 'href="#vb-p-5-2"' in out and ">[2]</a>" in out
-    assert ui.NOT_ANSWERED in ui.not_answered_html(Answer("q", (p,), (), False)).replace("&#x27;", "'")
+    assert render.NOT_ANSWERED in render.not_answered_html(Answer("q", (p,), (), False)).replace("&#x27;", "'")
+
+
+def test_the_three_states_in_html():
+    from qa.types import Answer, AnswerSentence
+
+    p = _passage()
+    sentence = AnswerSentence("Given that the investigation had not been completed, the allegations are untrue.", p.doc, 100, 180, 2)
+    answered = Answer("q", (p,), (sentence,), True, 0.9, status="answered")
+    uncertain = Answer("q", (p,), (sentence,), False, 0.3, status="uncertain")
+    not_found = Answer("q", (p,), (sentence,), False, 0.05, status="not_found")
+    assert [render.answer_state(a) for a in (answered, uncertain, not_found)] == ["answered", "uncertain", "not_found"]
+    assert render.answer_state(Answer("q", (), (), True, 0.9)) == "not_found", "no passages: nothing to show as an answer"
+    out = render.uncertain_html(uncertain, 4)
+    assert render.esc(render.UNCERTAIN_NOTE) in out and "Closest sentence:" in out and 'href="#vb-p-4-2"' in out
+    assert "vb-label" not in out and "vb-quote" not in out  # not presented as the answer
+    out = render.not_answered_html(not_found, 2)
+    assert render.esc(render.NOT_ANSWERED) in out and "2 selected documents" in out and "weak matches" in out
+    assert [render.sources_label(a.status) for a in (answered, uncertain, not_found)] == \
+        ["Sources", "Passages to check", "Closest passages"]
+    # the same passage: marked and a strong match when answered; never stronger than partial when uncertain;
+    # a weak match, with nothing marked, under "not found"
+    cards = {a.status: render.passage_card_html(p, 1, 0.6, status=a.status) for a in (answered, uncertain, not_found)}
+    assert "strong match" in cards["answered"] and "<mark>" in cards["answered"]
+    assert "partial match" in cards["uncertain"] and "<mark>" in cards["uncertain"]
+    assert "weak match" in cards["not_found"] and "<mark>" not in cards["not_found"]
+
+
+def test_card_shows_the_section_once_and_names_the_opening():
+    from qa.types import Heading
+
+    text = "On the first point\n\nGiven that the investigation had not been completed, the allegations are untrue."
+    heading = Heading(100, 100 + len("On the first point"), 3, "On the first point")
+    p = _passage(text=text, end=100 + len(text), highlights=())
+    card = render.passage_card_html(p, 1, headings=(heading,))
+    assert card.count("On the first point") == 1, "the section label only, not again as the text's first line"
+    assert '<div class="vb-text">Given that' in card
+    assert render.body_start(p, (heading,)) == 100 + text.index("Given")
+    assert render.body_start(p, ()) == 100  # without the document's headings, nothing is cut
+    # a heading inside the surrounding text is styled as one
+    card = render.passage_card_html(p, 1, context=(100, text), headings=(heading,))
+    assert '<span class="vb-region"><span class="vb-h vb-h3">On the first point</span>' in card
+    # before the first heading: "Opening", never a dash
+    opening = _passage(section="", page=None, page_end=None, para=None)
+    assert "Opening" in render.passage_card_html(opening, 1, opening=True)
+    plain_card = render.passage_card_html(opening, 1)
+    assert "—" not in plain_card and "vb-meta" not in plain_card  # a document without headings: no section at all
+
+
+def test_marked_plain_for_the_command_line():
+    text = "One. Two is here. Three. Four."
+    assert render.marked_plain(text, 10, [(15, 27)]) == "One. »Two is here.« Three. Four."
+    assert render.marked_plain(text, 10, [(15, 27), (28, 34)], "<", ">") == "One. <Two is here. Three.> Four."
+    assert render.marked_plain(text, 10, []) == text
+
+
+def test_structure_finds_the_opening_and_nearby_headings(tmp_path, fake_embedder):
+    from qa.indexing import update_index
+    from qa.settings import load_settings
+    from qa.store import Store
+
+    docs = tmp_path / "docs"
+    settings = load_settings({}).with_(docs=docs, index=tmp_path / "index", mode="dense")
+    write(docs, "memo.md", "Introductory remarks about the detention review, before any heading.\n\n"
+                           "# Hearing\n\nThe hearing on the detention review was postponed because the judge was ill.\n")
+    update_index(docs, settings.index, settings, embedder=fake_embedder)
+    store = Store.open(settings.index, settings)
+    try:
+        turn = conversation.answer_question(store, fake_embedder, "detention review hearing postponed", k=2, settings=settings)
+        by_section = {p.section: p for p in turn.answer.passages}
+        intro, hearing = by_section[""], by_section["Hearing"]
+        assert turn.openings == {intro.chunk_id}
+        assert [h.title for h in turn.headings[hearing.chunk_id]] == ["Hearing"]
+        card = render.passage_card_html(hearing, turn.id, headings=turn.headings[hearing.chunk_id])
+        below_title = card.split("</header>", 1)[1]
+        assert re.sub(r"<[^>]+>", "", below_title).count("Hearing") == 1  # the section label, not the text again
+        assert "<span>Opening</span>" in render.passage_card_html(intro, turn.id, opening=intro.chunk_id in turn.openings)
+    finally:
+        store.close()
 
 
 def test_document_html_marks_the_passage_and_survives_changes():
@@ -358,23 +500,28 @@ def test_document_html_marks_the_passage_and_survives_changes():
     start = text.index("The key")
     end = start + len("The key <passage> here.")
     doc = Document(path="d.md", text=text, title="D", content_hash="x")
-    out = ui.document_html(doc, start, end, [(start, end)])
+    out = render.document_html(doc, start, end, [(start, end)])
     assert '<span class="vb-region" id="vb-doc-target"><mark>The key &lt;passage&gt; here.</mark></span>' in out
     # the document changed: the passage moved → found by its text; removed → a note, no mark
     moved = Document(path="d.md", text="New intro. " + text, title="D", content_hash="y")
-    assert 'id="vb-doc-target"><mark>The key' in ui.document_html(moved, start, end, [(start, end)], text[start:end])
+    assert 'id="vb-doc-target"><mark>The key' in render.document_html(moved, start, end, [(start, end)], text[start:end])
     gone = Document(path="d.md", text="Something else entirely.", title="D", content_hash="z")
-    out = ui.document_html(gone, start, end, [(start, end)], text[start:end])
+    out = render.document_html(gone, start, end, [(start, end)], text[start:end])
     assert "has changed" in out and "vb-doc-target" not in out.replace('href="#vb-doc-target"', "")
     # long documents are cut to a window around the passage
-    out = ui.document_html(doc, start, end, (), window=200)
+    out = render.document_html(doc, start, end, (), window=200)
     assert "earlier text not shown" in out and "The key &lt;passage&gt; here." in out
 
 
-def test_relevance_levels():
-    assert [ui.relevance_level(x) for x in (None, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6)] == [0, 0, 1, 2, 3, 4, 5]
-    assert ui.relevance_html(None) == ""
-    assert ui.relevance_html(0.5).count('class="on"') == 5
+def test_match_levels_are_words_and_never_stronger_than_the_answer():
+    assert [render.match_level(x) for x in (None, -0.1, 0.1, 0.25, 0.3, 0.4, 0.6)] == [0, 1, 1, 2, 2, 3, 3]
+    assert [render.match_words(0.6, status) for status in ("answered", "uncertain", "not_found")] == \
+        ["strong match", "partial match", "weak match"]
+    assert render.relevance_html(None) == ""
+    strong = render.relevance_html(0.5)
+    assert strong.count('class="on"') == 3 and "strong match" in strong and "0.50" in strong  # the figure in the tooltip
+    weak = render.relevance_html(0.5, "not_found")
+    assert weak.count('class="on"') == 1 and "weak match" in weak and "no stronger than the answer" in weak
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -389,22 +536,22 @@ def test_relevance_levels():
     ("README.md", "README (document).md"),
     ("CON.txt", "CON_.txt"),
     ("...md", "document.md"),
-    ("x" * 300 + ".md", "x" * ui.MAX_NAME_CHARS + ".md"),
+    ("x" * 300 + ".md", "x" * uploads.MAX_NAME_CHARS + ".md"),
 ])
 def test_sanitize_filename(name, expected):
-    assert ui.sanitize_filename(name) == expected
+    assert uploads.sanitize_filename(name) == expected
 
 
 @pytest.mark.parametrize("name", ["setup.exe", "noextension", "archive.tar.gz", "", "../"])
 def test_sanitize_filename_rejects_unsupported(name):
-    with pytest.raises(ui.UploadRejected):
-        ui.sanitize_filename(name)
+    with pytest.raises(uploads.UploadRejected):
+        uploads.sanitize_filename(name)
 
 
 def test_allowed_types_are_the_loaders_extensions():
     from qa.loaders import SUPPORTED_EXTENSIONS
 
-    assert {"." + t for t in ui.allowed_types()} == set(SUPPORTED_EXTENSIONS)
+    assert {"." + t for t in uploads.allowed_types()} == set(SUPPORTED_EXTENSIONS)
 
 
 def test_save_uploads(tmp_path):
@@ -417,7 +564,7 @@ def test_save_uploads(tmp_path):
                         content_hash=hashlib.sha256(indexed_bytes).hexdigest(), page_count=0, chunk_count=1,
                         size=len(indexed_bytes), mtime_ns=0, indexed_at=0.0)
     new = b"# New\n\nA new report.\n"
-    outcomes = ui.save_uploads([
+    outcomes = uploads.save_uploads([
         ("../../new.md", new),
         ("again.md", new),                                              # same batch
         ("copy.md", (docs / "existing.md").read_bytes()),              # already in the folder
@@ -445,7 +592,7 @@ def test_save_uploads(tmp_path):
 def test_progress_reporter_maps_stages_and_throttles():
     calls = []
     clock = iter([0.0, 0.01, 0.02, 0.5, 0.51, 0.52, 0.53, 0.54]).__next__
-    reporter = ui.ProgressReporter(lambda f, t: calls.append((round(f, 3), t)), interval=0.1, clock=clock)
+    reporter = progress.ProgressReporter(lambda f, t: calls.append((round(f, 3), t)), interval=0.1, clock=clock)
     reporter("scan", 0, 2)
     reporter("scan", 1, 2)    # throttled
     reporter("scan", 2, 2)    # final: always shown
@@ -455,8 +602,8 @@ def test_progress_reporter_maps_stages_and_throttles():
     reporter("write", 0, 1)
     reporter("write", 1, 1)
     assert calls == [
-        (0.0, "Looking for documents 0/2"), (0.05, "Looking for documents 2/2"),
-        (0.3, "Embedding passages 0/100"), (0.95, "Embedding passages 100/100"),
+        (0.0, "Looking for documents: 0 of 2 files"), (0.05, "Looking for documents: 2 of 2 files"),
+        (0.3, "Embedding passages and sentences: 0 of 100"), (0.95, "Embedding passages and sentences: 100 of 100"),
         (0.95, "Saving the index…"), (1.0, "Saving the index…"),
     ]
 
@@ -473,22 +620,22 @@ def test_pending_changes_and_settle(tmp_path, fake_embedder):
     update_index(docs, settings.index, settings, embedder=fake_embedder)
     store = Store.open(settings.index, settings)
     try:
-        assert not ui.pending_changes(docs, store.documents())
+        assert not pending.pending_changes(docs, store.documents())
         write(docs, "c.md", "# C\n\nGamma.\n")
         write(docs, "a.md", "# A\n\nAlpha text, changed.\n")
         os.utime(docs / "a.md", ns=(1, 1))
         (docs / "b.md").unlink()
         write(docs, "broken.pdf", "not a pdf")
-        pending = ui.pending_changes(docs, store.documents())
-        assert (pending.new, pending.changed, pending.removed) == (["broken.pdf", "c.md"], ["a.md"], ["b.md"])
-        assert pending.describe() == "2 new, 1 changed, 1 removed files"
-        report = ui.update(settings, fake_embedder)
-        assert [f["doc"] for f in report.failed] == ["broken.pdf"]
-        assert not ui.pending_changes(docs, store.documents()), "an unreadable file is not pending again until it changes"
-        lines = ui.report_lines(report)
+        waiting = pending.pending_changes(docs, store.documents())
+        assert (waiting.new, waiting.changed, waiting.removed) == (["broken.pdf", "c.md"], ["a.md"], ["b.md"])
+        assert waiting.describe() == "2 new, 1 changed, 1 removed files"
+        report = pending.update(settings, fake_embedder)
+        assert [f.doc for f in report.failed] == ["broken.pdf"]
+        assert not pending.pending_changes(docs, store.documents()), "an unreadable file is not pending again until it changes"
+        lines = reporting.lines(report)
         assert ("error", "Could not index broken.pdf: not a PDF: the file does not start with a PDF header (corrupt or mislabelled)") in lines \
             or any(level == "error" and "broken.pdf" in text for level, text in lines)
-        assert ui.report_headline(report).startswith("Index updated: 1 added, 1 changed, 1 removed")
+        assert reporting.headline(report).startswith("Index updated: 1 added, 1 changed, 1 removed")
     finally:
         store.close()
 
@@ -513,14 +660,14 @@ def test_answer_question_collects_context_and_relevance(tmp_path, fake_embedder)
             return super().encode_query(text)
 
     try:
-        turn = ui.answer_question(store, Counting(), "witness number 30 detention", k=3, settings=settings, turn_id=4)
+        turn = conversation.answer_question(store, Counting(), "witness number 30 detention", k=3, settings=settings, turn_id=4)
         assert Counting.queries == 1, "the question is encoded once (relevance reuses ask's vector)"
         assert turn.id == 4 and len(turn.answer.passages) == 3
         for p in turn.answer.passages:
             start, text = turn.contexts[p.chunk_id]
             assert text[p.start - start : p.end - start] == p.text and len(text) > len(p.text)
             assert -1.0 <= turn.relevance[p.chunk_id] <= 1.0
-        assert ui.turn_footer(turn).startswith("3 passages · dense search · ")
+        assert render.turn_footer(turn).startswith("3 passages · dense search · ")
     finally:
         store.close()
 

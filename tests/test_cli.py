@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,8 +80,75 @@ def test_human_readable_ask_shows_citation(cli_index, capsys):
     run(capsys, "index", "--docs", str(docs), "--index", str(index))
     code, out, _ = run(capsys, "ask", QUESTION, "--index", str(index), "-k", "3")
     assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Answered. Quoted from the documents:"
     assert "[1] Reply of the Government of Kazakhstan" in out
-    assert "denied access to the materials are untrue" in " ".join(out.split())
+    flat = " ".join(out.split())
+    assert "denied access to the materials are untrue" in flat
+    # the citation as the page shows it (title, symbol, section), how closely each passage matches in the
+    # page's words, and the answering sentence marked (stdout is not a terminal: »…«, no ANSI)
+    cited = [line for line in lines if line.startswith("[")]
+    assert len(cited) == 3 and all(line.endswith(("strong match", "partial match", "weak match")) for line in cited)
+    assert any("‘On the first point of the request’" in line for line in cited)
+    assert re.search(r"»[^«]*denied access to the materials are untrue\.[^«]*«", flat)
+    assert "\033[" not in out and "score" not in out and "chunk" not in out.lower()
+
+
+def test_human_output_colours_the_marked_sentence_on_a_terminal():
+    from qa.cli import format_answer
+    from qa.types import Answer, AnswerSentence, Passage
+
+    text = "Intro sentence here. The lawyer had full access to the case file. Tail."
+    s, e = text.index("The lawyer"), text.index(" Tail")
+    p = Passage(1, 0.5, 9, "a.md", "Reply", "On access", 0, len(text), text, highlights=((s, e),))
+    answer = Answer("q", (p,), (AnswerSentence(text[s:e], "a.md", s, e, 1),), True, 0.9, status="answered",
+                    cosines={9: 0.5})
+    coloured = format_answer(answer, color=True)
+    assert "\033[1mThe lawyer had full access to the case file.\033[0m" in coloured and "»" not in coloured
+    plain = format_answer(answer, color=False)
+    assert "»The lawyer had full access to the case file.«" in plain and "\033[" not in plain
+    assert "[1] Reply, ‘On access’ · strong match" in plain
+
+
+@pytest.mark.parametrize("status, first_line, heading, words", [
+    ("answered", "Answered. Quoted from the documents:", "Sources:", None),
+    ("uncertain", "Uncertain. These passages may not answer your question — check them before relying on them.",
+     "Passages to check:", {"partial match", "weak match"}),
+    ("not_found", "Not found. The documents don't seem to answer this.", "Closest passages (weak matches):", {"weak match"}),
+])
+def test_human_ask_says_which_state_the_answer_is_in(cli_index, capsys, monkeypatch, status, first_line, heading, words):
+    import qa.answer
+
+    docs, index = cli_index
+    run(capsys, "index", "--docs", str(docs), "--index", str(index))
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence: status)
+    code, out, _ = run(capsys, "ask", QUESTION, "--index", str(index), "-k", "3")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == first_line and heading in lines
+    cited = [line for line in lines if line.startswith("[")]
+    assert len(cited) == 3
+    if words:
+        assert {line.rsplit(" · ", 1)[1] for line in cited} <= words
+    if status == "uncertain":
+        assert lines[1].startswith("  Closest sentence: “") and "Quoted from the documents" not in out
+    if status == "not_found":
+        assert "»" not in out, "no sentence of a closest passage is marked as if it answered"
+    code, out, _ = run(capsys, "ask", QUESTION, "--index", str(index), "-k", "3", "--json")
+    assert json.loads(out)["status"] == status
+
+
+def test_ask_prints_nothing_on_stderr_unless_verbose(cli_index, capsys):
+    """No ``Loading weights … 103/103`` bar from the model libraries on a successful ``ask``; ``-v`` shows it."""
+    docs, index = cli_index
+    run(capsys, "index", "--docs", str(docs), "--index", str(index))
+    command = [sys.executable, "-m", "qa", "ask", QUESTION, "--index", str(index), "-k", "2"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.startswith(("Answered.", "Uncertain.", "Not found."))
+    assert proc.stderr == ""
+    proc = subprocess.run(command + ["-v"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "Loading weights" in proc.stderr
 
 
 def test_docs_lists_indexed_documents(cli_index, capsys):
@@ -118,6 +186,36 @@ def test_missing_index_and_missing_docs_folder(tmp_path, capsys):
     assert code == 3 and "No index at" in err and "python -m qa index" in err
     code, _, err = run(capsys, "index", "--docs", str(tmp_path / "nodocs"), "--index", str(tmp_path / "i"))
     assert code == 2 and "does not exist" in err
+
+
+def test_a_file_where_a_folder_belongs_gives_one_line_and_exit_code_2(tmp_path, capsys):
+    a_file = write(tmp_path, "not-a-folder", "text")
+    (tmp_path / "docs").mkdir()
+    for argv, message in ((["index", "--docs", str(tmp_path / "docs"), "--index", str(a_file)], "is a file, not a folder"),
+                          (["index", "--docs", str(a_file), "--index", str(tmp_path / "index")], "does not exist"),
+                          (["ask", QUESTION, "--index", str(a_file)], "is a file, not a folder"),
+                          (["docs", "--index", str(a_file)], "is a file, not a folder")):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and message in err and str(a_file) in err, (argv, err)
+        assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert not (tmp_path / "index").exists()
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(cli_index, capsys):
+    """``… | head``: no BrokenPipeError traceback, exit code 1."""
+    docs, index = cli_index
+    run(capsys, "index", "--docs", str(docs), "--index", str(index))
+    # A reader gone before anything is written: the closed pipe is certain.
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "text", SEED_DOC, "--index", str(index)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err == b"", err.decode()
+    # The case reported: the JSON answer cut by head -c.
+    command = f'"{sys.executable}" -m qa ask "{QUESTION}" --index "{index}" --json -k 20 | head -c 600'
+    proc = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, timeout=300)
+    assert len(proc.stdout) == 600 and proc.stdout.startswith(b'{"question"')
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr, proc.stderr.decode()
 
 
 def test_module_entry_point_runs_without_traceback(tmp_path):

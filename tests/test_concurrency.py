@@ -24,6 +24,7 @@ import pytest
 from qa.errors import IndexLockedError
 from qa.indexing import EXIT_LOCKED, UpdateLock
 from qa.retrieval import search
+from qa.snapshot import GenerationFiles
 from qa.store import Store
 
 from conftest import write
@@ -61,10 +62,10 @@ def test_a_second_updater_is_refused_with_the_holders_pid(settings, docs_dir, fa
         assert "another update" in message.lower() and f"pid {holder.pid}" in message
         assert info.value.exit_code == EXIT_LOCKED == 4
 
-        import qa.embedding
+        import qa.encoders
         from qa.cli import main
 
-        monkeypatch.setattr(qa.embedding, "embedder_for", lambda s: fake_embedder)
+        monkeypatch.setattr(qa.encoders, "embedder_for", lambda s: fake_embedder)
         assert main(["index", "--docs", str(docs_dir), "--index", str(settings.index)]) == 4
         assert f"pid {holder.pid}" in capsys.readouterr().err
     finally:
@@ -129,7 +130,7 @@ def test_a_reader_answers_from_the_committed_index_during_an_update(settings, do
     (docs_dir / "alpha.md").unlink()
     write(docs_dir, "beta.md", "# Beta\n\nThe pangolin hearing resumed with the tapir delegation.")
     seen_during = {}
-    real_write = Store._write_lexical
+    real_write = GenerationFiles._write_lexical
 
     def write_and_look(self, index, generation):
         real_write(self, index, generation)
@@ -142,7 +143,7 @@ def test_a_reader_answers_from_the_committed_index_during_an_update(settings, do
             for mode in ("dense", "bm25", "hybrid")
         }
 
-    monkeypatch.setattr(Store, "_write_lexical", write_and_look)
+    monkeypatch.setattr(GenerationFiles, "_write_lexical", write_and_look)
     report = run_update(settings, fake_embedder)
     assert seen_during["generation"] == 1 and report.generation == 2
     assert seen_during["fresh"] == (1, ["alpha.md", "other.md"])

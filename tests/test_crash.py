@@ -220,7 +220,7 @@ def test_exception_in_a_loader_fails_only_that_document(settings, fake_embedder,
     monkeypatch.setattr(qa.indexing, "load_document", broken)
     report = run_update(settings, fake_embedder)
     assert report.added == ["extra000.md"] and report.removed == ["doc001.md"] and report.exit_code == 1
-    assert "ValueError: bad cross-reference table" in report.failed[0]["error"]
+    assert "ValueError: bad cross-reference table" in report.failed[0].error
     _assert_opens_and_answers(settings, fake_embedder, state(settings), "extra0s0")
 
 
@@ -280,8 +280,8 @@ def test_disk_full_while_repairing_a_missing_file(settings, fake_embedder, index
 
 def test_leftovers_of_a_dead_update_are_cleaned_up(settings, fake_embedder, indexed):
     generation = indexed[0]
-    junk = [f"vectors-{generation + 1}.faiss", f"vectors-{generation + 1}.faiss.tmp", "manifest.json.tmp",
-            f"vectors-{generation - 1 if generation > 1 else 99}.faiss"]
+    junk = [f"vectors-{generation + 1}.faiss", f"vectors-{generation + 1}.faiss.tmp", "manifest.json.tmp"]
+    junk += [f"vectors-{generation - 1}.faiss"] if generation > 1 else []
     for name in junk:
         (settings.index / name).write_bytes(b"junk")
     for name in (f"lexical-{generation + 1}", f"lexical-{generation + 1}.tmp", f"lexical-{generation}.old.tmp"):
@@ -295,10 +295,10 @@ def test_leftovers_of_a_dead_update_are_cleaned_up(settings, fake_embedder, inde
 
 
 def test_write_errors_are_user_errors(settings, fake_embedder, indexed, monkeypatch, capsys):
-    import qa.embedding
+    import qa.encoders
     from qa.cli import main
 
-    monkeypatch.setattr(qa.embedding, "embedder_for", lambda s: fake_embedder)
+    monkeypatch.setattr(qa.encoders, "embedder_for", lambda s: fake_embedder)
     monkeypatch.setattr(vectors, "save", _enospc)
     code = main(["index", "--docs", str(settings.docs), "--index", str(settings.index)])
     err = capsys.readouterr().err

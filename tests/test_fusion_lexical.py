@@ -281,7 +281,8 @@ def test_hybrid_search_fills_in_every_signal_and_ranks_by_the_best_sentence(sett
     sentence's cosine (from the stored sentence vectors), and ``fusion.fuse`` of the three lists ranks them."""
     from qa import fusion as fusion_module
     from qa.indexing import update_index
-    from qa.retrieval import search, sentence_signals
+    from qa.retrieval import Searcher, search
+    from qa.snapshot import PRIMARY
     from qa.store import Store
     from conftest import write
 
@@ -290,22 +291,25 @@ def test_hybrid_search_fills_in_every_signal_and_ranks_by_the_best_sentence(sett
     write(docs_dir, "c.md", "# Gamma\n\nNothing here concerns boats at all.")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
     question = "when did the harbour open at dawn"
-    with Store.open(settings.index, settings) as store:
+    with Store.open(settings.index, settings) as store, store.snapshot() as snap:
         query = fake_embedder.encode_query(question)
-        dense = [(c, s) for c, s in vectors.search(store.vector_index(), query, 1)]  # a shallow dense list
-        lexical = store.lexical_index().search(question, 100)
-        filled_dense, filled_lexical, sentence = sentence_signals(store, question, query, dense, lexical)
-        candidates = {c for c, _ in dense} | {c for c, _ in lexical}
-        assert {c for c, _ in filled_dense} == {c for c, _ in filled_lexical} == {c for c, _ in sentence} == candidates
-        rows = store.chunks(sorted(candidates))
-        for chunk_id, score in sentence:  # the best of the chunk's sentences, each seen with the title
+        searcher = Searcher(snap, fake_embedder)
+        shallow = searcher.signals(question, {PRIMARY: query}, depth=1)  # one candidate from each list
+        candidates = {c for c, _ in vectors.search(snap.dense_index(), query, 1)} | {c for c, _ in snap.lexical.search(question, 1)}
+        assert {c for c, _ in shallow.dense} == {c for c, _ in shallow.lexical} == {c for c, _ in shallow.sentence} == candidates
+        signals = searcher.signals(question, {PRIMARY: query}, depth=fusion_module.CANDIDATES)
+        candidates = {c for c, _ in signals.dense}
+        rows = snap.chunks(sorted(candidates))
+        for chunk_id, score in signals.sentence:  # the best of the chunk's sentences, each seen with the title
             row = rows[chunk_id]
             best = max(float(fake_embedder.vector(f"{row.title}\n{row.text[s:e]}") @ query[0]) for s, e in sentence_spans(row.text))
             assert score == pytest.approx(best, abs=2e-3)
-        cosines = dict(zip(sorted(candidates), vectors.reconstruct(store.vector_index(), sorted(candidates)) @ query[0]))
-        assert all(score == pytest.approx(float(cosines[c]), abs=1e-6) for c, score in filled_dense)
-        full_dense = vectors.search(store.vector_index(), query, fusion_module.CANDIDATES)
-        expected = fusion_module.fuse(*sentence_signals(store, question, query, full_dense, lexical))
+        cosines = dict(zip(sorted(candidates), vectors.reconstruct(snap.dense_index(), sorted(candidates)) @ query[0]))
+        assert all(score == pytest.approx(float(cosines[c]), abs=1e-6) for c, score in signals.dense)
+        expected = fusion_module.fuse(signals.dense, signals.lexical, signals.sentence)
+        hits = searcher.search(question, k=3).hits
+        assert [h.chunk_id for h in hits] == [c for c, _ in expected[:3]]
+        assert all(h.dense == pytest.approx(float(cosines[h.chunk_id]), abs=1e-6) for h in hits)  # hits carry the signals
         passages = search(store, fake_embedder, question, k=3)
         assert [p.chunk_id for p in passages] == [c for c, _ in expected[:3]]
         assert passages[0].doc == "b.md"  # its sentence "The harbour opened at dawn." matches best
@@ -370,9 +374,9 @@ def test_not_found_uses_the_calibration_of_the_indexs_sentence_vectors(settings,
     from conftest import write
 
     write(docs_dir, "a.md", "# Report\n\nThe harbour opened at dawn. The pilot slept.")
-    for stored, (weights, bias) in (
-        (True, (answer_module.CONFIDENCE_WEIGHTS, answer_module.CONFIDENCE_BIAS)),
-        (False, (answer_module.CONFIDENCE_WEIGHTS_BARE_SENTENCES, answer_module.CONFIDENCE_BIAS_BARE_SENTENCES)),
+    for stored, (_, weights, bias) in (
+        (True, answer_module.CONFIDENCE["stored"]),
+        (False, answer_module.CONFIDENCE["bare"]),
     ):
         these = settings.with_(sentence_vectors=stored)
         update_index(docs_dir, these.index, these, embedder=fake_embedder, rebuild=True)

@@ -19,6 +19,7 @@ from qa import vectors
 from qa.errors import IndexCorruptError, IndexMissingError, UnknownDocumentError
 from qa.indexing import EXIT_BAD_INPUT, EXIT_PARTIAL, DocsFolderError
 from qa.retrieval import search
+from qa.report import Duplicate, Renamed
 from qa.store import Store, build_manifest
 
 from conftest import write
@@ -139,7 +140,7 @@ def test_renaming_or_moving_keeps_embeddings(settings, docs_dir, fake_embedder, 
     os.replace(docs_dir / "doc001.md", docs_dir / "moved" / "renamed.md")
     before = len(fake_embedder.encoded_texts)
     report = run_update(settings, fake_embedder)
-    assert report.renamed == [{"from": "doc001.md", "to": "moved/renamed.md"}]
+    assert report.renamed == [Renamed("doc001.md", "moved/renamed.md")]
     assert not report.added and not report.removed and not report.changed
     assert report.chunks_embedded == 0 and len(fake_embedder.encoded_texts) == before
     check(settings)
@@ -155,14 +156,14 @@ def test_copy_then_rename_with_new_mtime(settings, docs_dir, fake_embedder, corp
     shutil.copyfile(docs_dir / "doc003.md", docs_dir / "copied.md")  # new mtime
     (docs_dir / "doc003.md").unlink()
     report = run_update(settings, fake_embedder)
-    assert report.renamed == [{"from": "doc003.md", "to": "copied.md"}] and report.chunks_embedded == 0
+    assert report.renamed == [Renamed("doc003.md", "copied.md")] and report.chunks_embedded == 0
     check(settings)
 
 
 def test_same_content_under_two_names_is_indexed_once(settings, docs_dir, fake_embedder, corpus):
     shutil.copyfile(docs_dir / "doc000.md", docs_dir / "copy-of-doc000.md")
     report = run_update(settings, fake_embedder)
-    assert report.duplicates == [{"doc": "copy-of-doc000.md", "same_as": "doc000.md"}]
+    assert report.duplicates == [Duplicate("copy-of-doc000.md", "doc000.md")]
     assert not report.added and report.chunks_embedded == 0 and report.documents_total == 5
     check(settings)
     # Reported again on every run while both exist.
@@ -173,19 +174,19 @@ def test_same_content_under_two_names_is_indexed_once(settings, docs_dir, fake_e
     write(docs_dir, "twin-b.md", "# Twin\n\nA unique okapi paragraph.")
     report = run_update(settings, fake_embedder)
     assert report.added == ["twin-a.md"]
-    assert {"doc": "twin-b.md", "same_as": "twin-a.md"} in report.duplicates
+    assert Duplicate("twin-b.md", "twin-a.md") in report.duplicates
 
     # The original goes: the copy takes over its chunks (a rename), nothing is embedded.
     (docs_dir / "doc000.md").unlink()
     report = run_update(settings, fake_embedder)
-    assert report.renamed == [{"from": "doc000.md", "to": "copy-of-doc000.md"}] and report.chunks_embedded == 0
+    assert report.renamed == [Renamed("doc000.md", "copy-of-doc000.md")] and report.chunks_embedded == 0
     check(settings)
 
 
 def test_an_indexed_document_that_becomes_a_copy_of_another_leaves_the_index(settings, docs_dir, fake_embedder, corpus):
     shutil.copyfile(docs_dir / "doc000.md", docs_dir / "doc004.md")
     report = run_update(settings, fake_embedder)
-    assert report.duplicates == [{"doc": "doc004.md", "same_as": "doc000.md"}]
+    assert report.duplicates == [Duplicate("doc004.md", "doc000.md")]
     assert report.removed == ["doc004.md"]  # its old content is no longer in the folder
     check(settings)
     _assert_absent(settings, fake_embedder, question("doc4s1"), "doc004.md", "doc4s1x")
@@ -258,7 +259,7 @@ def test_bad_documents_are_reported_and_the_rest_indexed(settings, docs_dir, fak
     monkeypatch.setattr(qa.indexing, "load_document", flaky)
     report = run_update(settings, fake_embedder)
     assert report.added == ["good.md"] and report.exit_code == EXIT_PARTIAL
-    failed = {f["doc"]: f["error"] for f in report.failed}
+    failed = {f.doc: f.error for f in report.failed}
     assert set(failed) == {"binary.txt", "empty.md", "fake.pdf", "crashes.md"}
     assert "binary" in failed["binary.txt"] and "empty" in failed["empty.md"] and "PDF" in failed["fake.pdf"]
     assert "RuntimeError: parser exploded" in failed["crashes.md"]
@@ -267,10 +268,10 @@ def test_bad_documents_are_reported_and_the_rest_indexed(settings, docs_dir, fak
 
 
 def test_cli_exit_code_is_1_when_documents_fail(settings, docs_dir, fake_embedder, monkeypatch, capsys):
-    import qa.embedding
+    import qa.encoders
     from qa.cli import main
 
-    monkeypatch.setattr(qa.embedding, "embedder_for", lambda s: fake_embedder)
+    monkeypatch.setattr(qa.encoders, "embedder_for", lambda s: fake_embedder)
     write(docs_dir, "good.md", "# Good\n\nReadable.")
     (docs_dir / "binary.txt").write_bytes(b"\x00" * 50)
     code = main(["index", "--docs", str(docs_dir), "--index", str(settings.index), "--json"])
@@ -289,8 +290,8 @@ def test_a_document_that_turns_corrupt_keeps_its_previous_version(settings, docs
     (docs_dir / "report.md").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 4)  # not text any more
     report = run_update(settings, fake_embedder)
     assert report.exit_code == EXIT_PARTIAL and not report.changed and not report.removed
-    assert report.failed[0]["doc"] == "report.md"
-    assert "previously indexed version is kept" in report.failed[0]["error"]
+    assert report.failed[0].doc == "report.md"
+    assert "previously indexed version is kept" in report.failed[0].error
     check(settings)
     _assert_found(settings, fake_embedder, "axolotl inquiry", "report.md", "axolotl")
     write(docs_dir, "report.md", "# Report\n\nThe capybara inquiry concluded in July.")
@@ -344,7 +345,7 @@ def test_first_build_of_an_empty_folder_and_unfinished_first_build(settings, doc
 def test_a_store_file_without_a_manifest_is_started_afresh(settings, docs_dir, fake_embedder):
     import sqlite3
 
-    from qa.store import _SCHEMA
+    from qa.store import _SCHEMA_V1 as _SCHEMA
 
     settings.index.mkdir()
     sqlite3.connect(settings.index / "store.sqlite3").executescript(_SCHEMA)  # died inside ``Store.create``

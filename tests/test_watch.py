@@ -16,8 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from qa.errors import IndexMissingError
-from qa.indexing import UpdateLock
+from qa.indexing import DocsFolderError, UpdateLock
 from qa.retrieval import search
 from qa.store import Store
 from qa.watch import watch
@@ -106,12 +108,13 @@ def test_the_index_follows_the_folder(settings, docs_dir, fake_embedder):
         assert watcher.out.events[0]["event"] == "watching"
         assert watcher.out.updates()[0]["added"] == ["start.md"]
 
-        write(docs_dir, "sub/new.md", "# New\n\nThe okapi commission met in Geneva.")
+        # The heading is not the file's name: a title that could come from the name is re-read on a rename.
+        write(docs_dir, "sub/new.md", "# Okapi minutes\n\nThe okapi commission met in Geneva.")
         wait_for(lambda: "sub/new.md" in _docs(settings), "a new file")
         for mode in ("dense", "bm25", "hybrid"):
             assert _top(settings, fake_embedder, "okapi commission", mode).doc == "sub/new.md"
 
-        write(docs_dir, "sub/new.md", "# New\n\nThe okapi commission adjourned to the narwhal session.")
+        write(docs_dir, "sub/new.md", "# Okapi minutes\n\nThe okapi commission adjourned to the narwhal session.")
         wait_for(lambda: "narwhal" in _top_text(settings, fake_embedder, "narwhal session"), "a change")
 
         os.replace(docs_dir / "sub/new.md", docs_dir / "renamed.md")
@@ -153,18 +156,17 @@ def test_bursts_are_debounced_and_ignored_files_trigger_nothing(settings, docs_d
     assert len(_docs(settings)) == 15
 
 
-def test_an_index_inside_the_docs_folder_does_not_trigger_itself(tmp_path, fake_embedder):
+def test_an_index_inside_the_docs_folder_is_refused(tmp_path, fake_embedder):
+    """It would be read as documents (``qa.indexing.check_folders``): the watcher does not start."""
     from qa.settings import load_settings
 
     docs = tmp_path / "docs"
     settings = load_settings({}).with_(docs=docs, index=docs / "the-index")
     write(docs, "a.md", "# A\n\nText.")
-    with Watcher(settings, fake_embedder) as watcher:
-        write(docs, "b.md", "# B\n\nMore text.")
-        wait_for(lambda: any("b.md" in u["added"] for u in watcher.out.updates()), "b.md")
-        count = len(watcher.out.updates())
-        time.sleep(QUIET * 5)
-        assert len(watcher.out.updates()) == count  # writing the index does not start another update
+    out = Lines()
+    with pytest.raises(DocsFolderError, match="inside the documents folder"):
+        watch(settings, as_json=True, embedder=fake_embedder, stop=threading.Event(), out=out)
+    assert not out.events and not (docs / "the-index").exists()
 
 
 def _env(settings) -> dict:

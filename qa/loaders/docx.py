@@ -15,7 +15,7 @@ from docx.table import Table
 
 from ..errors import DocumentError
 from ..types import Extracted
-from .formats import Paragraph, assemble, clean_title, first_symbol, squash
+from .common import Paragraph, assemble, clean_title, first_symbol, squash
 
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)

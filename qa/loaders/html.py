@@ -14,7 +14,7 @@ from charset_normalizer import from_bytes
 
 from ..errors import DocumentError
 from ..types import Extracted
-from .formats import Paragraph, assemble, clean_title, first_symbol, squash
+from .common import Paragraph, assemble, clean_title, first_symbol, squash
 
 DROPPED = (
     "script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template",

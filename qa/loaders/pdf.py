@@ -14,7 +14,7 @@ The steps, each a small function:
    paragraph continues across columns and pages when the sentence does. Line-end hyphens are undone when
    the halves are not both words. Footnotes (small print at the foot of a page) become paragraphs of their
    own after the paragraph that straddles the page break.
-5. ``formats.assemble`` builds the text and the page spans.
+5. ``common.assemble`` builds the text and the page spans.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pdfminer.utils import decode_text
 
 from ..errors import DocumentError
 from ..types import Extracted
-from .formats import Paragraph, assemble, clean_title, squash, symbol_of_line
+from .common import Paragraph, assemble, clean_title, squash, symbol_of_line
 
 _CHAR_MAP = {
     "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st",

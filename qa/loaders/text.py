@@ -23,7 +23,15 @@ _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
 # "## Title"; also "####Title" without the space (common in converted treaties) for two or more
 # hashes, so that a hashtag such as "#NeMolchi.KZ" at the start of a line stays text.
 _ATX_HEADING = re.compile(r"^(#{1,6})(?:[ \t]+|(?<=##)(?=[^#\s]))(.*?)[ \t]*#*[ \t]*$")
-_IMAGE_OR_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+# "[text](url)" and "![alt](url)". As in CommonMark, the link text may hold balanced brackets (so an image
+# inside a link is one match) and the destination may hold balanced parentheses ("…/a_(b)"), escaped ones
+# ("\\)") or be written "<…>". Atomic groups keep failed matches linear.
+_LINK_TEXT = r"((?>\\.|[^\[\]\\\n]|\[(?>\\.|[^\[\]\\\n])*\])*)"
+_PARENS = r"(?>\\.|[^()\\\n])*"
+for _ in range(3):  # up to three levels of nested parentheses in a destination
+    _PARENS = r"(?>\\.|[^()\\\n]|\(" + _PARENS + r"\))*"
+_DESTINATION = r"\(\s*(?:<[^<>\n]*>(?>[^()\n]|\(" + _PARENS + r"\))*|" + _PARENS + r")\)"
+_IMAGE_OR_LINK = re.compile(r"!?\[" + _LINK_TEXT + r"\]" + _DESTINATION)
 # Paragraphs have no blank lines, so emphasis may span the lines of one paragraph (re.S).
 _BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
 _ITALIC_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])", re.S)
@@ -131,7 +139,11 @@ def load_text(data: bytes, doc: str) -> Extracted:
 def strip_inline(line: str) -> str:
     """Remove inline Markdown markup from a line or a paragraph, keeping the words."""
     line = _HTML_COMMENT.sub("", line)
-    line = _IMAGE_OR_LINK.sub(r"\1", line)
+    for _ in range(3):  # a link around an image: "[![alt](img)](url)" → "alt"
+        stripped = _IMAGE_OR_LINK.sub(r"\1", line)
+        if stripped == line:
+            break
+        line = stripped
     line = _CODE.sub(r"\1", line)
     for _ in range(2):  # nested **_x_**
         line = _BOLD.sub(r"\2", line)

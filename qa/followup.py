@@ -1,0 +1,131 @@
+"""Follow-up questions: read a question with the previous turn only when it cannot stand alone.
+
+A question leans on the previous turn when it opens with a connective ("and…", "what about…"), refers
+back with a pronoun or a demonstrative ("what is she accused of?", "when was that adopted?"), points at
+something listed before ("the second one"), or says nothing of its own ("Why?", "Which court?", "Since
+when?"). It stands alone when it has a subject of its own ("Is torture ever allowed?"), when "it" is a
+dummy subject ("is it legal to…"), and when its pronoun has an antecedent in the question itself ("Is
+Mary Lawlor an addressee, and what is her mandate?", "detain someone without telling them why").
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*|\d+")
+_CONNECTIVE = re.compile(
+    r"^\s*(and|but|or|so|then|plus|what about|how about|what of|what else|anything else|same (for|question)|"
+    r"why not|how come|in that case|if so|if not|what if|which one|who else|more (detail|details|info)|"
+    r"tell me more|go on|and then)\b",
+    re.I,
+)
+_POINTER = re.compile(
+    r"\b(the (first|second|third|fourth|last|latter|former|other|same|previous|above) (one|ones|case|point|article)|"
+    r"the latter|the former|after that|before that|next|afterwards|as well\?)\b",
+    re.I,
+)
+# Personal pronouns that point back to someone named before.
+_PERSONAL = frozenset("he she him her his hers they them their theirs himself herself themselves".split())
+_DEMONSTRATIVE = frozenset("this that these those".split())
+# Words that say what kind of question it is, not what it is about.
+_FRAME = frozenset(
+    """
+    what which who whom whose how when where why whether
+    is are was were be been being am do does did done has have had having can could may might must shall
+    should will would not no yes
+    the a an of to in on at for from by with about into onto over under than as and or but if so then also
+    since until till before after during between against within without
+    any some all each every other another more most much many few less least own same only just even still
+    anything something everything nothing anyone someone everyone else
+    i me my we us our you your one ones it its there then such
+    say says said tell told mention mentioned mean means meant happen happened happens know explain
+    describe exactly really here now ever again yet already
+    ok okay please thanks thank
+    exist exists existing provide provided provides give gave given get got make made take took
+    allowed permitted possible required
+    """.split()
+) | _PERSONAL | _DEMONSTRATIVE
+_AUXILIARY = frozenset("is are was were do does did can could may might must shall should will would has have had".split())
+# After "is it / it is", these make "it" a dummy subject ("is it legal to…").
+_DUMMY_IT_NEXT = frozenset(
+    "legal illegal lawful unlawful allowed permitted possible true false forbidden prohibited banned "
+    "required necessary mandatory common usual normal okay ok right wrong fair acceptable compulsory "
+    "enough easy hard difficult still ever really".split()
+)
+# Nouns that only mean something about a topic named before ("which years?", "which court?").
+_NEEDS_TOPIC = frozenset(
+    """
+    example examples detail details info information reason reasons date dates year years day days time times
+    number numbers amount amounts source sources basis outcome outcomes result results answer response figure
+    figures court courts article articles provision provisions section sections paragraph paragraphs law laws
+    penalty penalties sentence sentences case cases country countries treaty treaties body bodies authority
+    authorities person people step steps restriction restrictions exception exceptions condition conditions
+    rule rules limit limits ground grounds deadline deadlines period periods document documents page pages
+    one ones kind kinds type types part parts point points difference
+    """.split()
+)
+_WH = frozenset("what which who whom whose how when where why".split())
+# Antecedents inside the question for "they/them/their" ("detain someone without telling them why").
+_INDEFINITE = frozenset("someone somebody anyone anybody everyone everybody people persons person citizens".split())
+# "…, but is slavery banned?": the question is the last clause.
+_LAST_CLAUSE = re.compile(r"^.*(?:,\s*but\s+|;\s*)", re.I | re.S)
+
+
+def _tokens(text: str) -> list[str]:
+    return [w.strip("'’-") for w in _WORD.findall(text)]
+
+
+def _dummy_it(words: list[str], i: int) -> bool:
+    """``words[i]`` is "it" used as a dummy subject: "is it legal to…", "it is true that…"."""
+    after = words[i + 1 : i + 4]
+    return any(w in _DUMMY_IT_NEXT for w in after[:3])
+
+
+def _named_before(tokens: list[str], i: int) -> bool:
+    """A name (a capitalised word that does not start the question) or an indefinite person before ``i``."""
+    return any(
+        (j > 0 and t[:1].isupper() and t.lower() not in _FRAME and t != "I") or t.lower() in _INDEFINITE
+        for j, t in enumerate(tokens[:i])
+    )
+
+
+def refers_back(question: str) -> bool:
+    """Whether ``question`` needs the previous turn to be understood."""
+    if _CONNECTIVE.search(question) or _POINTER.search(question):
+        return True
+    question = _LAST_CLAUSE.sub("", question)
+    tokens = _tokens(question)
+    words = [t.lower() for t in tokens]
+    if not words:
+        return False
+    content = [w for w in words if w not in _FRAME and len(w) > 1]
+    if not content or all(w in _NEEDS_TOPIC or w.isdigit() for w in content):
+        return True  # "Why?", "When was that?", "Which court?", "And in 2023?"
+    if len(words) <= 2 and words[0] in _WH and not any(t[:1].isupper() for t in tokens[1:]):
+        return True  # "who decides?"
+    if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME:
+        return True  # "how many are still pending?": how many of what?
+    long_question = len(content) >= 8
+    # "Right to leave any country, where is that?": the demonstrative points at the question's own first part.
+    head = question.split(",", 1)[0] if "," in question else ""
+    own_topic = len([w for w in _tokens(head) if w.lower() not in _FRAME]) >= 2
+    for i, word in enumerate(words):
+        if word in _PERSONAL and not (_named_before(tokens, i) or long_question):
+            return True
+        if word in ("it", "its") and not (_dummy_it(words, i) or own_topic or long_question):
+            return True
+        if word in ("this", "these", "those") and not (own_topic or long_question):
+            return True  # "this law", "those cases", "is this allowed?"
+        if word == "that" and not (own_topic or long_question):
+            before = words[i - 1] if i > 0 else ""
+            # "when was that adopted?", "does that include…?" — not the "that" of "true that…", "the law that…"
+            if not before or before in _FRAME and before not in ("say", "says", "said", "mean", "means", "so"):
+                return True
+    return False
+
+
+def contextualize(question: str, history: list[str] | None) -> str:
+    """The question as searched: with the previous question before it only when it refers back to it."""
+    if not history or not refers_back(question):
+        return question
+    return f"{history[-1]} {question}"

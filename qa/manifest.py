@@ -1,0 +1,106 @@
+"""The manifest of an index: what it was built with, checked on every open with a message that says how to rebuild."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import faiss
+
+from . import vectors
+from .errors import IndexMismatchError
+from .snapshot import fsync_dir
+
+FORMAT_VERSION = 2  # what the stored vectors mean: 2 = sentence spans and vectors stored with each chunk
+MANIFEST_NAME = "manifest.json"
+CHECKED_KEYS = ("format_version", "model", "dimension", "chunking", "sentence_vectors", "extra_encoders")
+
+
+def _distribution_version(name: str) -> str | None:
+    """An installed package's version without importing it (importing sentence-transformers takes seconds)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vectors.EXACT, extra_encoders=None) -> dict:
+    """The manifest for an index built with these settings.
+
+    ``vector_index``, ``vector_codec`` and ``vector_params`` describe the FAISS index actually built:
+    ``Store.apply`` picks the kind from the chunk count (``vectors.choose``) and rewrites these keys, in
+    the same transaction, when it changes. ``extra_encoders`` maps a key to ``{"model", "dimension"}``.
+    """
+    from . import __version__
+    from .encoders import extra_encoders as settings_extra
+
+    if extra_encoders is None:
+        extra_encoders = settings_extra(settings, dimension)
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": settings.model_name,
+        "dimension": int(dimension),
+        "dtype": dtype,
+        "chunking": settings.chunk_settings(),
+        "vector_index": vector_index,
+        "vector_codec": vectors.FLOAT32,
+        "vector_params": {},
+        "sentence_vectors": bool(settings.sentence_vectors),
+        "extra_encoders": dict(extra_encoders or {}),
+        "libraries": {
+            "verbatim": __version__,
+            "faiss": faiss.__version__,
+            "sentence_transformers": _distribution_version("sentence-transformers"),
+            "sqlite": sqlite3.sqlite_version,
+        },
+    }
+
+
+def expected_manifest(settings, dimension: int = 384, extra_encoders=None) -> dict:
+    """Only the keys that must match for an index to be usable with ``settings``."""
+    from .encoders import extra_encoders as settings_extra
+
+    if extra_encoders is None:
+        extra_encoders = settings_extra(settings, dimension)
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": settings.model_name,
+        "dimension": int(dimension),
+        "chunking": settings.chunk_settings(),
+        "sentence_vectors": bool(settings.sentence_vectors),
+        "extra_encoders": dict(extra_encoders or {}),
+    }
+
+
+def rebuild_hint(directory: Path) -> str:
+    return f"Rebuild it with: python -m qa index --rebuild --index {directory}"
+
+
+def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
+    """Raise ``IndexMismatchError`` naming every difference and how to rebuild."""
+    differences = []
+    for key in CHECKED_KEYS:
+        have, want = stored.get(key), expected.get(key)
+        if key == "extra_encoders":
+            have, want = have or {}, want or {}
+        if have != want:
+            differences.append(f"{key} is {have!r} in the index but {want!r} now")
+    if differences:
+        raise IndexMismatchError(
+            f"The index at {directory} was built with other settings ({'; '.join(differences)}). "
+            + rebuild_hint(directory)
+        )
+
+
+def write_json_atomically(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

@@ -1,0 +1,46 @@
+"""The one module of ``qa`` that imports Streamlit: what the page keeps per process (model, open index).
+
+Everything else the page needs is plain Python in other modules (``render``, ``uploads``, ``pending``,
+``conversation``, ``progress``, ``reporting``), so that the library, the CLI and the tests never load
+Streamlit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+
+def current_settings():
+    """Settings from the environment (``QA_DOCS``, ``QA_INDEX``, ``QA_MODE``…)."""
+    from .settings import load_settings
+
+    return load_settings()
+
+
+@st.cache_resource(show_spinner="Loading the language model (only on the first start)…")
+def load_embedder(dtype: str, device: str, batch_size: int):
+    """The embedding model, loaded once per process."""
+    from .embedding import load_embedder as _load
+
+    return _load(dtype, device, batch_size)
+
+
+@st.cache_resource(show_spinner=False)
+def load_store(index: str, model_name: str, chunking: tuple, _settings=None):
+    """The open index, once per process and folder. It notices new generations by itself (per query)."""
+    from .store import Store
+
+    return Store.open(Path(index), _settings)
+
+
+def store_for(settings):
+    """The cached store for ``settings.index`` (keyed on the folder and the settings that must match)."""
+    return load_store(str(Path(settings.index).resolve()), settings.model_name,
+                      tuple(sorted(settings.chunk_settings().items())), _settings=settings)
+
+
+def forget_store(settings) -> None:
+    """Drop the cached store (after a rebuild, or when it could not be opened)."""
+    load_store.clear()

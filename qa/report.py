@@ -1,0 +1,92 @@
+"""The outcome of one index update, as typed records (what ``python -m qa index --json`` prints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that could not be indexed (or was skipped), with the reason in words."""
+
+    doc: str
+    error: str
+
+    def to_json(self) -> dict:
+        return {"doc": self.doc, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A stored document found under a new name with the same content (its embeddings are kept)."""
+
+    old: str
+    new: str
+
+    def to_json(self) -> dict:
+        return {"from": self.old, "to": self.new}
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A file whose content is already indexed under another name."""
+
+    doc: str
+    same_as: str
+
+    def to_json(self) -> dict:
+        return {"doc": self.doc, "same_as": self.same_as}
+
+
+@dataclass
+class IndexReport:
+    """What one update did. ``failed`` holds files that could not be read; ``skipped`` holds entries of
+    the folder that are not regular files (pipes, sockets, broken or looping links)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: list[Renamed] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    skipped: list[Failure] = field(default_factory=list)
+    chunks_embedded: int = 0
+    sentences_embedded: int = 0
+    chunks_reused: int = 0
+    chunks_total: int = 0
+    documents_total: int = 0
+    generation: int = 0
+    seconds: float = 0.0
+    rebuild: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "added": list(self.added),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+            "renamed": [r.to_json() for r in self.renamed],
+            "duplicates": [d.to_json() for d in self.duplicates],
+            "unchanged": self.unchanged,
+            "failed": [f.to_json() for f in self.failed],
+            "skipped": [s.to_json() for s in self.skipped],
+            "chunks_embedded": self.chunks_embedded,
+            "sentences_embedded": self.sentences_embedded,
+            "chunks_reused": self.chunks_reused,
+            "chunks_total": self.chunks_total,
+            "documents_total": self.documents_total,
+            "generation": self.generation,
+            "seconds": self.seconds,
+            "rebuild": self.rebuild,
+        }
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.renamed)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.failed else EXIT_OK

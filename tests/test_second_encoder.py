@@ -1,0 +1,90 @@
+"""A second encoder's chunk vectors: stored with the index, reused by content hash, searched as one more
+signal, recorded in the manifest and checked on open. Fast: two deterministic fake encoders."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+import qa.encoders
+from conftest import FakeEmbedder, write
+from qa.errors import IndexMismatchError, SettingsError
+from qa.indexing import update_index
+from qa.retrieval import Searcher
+from qa.settings import load_settings
+from qa.snapshot import PRIMARY
+from qa.store import Store
+
+
+class TrigramEmbedder(FakeEmbedder):
+    """Character trigrams hashed into 384 dimensions: similar spellings, not only shared words."""
+
+    name = "fake-trigrams"
+
+    @staticmethod
+    def vector(text: str) -> np.ndarray:
+        v = np.zeros(384, dtype=np.float32)
+        letters = re.sub(r"\W+", " ", text.lower())
+        for i in range(len(letters) - 2):
+            gram = letters[i : i + 3].encode()
+            v[int.from_bytes(hashlib.blake2b(gram, digest_size=4).digest(), "little") % 384] += 1.0
+        return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+@pytest.fixture
+def two_encoders(monkeypatch, settings):
+    primary, second = FakeEmbedder(), TrigramEmbedder()
+    models = {qa.encoders.MINILM: primary, qa.encoders.E5: second}
+    monkeypatch.setattr(qa.encoders, "load", lambda name, s: models[name])
+    return settings.with_(second_encoder=qa.encoders.E5), primary, second
+
+
+def _corpus(docs_dir):
+    write(docs_dir, "a.md", "# Detention\n\nThe detainee was held without charge for ten days by the police.")
+    write(docs_dir, "b.md", "# Funding\n\nForeign grants to associations must be registered with the ministry.")
+    write(docs_dir, "c.md", "# Assembly\n\nPeaceful gatherings need a notification three days in advance.")
+
+
+def test_second_encoder_vectors_are_stored_searched_and_reused(settings, docs_dir, two_encoders):
+    settings, primary, second = two_encoders
+    _corpus(docs_dir)
+    report = update_index(docs_dir, settings.index, settings)
+    assert report.added == ["a.md", "b.md", "c.md"]
+    assert (settings.index / f"vectors-e5-{report.generation}.faiss").is_file()
+    with Store.open(settings.index, settings) as store:
+        assert store.manifest["extra_encoders"] == {"e5": {"model": qa.encoders.E5, "dimension": 384}}
+        store.verify(strict=True)
+        with store.snapshot() as snap:
+            result = Searcher(snap, {PRIMARY: primary}).search("detained without charges", k=3)  # e5 loaded by name
+            assert set(result.query_vectors) == {PRIMARY, "e5"}
+            top = result.hits[0]
+            ids, texts = store.lexical_corpus()  # what each passage was encoded as
+            expected = second.vector(texts[ids.index(top.chunk_id)]) @ second.encode_query("detained without charges")[0]
+            assert dict(top.extra)["e5"] == pytest.approx(float(expected), abs=1e-5)
+    encoded = len(second.encoded_texts)
+    write(docs_dir, "d.md", "# New\n\nA new document about torture and ill-treatment in prisons.")
+    report = update_index(docs_dir, settings.index, settings)
+    assert report.added == ["d.md"]
+    assert len(second.encoded_texts) - encoded == report.chunks_embedded  # only the new passages
+
+
+def test_the_second_encoder_is_part_of_the_manifest_check(settings, docs_dir, two_encoders):
+    with_second, _, _ = two_encoders
+    _corpus(docs_dir)
+    update_index(docs_dir, settings.index, settings)  # built without a second encoder
+    with pytest.raises(IndexMismatchError, match="extra_encoders"):
+        Store.open(settings.index, with_second)
+    update_index(docs_dir, with_second.index, with_second, rebuild=True)
+    with Store.open(with_second.index, with_second) as store:
+        assert "e5" in store.manifest["extra_encoders"]
+
+
+def test_the_model_settings_are_checked():
+    with pytest.raises(SettingsError, match="packaged models"):
+        load_settings({"QA_MODEL_NAME": "bert-base-uncased"})
+    with pytest.raises(SettingsError, match="packaged models"):
+        qa.encoders.second_key(load_settings({}).with_(second_encoder="nope"))
+    assert qa.encoders.second_key(load_settings({})) is None
