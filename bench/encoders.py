@@ -51,7 +51,7 @@ SETTINGS = [(e5, torch_, blas) for e5 in (1, 2) for torch_ in (1, 2) for blas in
 
 def pct(values, q):
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else None
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))] if values else None
 
 
 def cut(text: str, max_chars: int) -> str:
@@ -270,10 +270,10 @@ def main(argv=None) -> int:
     else:
         os.environ["OMP_WAIT_POLICY"] = args.wait_policy
 
+    import faiss  # noqa: F401  (loaded in the product's process, with its own OpenMP runtime)
     import threadpoolctl
     import torch
 
-    import faiss  # noqa: F401  (loaded in the product's process, with its own OpenMP runtime)
     from bench.corpus import SCIFACT
     from qa.evaluation import load_beir
 

@@ -75,7 +75,14 @@ def calibrate(pairs, features) -> dict:
     answerable, unanswerable = np.sort(p[y == 1]), np.sort(p[y == 0])
     not_found_below = float(answerable[int(np.floor(0.03 * len(answerable)))]) if len(answerable) else 0.0
     answered_at = float(unanswerable[min(len(unanswerable) - 1, int(np.ceil(0.95 * len(unanswerable))))]) + 1e-4
+    kinds = np.array([row.get("kind", "answerable") for row, _ in pairs])
+    trade_off = [
+        {"answered_at": t, "answerable_answered": round(float((p[y == 1] >= t).mean()), 3),
+         **{f"{k}_answered": round(float((p[kinds == k] >= t).mean()), 3) for k in ("near_topic", "off_topic") if (kinds == k).any()}}
+        for t in np.round(np.linspace(p.min(), p.max(), 12), 3)
+    ]
     return {
+        "trade_off": trade_off,
         "features": list(features),
         "weights": [round(float(w), 3) for w in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 3),

@@ -19,20 +19,19 @@ from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
 from .types import Answer, AnswerSentence, Passage
 
-# Logistic models of "the documents answer this" (bench/quality.py --calibrate), one per kind of index,
-# since sentence cosines differ with their source: "stored" (title + sentence vectors stored with the index,
-# the default), "bare" (QA_SENTENCE_VECTORS=0: bare sentences encoded at question time), and either with
-# "+second" (the best cosine of the top passages under the index's second encoder as a fourth signal).
-# Each: (features, weights, bias).
+# Logistic models of "the documents answer this" (bench/quality.py --calibrate, dev split), one per kind of
+# index, since sentence cosines differ with their source: "stored" (title + sentence vectors stored with the
+# index, the default), "bare" (QA_SENTENCE_VECTORS=0: bare sentences encoded at question time, fitted in
+# session 1), and "+second" (the best cosine of the top passages under a second encoder as a fourth signal).
+# Each: (features, weights, bias, not-found bound, answered bound). Below the first bound the documents
+# don't answer; from the second they do; between, the passages are shown as ones that may not answer. A
+# wrong "not found" misleads a lawyer more than a weak match shown as one: the bounds keep ≤ 3 % of the
+# dev answerable questions under the first and ≤ 5 % of the dev unanswerable ones over the second.
 CONFIDENCE = {
-    "stored": (("sentence", "passage", "coverage"), (2.537, 4.116, 4.528), -5.486),
-    "bare": (("sentence", "passage", "coverage"), (5.503, 2.842, 2.339), -5.272),
+    "stored": (("sentence", "passage", "coverage"), (0.491, 1.085, 0.971), -1.272, 0.407, 0.704),
+    "bare": (("sentence", "passage", "coverage"), (5.503, 2.842, 2.339), -5.272, 0.25, 0.5),
 }
-# The three states of an answer and the confidence bounds between them (bench/quality.py --calibrate, dev split):
-# a wrong "not found" misleads more than a weak match shown as one, so the band between is shown, marked.
 ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
-ANSWERED_AT = 0.5
-NOT_FOUND_BELOW = 0.2
 MAX_ANSWER_SENTENCES = 3
 MIN_SENTENCE_CHARS = 25
 
@@ -118,7 +117,7 @@ def confidence_features(signals: dict) -> tuple[str, ...]:
 
 def confidence(signals: dict, kind: str = "stored") -> float:
     """A probability-like score in [0, 1] that the documents answer the question (logistic model)."""
-    features, weights, bias = CONFIDENCE[kind]
+    features, weights, bias = CONFIDENCE[kind][:3]
     z = bias + sum(w * signals[f] for f, w in zip(features, weights))
     return 1.0 / (1.0 + math.exp(-z))
 
@@ -199,7 +198,7 @@ def ask(
     kind = confidence_kind(bool(snapshot_manifest.get("sentence_vectors")), "second" in signals)
     conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    status = answer_status(conf)
+    status = answer_status(conf, kind)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines)
 
@@ -220,11 +219,12 @@ def _second_scores(snap, result, passages) -> list[float]:
     return [float(extra[p.chunk_id]) for p in passages]
 
 
-def answer_status(conf: float) -> str:
-    """``answered`` at or above ``ANSWERED_AT``, ``not_found`` below ``NOT_FOUND_BELOW``, else ``uncertain``."""
-    if conf >= ANSWERED_AT:
+def answer_status(conf: float, kind: str = "stored") -> str:
+    """``answered`` from the kind's answered bound, ``not_found`` below its not-found bound, else ``uncertain``."""
+    not_found_below, answered_at = CONFIDENCE[kind][3:]
+    if conf >= answered_at:
         return ANSWERED
-    return NOT_FOUND if conf < NOT_FOUND_BELOW else UNCERTAIN
+    return NOT_FOUND if conf < not_found_below else UNCERTAIN
 
 
 def answer_to_json(answer: Answer) -> dict:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m qa index|ask|text|docs|eval``.
+"""Command line: ``python -m qa index|ask|text|docs|eval|serve`` (installed as ``verbatim``).
 
 Errors a user can cause are printed as one line on stderr with a non-zero exit code:
 1 = partial index update (some documents failed) or other error, 2 = bad input
@@ -208,6 +208,12 @@ def cmd_eval(args) -> int:
     return run_cli(args, _settings(args))
 
 
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(args, _settings(args))
+
+
 def quiet_libraries(verbose: bool = False) -> None:
     """Keep the model libraries' own output (the ``Loading weights … 103/103`` bar, info messages) off stderr
     unless ``-v``: set before they load (environment) and, if one is loaded already, on it directly.
@@ -270,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate only the first N queries")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", parents=[common], help="update the index, then start the app (http://localhost:8501)")
+    p.add_argument("--docs", help="documents folder (default: $QA_DOCS or seeds/)")
+    p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
+    p.add_argument("--port", type=int, help="port (default: 8501, or the next free one)")
+    p.add_argument("--no-update", action="store_true", help="start the app without updating the index first")
+    p.add_argument("streamlit_args", nargs="*", metavar="-- STREAMLIT_ARGS", help="passed to `streamlit run`")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

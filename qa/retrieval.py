@@ -116,10 +116,11 @@ def as_encoders(encoders) -> dict:
 class Searcher:
     """Dense, BM25 and hybrid search over one ``Snapshot`` (an index on disk or arrays in memory)."""
 
-    def __init__(self, snapshot, encoders, depth: int = fusion.CANDIDATES):
+    def __init__(self, snapshot, encoders, depth: int = fusion.CANDIDATES, extra_depth: int = fusion.EXTRA_CANDIDATES):
         self.snapshot = snapshot
         self.encoders = as_encoders(encoders)
         self.depth = depth
+        self.extra_depth = extra_depth
 
     def query_vectors(self, query: str, given: dict | None = None) -> dict:
         """The question encoded by every encoder the index has vectors for (``given`` ones are reused)."""
@@ -184,8 +185,12 @@ class Searcher:
         lexical = snap.lexical.search(query, depth, _allowed_set(allowed))
         t2 = time.perf_counter()
         timings["faiss_ms"], timings["bm25_ms"] = (t1 - t0) * 1000, (t2 - t1) * 1000
+        # A second encoder brings its own top candidates too (its dense list), scored in every list below.
+        extra_keys = [key for key in vectors_by_key if key != PRIMARY and snap.has_dense(key)]
+        own = {c for key in extra_keys for c, _ in snap.dense_search(vectors_by_key[key], self.extra_depth, allowed, key)}
         filled_dense, filled_lexical = fusion.fill_in(
-            dense, lexical, lambda ids: snap.cosines(ids, query_vector), lambda ids: dict(snap.lexical.scores_for(query, ids))
+            dense, lexical, lambda ids: snap.cosines(ids, query_vector), lambda ids: dict(snap.lexical.scores_for(query, ids)),
+            also=own,
         )
         candidates = sorted(chunk_id for chunk_id, _ in filled_dense)
         stored = snap.sentence_vectors(candidates)
@@ -194,10 +199,8 @@ class Searcher:
             owners = [chunk_id for chunk_id, (spans, _) in stored.items() for _ in range(len(spans))]
             matrix = np.concatenate([m for _, m in stored.values()]) if owners else np.zeros((0, query_vector.size), np.float32)
             sentence = fusion.max_sentence_scores(query_vector, matrix, owners)
-        extra = {}
-        for key, vector in vectors_by_key.items():
-            if key != PRIMARY and snap.has_dense(key):
-                extra[key] = list(zip(candidates, (float(c) for c in snap.cosines(candidates, vector, key))))
+        extra = {key: list(zip(candidates, (float(c) for c in snap.cosines(candidates, vectors_by_key[key], key))))
+                 for key in extra_keys}
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
         return Signals(filled_dense, filled_lexical, sentence, extra)
 

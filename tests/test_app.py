@@ -210,7 +210,7 @@ def _force_status(monkeypatch, status):
     """Make ``qa.answer.ask`` judge every question ``status`` (AppTest runs the page in this process)."""
     import qa.answer
 
-    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence: status)
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored": status)
 
 
 def _card_words(card: str) -> str:

