@@ -62,7 +62,7 @@ WEIGHTS = (DENSE_WEIGHT, LEXICAL_WEIGHT, SENTENCE_WEIGHT)  # of fuse's three lis
 TWO_LIST_WEIGHTS = (1.0, 1.0)
 RRF_K = 60
 # Weight of the cosine list of each extra encoder of the index (by encoder key).
-EXTRA_WEIGHTS: dict = {}
+EXTRA_WEIGHTS: dict = {"e5": 1.5}
 
 Ranked = list[tuple[int, float]]
 

@@ -44,6 +44,7 @@ import numpy as np
 from . import embedding as embedding_module
 from . import vectors
 from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units
+from .changes import UNCHANGED, quick_state
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
 from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_file, scan_folder, title_after_rename
 from .report import Duplicate, Failure, IndexReport, Renamed
@@ -331,7 +332,7 @@ def _scan(docs_dir: Path, settings, stored: dict, report: IndexReport, progress)
         known = stored.get(rel)
         try:
             stat = path.stat()
-            if known and known.mtime_ns and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
+            if quick_state(known, stat.st_size, stat.st_mtime_ns) == UNCHANGED:
                 report.unchanged += 1
                 result.present.add(rel)
                 result.staying.add(rel)

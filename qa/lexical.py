@@ -6,7 +6,9 @@ an ``ids.npy`` array mapping rows to int64 chunk ids. Saved with bm25s's own jso
 
 Building streams the texts into compact term-count arrays and computes the Lucene BM25 matrix
 vectorised (same formulas as ``bm25s.BM25(method="lucene").index``, without its per-document
-Python lists), so ~1M chunks fit in a few GB. Queries can also be scored with per-term weights
+Python lists), so ~1M chunks fit in a few GB. Not the public ``BM25.index``: its per-document lists
+do not fit a 1M-passage index in memory; the two private scorer functions it uses are imported
+instead, and a test checks the matrix against ``BM25.index``'s own (``test_scores_equal_bm25s_own_lucene_index``). Queries can also be scored with per-term weights
 (``search_weighted``), e.g. for query-expansion terms with smaller weights.
 """
 

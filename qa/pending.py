@@ -11,7 +11,9 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .changes import CHANGED, HASH, NEW, quick_state
 from .loaders import discover
+
 
 @dataclass
 class Pending:
@@ -84,11 +86,10 @@ def pending_changes(docs_dir: Path, documents) -> Pending:
         if (str(docs_dir), rel, *stat) in _SETTLED:
             continue
         info = known.get(rel)
-        if info is None:
+        state = quick_state(info, *stat)
+        if state == NEW:
             pending.new.append(rel)
-        elif info.size != stat[0]:
-            pending.changed.append(rel)
-        elif info.mtime_ns != stat[1] and _file_hash(docs_dir / rel, *stat) != info.content_hash:
+        elif state == CHANGED or (state == HASH and _file_hash(docs_dir / rel, *stat) != info.content_hash):
             pending.changed.append(rel)
     pending.removed = sorted(set(known) - set(present))
     return pending
