@@ -53,6 +53,28 @@ def corpus_index(corpus: str, settings, encoders) -> Path:
     return root / "index"
 
 
+def langchain_default(questions: list[dict], store, encoder, k: int = 5) -> dict:
+    """hit@1 and hit@3 of LangChain's default pipeline over the same extracted texts: its recursive splitter
+    (1,000 characters, 200 overlap), the same MiniLM model, exact cosine search, top ``k``."""
+    import numpy as np
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qa.evaluation import _contains
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    chunks = [c for info in store.documents() for c in splitter.split_text(store.document(info.path).text)]
+    matrix = encoder.encode(chunks, batch_size=32)
+    hit1 = hit3 = 0
+    answerable = [row for row in questions if not is_unanswerable(row)]
+    for row in answerable:
+        order = np.argsort(-(matrix @ encoder.encode_query(row["q"])[0]))[:k]
+        rank = next((i + 1 for i, c in enumerate(order) if _contains(chunks[c], row["gold"])), None)
+        hit1 += rank == 1
+        hit3 += rank is not None and rank <= 3
+    n = max(len(answerable), 1)
+    return {"answerable": len(answerable), "hit@1": round(hit1 / n, 4), "hit@3": round(hit3 / n, 4)}
+
+
 def in_split(row: dict, split: str) -> bool:
     return split == "all" or row.get("split", split) == split
 
@@ -103,6 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="hybrid")
     parser.add_argument("--calibrate", action="store_true", help="fit the not-found model on the dev split")
     parser.add_argument("--misses", action="store_true", help="print every miss")
+    parser.add_argument("--langchain", action="store_true", help="also LangChain's default pipeline, same model")
     args = parser.parse_args(argv)
     if args.calibrate and args.split != "dev":
         parser.error("--calibrate fits on the dev split only")
@@ -119,10 +142,17 @@ def main(argv=None) -> int:
                                          signals=pairs if mode == "hybrid" and name.startswith("natural") else None)
                 for mode in args.modes.split(",")
             }
+            if args.langchain:
+                results[name]["langchain"] = langchain_default(questions, store, encoders["primary"])
     print(f"split {args.split}; model {settings.model_name}; second encoder {settings.second_encoder or 'none'}")
     print(f"{'set':16} {'mode':7} {'n':>4} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'ans→NF':>7} {'unans→ans':>9} {'ms/q':>6}")
     for name in chosen:
+        if "langchain" in results[name]:
+            m = results[name]["langchain"]
+            print(f"{name:16} {'langchn':7} {m['answerable']:4d} {m['hit@1']:6.3f} {m['hit@3']:6.3f}   (LangChain default, same model)")
         for mode, m in results[name].items():
+            if mode == "langchain":
+                continue
             print(f"{name:16} {mode:7} {m['answerable']:4d} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} "
                   f"{m['answerable_not_found']:7.3f} {m['unanswerable_answered']:9.3f} {m['ms_per_question_p50']:6.0f}")
             print(f"{'':16} states: {json.dumps(m['states'])}")

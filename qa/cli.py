@@ -234,7 +234,7 @@ def quiet_libraries(verbose: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m qa", description="Verbatim: cited answers from your documents.")
+    parser = argparse.ArgumentParser(prog="verbatim", description="Verbatim: cited answers from your documents.")
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true",

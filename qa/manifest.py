@@ -27,29 +27,35 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
+def expected_manifest(settings, dimension: int = 384, extra_encoders=None) -> dict:
+    """Only the keys that must match for an index to be usable with ``settings``."""
+    from .encoders import extra_encoders as settings_extra
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": settings.model_name,
+        "dimension": int(dimension),
+        "chunking": settings.chunk_settings(),
+        "sentence_vectors": bool(settings.sentence_vectors),
+        "extra_encoders": dict(settings_extra(settings, dimension) if extra_encoders is None else extra_encoders),
+    }
+
+
 def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vectors.EXACT, extra_encoders=None) -> dict:
-    """The manifest for an index built with these settings.
+    """The manifest for an index built with these settings: ``expected_manifest`` plus what was built.
 
     ``vector_index``, ``vector_codec`` and ``vector_params`` describe the FAISS index actually built:
     ``Store.apply`` picks the kind from the chunk count (``vectors.choose``) and rewrites these keys, in
     the same transaction, when it changes. ``extra_encoders`` maps a key to ``{"model", "dimension"}``.
     """
     from . import __version__
-    from .encoders import extra_encoders as settings_extra
 
-    if extra_encoders is None:
-        extra_encoders = settings_extra(settings, dimension)
     return {
-        "format_version": FORMAT_VERSION,
-        "model": settings.model_name,
-        "dimension": int(dimension),
+        **expected_manifest(settings, dimension, extra_encoders),
         "dtype": dtype,
-        "chunking": settings.chunk_settings(),
         "vector_index": vector_index,
         "vector_codec": vectors.FLOAT32,
         "vector_params": {},
-        "sentence_vectors": bool(settings.sentence_vectors),
-        "extra_encoders": dict(extra_encoders or {}),
         "libraries": {
             "verbatim": __version__,
             "faiss": faiss.__version__,
@@ -59,24 +65,8 @@ def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vec
     }
 
 
-def expected_manifest(settings, dimension: int = 384, extra_encoders=None) -> dict:
-    """Only the keys that must match for an index to be usable with ``settings``."""
-    from .encoders import extra_encoders as settings_extra
-
-    if extra_encoders is None:
-        extra_encoders = settings_extra(settings, dimension)
-    return {
-        "format_version": FORMAT_VERSION,
-        "model": settings.model_name,
-        "dimension": int(dimension),
-        "chunking": settings.chunk_settings(),
-        "sentence_vectors": bool(settings.sentence_vectors),
-        "extra_encoders": dict(extra_encoders or {}),
-    }
-
-
 def rebuild_hint(directory: Path) -> str:
-    return f"Rebuild it with: python -m qa index --rebuild --index {directory}"
+    return f"Rebuild it with: verbatim index --rebuild --index {directory}"
 
 
 def check_manifest(stored: dict, expected: dict, directory: Path) -> None:

@@ -155,7 +155,7 @@ class Store:
         directory = Path(directory)
         if not (directory / DB_NAME).is_file():
             raise IndexMissingError(
-                f"No index at {directory}. Build it with: python -m qa index --index {directory} --docs DOCS_FOLDER"
+                f"No index at {directory}. Build it with: verbatim index --index {directory} --docs DOCS_FOLDER"
             )
         try:
             conn = cls._connect(directory, migrate=migrate)
@@ -169,7 +169,7 @@ class Store:
             if version < SCHEMA_VERSION:
                 raise IndexMismatchError(
                     f"The index at {directory} was written by an older version of Verbatim (schema {version}, now "
-                    f"{SCHEMA_VERSION}). Update it in place, without re-embedding: python -m qa index --index {directory}"
+                    f"{SCHEMA_VERSION}). Update it in place, without re-embedding: verbatim index --index {directory}"
                 )
             if version > SCHEMA_VERSION:
                 raise IndexMismatchError(
@@ -179,7 +179,7 @@ class Store:
             if Reads(conn, dimension).generation() == 0 and not unbuilt_ok:
                 raise IndexMissingError(
                     f"The index at {directory} has not been built yet (its first build is running or did not finish). "
-                    f"Build it with: python -m qa index --index {directory} --docs DOCS_FOLDER"
+                    f"Build it with: verbatim index --index {directory} --docs DOCS_FOLDER"
                 )
             if check:
                 check_manifest(manifest, expected_manifest(settings, dimension, extra_encoders), directory)
@@ -735,7 +735,7 @@ class Store:
             reads = snap.records
             generation, ids = snap.number, snap.generation.ids
             if not np.array_equal(reads.chunk_ids(), ids):
-                raise IndexCorruptError("The chunk ids changed inside one snapshot.")
+                raise IndexCorruptError("The passages changed inside one snapshot.")
             for key, index in snap.generation.dense.items():
                 faiss_ids = vectors.ids_of(index)
                 if not np.array_equal(faiss_ids, ids):
@@ -796,7 +796,7 @@ class Store:
         if damaged:
             raise IndexCorruptError(
                 f"{len(damaged)} chunk rows are damaged (their vectors no longer match their checksums; first: "
-                f"chunk {damaged[0]}). Rebuild the index: python -m qa index --rebuild"
+                f"chunk {damaged[0]}). Rebuild the index: verbatim index --rebuild"
             )
         return docs
 

@@ -228,8 +228,9 @@ def test_question_in_a_real_browser(server, browser_page, tmp_path):
     citation = page.locator('[data-testid="stCode"]', has_text=CITATION).first
     citation.scroll_into_view_if_needed()
     assert citation.is_visible()
-    answer = page.locator(".vb-answer").first
-    assert PASSAGE in answer.inner_text()
+    answer = page.locator(".vb-answer").first.inner_text()
+    # answered: the sentence is quoted; uncertain: the box says so and quotes the closest sentence, unmarked
+    assert PASSAGE in answer or ("may not answer" in answer and "”" in answer)
 
     # screenshot of the answer, scrolled to its question (after the page has settled)
     page.wait_for_timeout(1500)

@@ -54,7 +54,7 @@ def test_add_remove_reopen(settings, docs_dir, fake_embedder):
 
 
 def test_missing_index_says_how_to_build(settings):
-    with pytest.raises(IndexMissingError, match="python -m qa index"):
+    with pytest.raises(IndexMissingError, match="verbatim index"):
         Store.open(settings.index, settings)
 
 
