@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import islice
 from dataclasses import replace
 from functools import lru_cache
 
@@ -159,33 +160,41 @@ def ask(
     passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
-    # Only prose is highlighted or quoted: never an address block, a letterhead or a contents line.
-    prose = [is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start]) for pi, s, e in flat]
+    # Only prose is highlighted or quoted: never an address block, a letterhead or a contents line. Sentences
+    # are judged lazily, best first, so a question checks a dozen of them rather than all.
+    judged: dict[int, bool] = {}
+
+    def prose(j: int) -> bool:
+        if j not in judged:
+            pi, s, e = flat[j]
+            judged[j] = is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start])
+        return judged[j]
+
+    def long_enough(j: int) -> bool:
+        return flat[j][2] - flat[j][1] >= MIN_SENTENCE_CHARS
+
+    # Ties: the higher-ranked passage, then the earlier sentence (a sentence shared by two overlapping
+    # passages is cited to the first card that shows it).
+    order = sorted(range(len(flat)), key=lambda j: (-float(sentence_scores[j]), flat[j][0], flat[j][1]))
     highlighted = []
     for i, passage in enumerate(passages):
-        scored = [(float(sentence_scores[j]), s, e) for j, (pi, s, e) in enumerate(flat) if pi == i and prose[j]]
-        scored = [x for x in scored if x[2] - x[1] >= MIN_SENTENCE_CHARS] or scored
-        scored.sort(key=lambda x: (-x[0], x[1]))  # ties: the earlier sentence
+        mine = [j for j in order if flat[j][0] == i]
+        picked = list(islice((j for j in ([j for j in mine if long_enough(j)] or mine) if prose(j)), 2))
         keep = []
-        if scored:
-            best = scored[0][0]
-            keep = [(s, e) for score, s, e in scored[:2] if score >= best - 0.05]
+        if picked:
+            best = float(sentence_scores[picked[0]])
+            keep = [flat[j][1:] for j in picked if float(sentence_scores[j]) >= best - 0.05]
         highlighted.append(replace(passage, highlights=tuple(sorted(keep))))
 
-    # Ties (a sentence shared by two overlapping passages) go to the higher-ranked passage, so its marker
-    # points at the first card that shows it.
-    ranked_sentences = sorted(
-        ((float(sentence_scores[j]), pi, s, e) for j, (pi, s, e) in enumerate(flat) if e - s >= MIN_SENTENCE_CHARS and prose[j]),
-        key=lambda x: (-x[0], x[1], x[2]),
-    )
-    best_sentence = ranked_sentences[0][0] if ranked_sentences else 0.0
+    best_sentence = next((float(sentence_scores[j]) for j in order if long_enough(j) and prose(j)), 0.0)
     chosen = []
     seen = set()
-    for score, pi, s, e in ranked_sentences:
+    for j in order:
+        score, (pi, s, e) = float(sentence_scores[j]), flat[j]
         if len(chosen) == MAX_ANSWER_SENTENCES or score < best_sentence - 0.08:
             break
         passage = passages[pi]
-        if (passage.doc, s, e) in seen:  # overlapping chunks share sentences
+        if not long_enough(j) or (passage.doc, s, e) in seen or not prose(j):  # overlapping chunks share sentences
             continue
         seen.add((passage.doc, s, e))
         chosen.append(AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank))

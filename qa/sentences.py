@@ -87,6 +87,7 @@ def _append(spans: list, text: str, s: int, e: int) -> None:
 _LEADER = re.compile(r"(\.\s?){4,}|…{2,}|\.{2,}\s*\d+\s*$|\s{3,}\d+\s*$", re.M)
 _TERMINAL = re.compile(r"[.!?;:…。！？؟]['\"”’)\]]*\s*$")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_DIGIT = re.compile(r"\d")
 
 
 def is_prose(text: str) -> bool:
@@ -110,7 +111,7 @@ def is_prose(text: str) -> bool:
             return False
     elif len(text) < 12:
         return False
-    if sum(c.isdigit() for c in text) > 0.3 * len(text):
+    if len(_DIGIT.findall(text)) > 0.3 * len(text):
         return False
     if not ends:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
