@@ -126,9 +126,15 @@ def main(argv=None) -> int:
     parser.add_argument("--calibrate", action="store_true", help="fit the not-found model on the dev split")
     parser.add_argument("--misses", action="store_true", help="print every miss")
     parser.add_argument("--langchain", action="store_true", help="also LangChain's default pipeline, same model")
+    parser.add_argument("--weights", help="fusion weights dense,lexical,sentence to use instead of qa/fusion.py's "
+                                          "(e.g. 0.3,1,1.3, those of the SciFact tuning)")
     args = parser.parse_args(argv)
     if args.calibrate and args.split != "dev":
         parser.error("--calibrate fits on the dev split only")
+    if args.weights:
+        from qa import fusion
+
+        fusion.WEIGHTS = tuple(float(w) for w in args.weights.split(","))
     settings = load_settings()
     encoders = encoders_for(settings)
     chosen = {name: spec for group, sets in SETS.items() if args.sets in (group, "all") for name, spec in sets.items()}
