@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
+import time as _time  # TEMP-BENCH
+_T0, _C0 = _time.perf_counter(), _time.thread_time()  # TEMP-BENCH
 
 import streamlit as st
 
 from qa import conversation, page, pending, reporting, uploads
-from qa.errors import IndexCorruptError, IndexMismatchError, QAError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
 from qa.progress import ProgressReporter
 from qa.render import (ANSWERED, BRAND_HTML, PAGE_CSS, UNCERTAIN, answer_html, answer_state, citation_label,
                        document_choices, document_html, documents_html, md_escape, not_answered_html, passage_card_html,
@@ -81,6 +83,14 @@ def run_update(title: str, *, rebuild: bool = False, lock_wait: float = 0.0, whe
 
 def open_store():
     """The index, built on first start; None (with a message on the page) if it cannot be opened."""
+    # The open store is cached per process: a rerun does not look at the folder again (``Store.exists`` opens
+    # a SQLite connection: about 10 ms a rerun under load, for every session).
+    try:
+        return page.store_for(settings)
+    except IndexMissingError:
+        pass
+    except Exception:
+        pass  # not cached: opened again below, where the error is shown
     if not Store.exists(settings.index):
         if not settings.docs.is_dir():
             st.error(md_escape(f"There is no index at {settings.index} and no documents folder at {settings.docs}. "
@@ -248,3 +258,8 @@ if question is not None:
         else:
             state.turns.append(turn)
             render_answer(turn)
+
+import os as _os, json as _json  # TEMP-BENCH
+if _os.environ.get("QA_TIMINGS_LOG"):  # TEMP-BENCH
+    with open(_os.environ["QA_TIMINGS_LOG"], "a") as _f:  # TEMP-BENCH
+        _f.write(_json.dumps({"run_ms": (_time.perf_counter() - _T0) * 1000, "run_cpu_ms": (_time.thread_time() - _C0) * 1000, "question": question is not None, "turns": len(state.turns), "t": _time.time()}) + "\n")  # TEMP-BENCH

@@ -21,6 +21,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.corpus import save_result  # noqa: E402
+
 QUESTIONS = REPO / "tests" / "data" / "natural_seeds.jsonl"
 
 WORKER = r"""
@@ -107,9 +111,7 @@ def main(argv=None) -> int:
     if args.compare:
         result["ratio_p50"] = round(result["working tree"]["p50_ms"] / result[args.compare]["p50_ms"], 3)
     print(json.dumps(result, indent=2))
-    out = REPO / "bench" / "results" / "ask.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    save_result("ask", result)
     return 0
 
 

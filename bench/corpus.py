@@ -53,3 +53,11 @@ def pct(values, q):
     if not values:
         return None
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def save_result(name: str, result: dict) -> Path:
+    """Write a benchmark's JSON to bench/results/<name>.json (git-ignored); returns the path."""
+    out = REPO / "bench" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    return out

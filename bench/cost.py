@@ -14,7 +14,6 @@ its ratio to the baseline's median. Writes bench/results/cost.json.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import SCIFACT  # noqa: E402
+from bench.corpus import SCIFACT, save_result  # noqa: E402
 from qa.encoders import E5, encoders_for  # noqa: E402
 from qa.evaluation import load_beir, write_beir_docs  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
@@ -102,9 +101,7 @@ def main(argv=None) -> int:
     print(f"{'pipeline':28} {'seconds':>8} {'× LangChain':>12} {'passages':>9}")
     for row in result["rows"]:
         print(f"{row['pipeline']:28} {row['median_s']:8.2f} {row['ratio']:12.2f} {row['passages']:9}")
-    out = REPO / "bench" / "results" / "cost.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    save_result("cost", result)
     return 0
 
 

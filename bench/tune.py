@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.corpus import save_result  # noqa: E402
 from bench.quality import SETS, corpus_index, in_split  # noqa: E402
 from qa import fusion  # noqa: E402
 from qa.encoders import encoders_for  # noqa: E402
@@ -84,9 +84,7 @@ def main(argv=None) -> int:
     print(f"{len(items)} answerable dev questions; current weights {current}: {result['current']}")
     for row in rows[: args.top]:
         print(f"  {row['weights']}: hit@1 {row['hit@1']:.3f} hit@3 {row['hit@3']:.3f} MRR {row['mrr']:.3f}")
-    out = REPO / "bench" / "results" / "tune.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    save_result("tune", result)
     return 0
 
 

@@ -7,6 +7,7 @@ Streamlit.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import streamlit as st
@@ -24,7 +25,23 @@ def load_embedder(dtype: str, device: str, batch_size: int):
     """The embedding model, loaded once per process."""
     from .embedding import load_embedder as _load
 
-    return _load(dtype, device, batch_size)
+    embedder = _load(dtype, device, batch_size)
+    settle_heap()
+    return embedder
+
+
+def settle_heap() -> None:
+    """Move everything alive now (torch, transformers, the model: about 500 000 objects) out of the garbage
+    collector's reach, so that a full collection only walks what was made since.
+
+    Streamlit runs ``gc.collect(2)`` after every script run (``runner.postScriptGC``), holding the GIL; over the
+    whole heap of a process with torch loaded that took 0.22 s on the 2-core machine, for every question of
+    every session, while no other session's script or message could run (bench/concurrency.py: 28 % of the
+    server's samples with 8 sessions asking at once). Objects frozen here are still freed by reference
+    counting; only cycles among them would stay, and they are the long-lived model and modules.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @st.cache_resource(show_spinner=False)

@@ -18,7 +18,11 @@ from conftest import FakeEmbedder
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "corpora" / "beir_scifact" / "corpus.jsonl"
 
-pytestmark = pytest.mark.skipif(not SCIFACT.exists(), reason="the shared SciFact corpus is not there")
+
+
+@pytest.fixture(autouse=True)
+def _scifact_is_there():
+    assert SCIFACT.exists(), f"the shared SciFact corpus is missing: {SCIFACT} (README, 'Getting the shared data')"
 
 
 def run(script: str, *args: str) -> None:
