@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time as _time  # TEMP-BENCH
-_T0, _C0 = _time.perf_counter(), _time.thread_time()  # TEMP-BENCH
 
 import streamlit as st
 
@@ -258,8 +256,3 @@ if question is not None:
         else:
             state.turns.append(turn)
             render_answer(turn)
-
-import os as _os, json as _json  # TEMP-BENCH
-if _os.environ.get("QA_TIMINGS_LOG"):  # TEMP-BENCH
-    with open(_os.environ["QA_TIMINGS_LOG"], "a") as _f:  # TEMP-BENCH
-        _f.write(_json.dumps({"run_ms": (_time.perf_counter() - _T0) * 1000, "run_cpu_ms": (_time.thread_time() - _C0) * 1000, "question": question is not None, "turns": len(state.turns), "t": _time.time()}) + "\n")  # TEMP-BENCH

@@ -2,19 +2,22 @@
 
     .venv/bin/python bench/concurrency.py                       # 1, 4 and 8 sessions, 3 rounds each
     .venv/bin/python bench/concurrency.py --label after --sessions 1,4,8 --rounds 3
+    .venv/bin/python bench/concurrency.py --label before --repo /tmp/verbatim-old   # another tree (git archive REV)
+    .venv/bin/python bench/concurrency.py --sessions 8 --py-spy /tmp/server.txt       # profile the server (py-spy)
 
 The app runs as its own process on a free loopback port, on a temporary copy of seeds/ and an index of it built
 first (``python -m qa index``). Each of N sessions is one Chromium page (one browser, one context per session).
 In each round every page waits until its page is idle, types a different question from
 tests/data/natural_seeds.jsonl (answerable ones) and all press Enter at the same moment (a barrier); the figure is
 Enter → the first new passage card visible, measured inside each page (``performance.now()`` at the keydown and
-when the card is first seen, polled every 20 ms), so the browser driver's own delays do not count. An answer the
+when a MutationObserver first sees the card in the page), so the browser driver's own delays do not count. An answer the
 app judges "not found" has no visible card (they are collapsed); its "not found" box counts instead.
 
 Printed, one row per N: p50 / p95 / max of that figure, answered / asked, errors on the page, the server's time in
 ``answer_question`` (the page footer, 0.1 s resolution), the server's RSS (VmRSS and VmHWM from
-/proc/<pid>/status), CPU seconds of the server and of the browsers during the phase, the machine's busy share and
-the load average. Results go to ``bench/results/concurrency.json`` under ``--label`` (other labels are kept, and
+/proc/<pid>/status), CPU seconds of the server and of the browsers during the phase (in the JSON also per kind of
+Chromium process), the machine's busy share and the load average. The browsers share the machine's cores with the
+server here, as they would not in use: read the server's CPU seconds per question next to the latency. Results go to ``bench/results/concurrency.json`` under ``--label`` (other labels are kept, and
 shown in the same table), the server log next to it.
 """
 
@@ -36,6 +39,10 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.corpus import save_result  # noqa: E402
+
 RESULTS = REPO / "bench" / "results"
 QUESTIONS = REPO / "tests" / "data" / "natural_seeds.jsonl"
 CHROMIUM = "/usr/bin/chromium"
@@ -49,30 +56,43 @@ _IDLE = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIco
     && !!document.querySelector('[data-testid="stChatInputTextArea"]')
     && !document.querySelector('[data-testid="stChatInputTextArea"]:disabled')"""
 
-_COUNTS = """() => ({
-    cards: Array.from(document.querySelectorAll("article.vb-card")).filter(e => e.offsetParent !== null).length,
-    none: document.querySelectorAll(".vb-answer.vb-none").length,
-})"""
-
-# Records when Enter goes down in the chat box (capture phase: before Streamlit's own handler).
+# Armed before each question: remembers how many cards and "not found" boxes the page has, records when Enter goes
+# down in the chat box (capture phase: before Streamlit's own handler), and watches the DOM for the first new
+# passage card that is visible (one in a collapsed expander is not), a new "not found" box, or an error. A
+# MutationObserver rather than polling: the page is checked when it changes, and layout is only asked for when a
+# new card has arrived (polling every 20 ms would force a layout of a busy page 50 times a second, in every page).
 _ARM = """() => {
-    window.__vbEnter = null;
-    if (!window.__vbArmed) {
-        window.__vbArmed = true;
+    const cards = () => document.getElementsByClassName("vb-card");
+    const st = {enter: null, done: null, cards: cards().length,
+                none: document.querySelectorAll(".vb-answer.vb-none").length,
+                errors: document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length};
+    window.__vb = st;
+    if (window.__vbObserver) window.__vbObserver.disconnect();
+    if (!window.__vbKeys) {
+        window.__vbKeys = true;
         document.addEventListener("keydown", (e) => {
-            if (e.key === "Enter" && e.target && e.target.getAttribute("data-testid") === "stChatInputTextArea")
-                window.__vbEnter = {t: performance.now(), wall: Date.now()};
+            const s = window.__vb;
+            if (s && s.enter === null && e.key === "Enter" && e.target && e.target.getAttribute("data-testid") === "stChatInputTextArea")
+                s.enter = {t: performance.now(), wall: Date.now()};
         }, true);
     }
+    const check = () => {
+        const s = window.__vb;
+        if (s.enter === null || s.done !== null) return;
+        const all = cards();
+        let kind = null;
+        for (let i = s.cards; i < all.length && !kind; i++)
+            if (all[i].tagName === "ARTICLE" && all[i].offsetParent !== null) kind = "card";
+        if (!kind && document.querySelectorAll(".vb-answer.vb-none").length > s.none) kind = "none";
+        if (!kind && document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length > s.errors)
+            kind = "error";
+        if (kind) { s.done = {t: performance.now(), kind: kind}; window.__vbObserver.disconnect(); }
+    };
+    window.__vbObserver = new MutationObserver(check);
+    window.__vbObserver.observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["open", "aria-expanded", "style", "class"]});
 }"""
 
-_DONE = """([cards, none]) => {
-    const c = Array.from(document.querySelectorAll("article.vb-card")).filter(e => e.offsetParent !== null).length;
-    const n = document.querySelectorAll(".vb-answer.vb-none").length;
-    const err = document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length;
-    if (c > cards || n > none || err) return {t: performance.now(), kind: c > cards ? "card" : (n > none ? "none" : "error")};
-    return false;
-}"""
+_DONE = "() => window.__vb && window.__vb.done"
 
 _FOOTER = """() => {
     const xs = Array.from(document.querySelectorAll('[data-testid="stCaptionContainer"]'))
@@ -131,6 +151,28 @@ def proc_threads(pid: int) -> int:
         return 0
 
 
+def process_kind(pid: int) -> str:
+    """``renderer``, ``gpu-process``, ``utility``… for Chromium's processes (its ``--type``), ``browser`` for the
+    main one, else the program's name (``node``: the Playwright driver)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()  # zygote children: one string
+    except OSError:
+        return "gone"
+    for arg in args:
+        if arg.startswith(b"--type="):
+            return arg[7:].decode(errors="replace")
+    name = Path(args[0].decode(errors="replace")).name if args and args[0] else "?"
+    return "browser" if "chrom" in name else name
+
+
+def cpu_by_kind(pids) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid in pids:
+        kind = process_kind(pid)
+        out[kind] = out.get(kind, 0.0) + proc_cpu_s(pid)
+    return out
+
+
 def descendants(root: int, exclude: set[int]) -> list[int]:
     """Processes under ``root`` (not under any of ``exclude``)."""
     children: dict[int, list[int]] = {}
@@ -169,8 +211,9 @@ def loadavg() -> list[float]:
 class Server:
     """``streamlit run app.py`` on a free port, on a copy of seeds/ with an index built beforehand."""
 
-    def __init__(self, root: Path, extra_env: dict | None = None):
+    def __init__(self, root: Path, extra_env: dict | None = None, repo: Path = REPO):
         self.root = root
+        self.repo = Path(repo)
         self.docs, self.index = root / "docs", root / "index"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -180,19 +223,19 @@ class Server:
         self.proc = None
 
     def build_index(self) -> float:
-        shutil.copytree(REPO / "seeds", self.docs)
+        shutil.copytree(self.repo / "seeds", self.docs)
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "qa", "index", "--docs", str(self.docs), "--index", str(self.index)],
-                       cwd=REPO, env=self.env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+                       cwd=self.repo, env=self.env, check=True, stdout=subprocess.DEVNULL, timeout=600)
         return time.monotonic() - started
 
     def start(self) -> float:
-        command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+        command = [sys.executable, "-m", "streamlit", "run", str(self.repo / "app.py"), "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
         self._log = open(self.log_path, "wb")
         started = time.monotonic()
-        self.proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(command, cwd=self.repo, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         while time.monotonic() < started + START_TIMEOUT_S:
             if self.proc.poll() is not None:
@@ -241,27 +284,24 @@ async def open_session(browser, url: str):
     return context, page
 
 
-async def prepare(page, question: str) -> dict:
-    """Wait until the page is idle, arm the Enter listener, type the question; the counts before Enter."""
+async def prepare(page, question: str) -> None:
+    """Wait until the page is idle, type the question, arm the watcher (see ``_ARM``)."""
     await page.wait_for_function(_IDLE, timeout=ANSWER_TIMEOUT_S * 1000, polling=50)
-    await page.evaluate(_ARM)
-    before = await page.evaluate(_COUNTS)
     box = page.get_by_test_id("stChatInputTextArea")
     await box.fill(question)
     if await box.input_value() != question:
         raise RuntimeError("the chat box lost the typed question")
-    return before
+    await page.evaluate(_ARM)
 
 
-async def wait_answer(page, before: dict) -> dict:
+async def wait_answer(page) -> dict:
     """Enter → first new visible passage (or "not found" box), measured in the page."""
     try:
-        handle = await page.wait_for_function(_DONE, arg=[before["cards"], before["none"]],
-                                              timeout=ANSWER_TIMEOUT_S * 1000, polling=20)
-        done = await handle.json_value()
+        await page.wait_for_function(_DONE, timeout=ANSWER_TIMEOUT_S * 1000, polling=100)
     except Exception as exc:  # timeout or a page that went away
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-    enter = await page.evaluate("() => window.__vbEnter")
+    state = await page.evaluate("() => window.__vb")
+    enter, done = state["enter"], state["done"]
     if enter is None:
         return {"ok": False, "error": "Enter was not seen by the page"}
     result = {"ok": done["kind"] != "error", "kind": done["kind"], "seconds": (done["t"] - enter["t"]) / 1000,
@@ -285,16 +325,17 @@ async def run_phase(browser, server: Server, n: int, rounds: int, pool: list[str
     browser_pids = descendants(os.getpid(), exclude)
     cpu_server0 = proc_cpu_s(server.proc.pid)
     cpu_browsers0 = sum(proc_cpu_s(p) for p in browser_pids)
+    kinds0 = cpu_by_kind(browser_pids)
     busy0, total0 = machine_cpu()
     load0 = loadavg()
     wall0 = time.monotonic()
     results = []
     for r in range(rounds):
         qs = [pool[(offset + r * n + i) % len(pool)] for i in range(n)]
-        befores = await asyncio.gather(*(prepare(page, q) for page, q in zip(pages, qs)))
+        await asyncio.gather(*(prepare(page, q) for page, q in zip(pages, qs)))
         # The barrier: every box holds its question; all Enter presses are sent together.
         await asyncio.gather(*(page.get_by_test_id("stChatInputTextArea").press("Enter") for page in pages))
-        answers = await asyncio.gather(*(wait_answer(page, before) for page, before in zip(pages, befores)))
+        answers = await asyncio.gather(*(wait_answer(page) for page in pages))
         enters = [a["enter_wall_ms"] for a in answers if "enter_wall_ms" in a]
         for i, (q, a) in enumerate(zip(qs, answers)):
             results.append({"round": r + 1, "session": i, "question": q, **a})
@@ -305,6 +346,7 @@ async def run_phase(browser, server: Server, n: int, rounds: int, pool: list[str
     wall = time.monotonic() - wall0
     browser_pids = set(browser_pids) | set(descendants(os.getpid(), exclude))
     cpu_browsers = sum(proc_cpu_s(p) for p in browser_pids) - cpu_browsers0
+    kinds = {k: round(v - kinds0.get(k, 0.0), 2) for k, v in cpu_by_kind(browser_pids).items()}
     cpu_server = proc_cpu_s(server.proc.pid) - cpu_server0
     busy1, total1 = machine_cpu()
     memory = proc_memory_mb(server.proc.pid)
@@ -330,6 +372,7 @@ async def run_phase(browser, server: Server, n: int, rounds: int, pool: list[str
         "server_threads": threads,
         "server_cpu_s": round(cpu_server, 2),
         "browsers_cpu_s": round(cpu_browsers, 2),
+        "browsers_cpu_by_process_s": kinds,
         "wall_s": round(wall, 2),
         "machine_busy": round((busy1 - busy0) / max(total1 - total0, 1), 3),
         "loadavg_before": load0,
@@ -348,9 +391,9 @@ async def run_all(server: Server, sessions: list[int], rounds: int) -> list[dict
         try:
             # Warm-up: one session asks one question (the first script run loads the model and opens the index).
             context, page = await open_session(browser, server.url)
-            before = await prepare(page, pool[-1])
+            await prepare(page, pool[-1])
             await page.get_by_test_id("stChatInputTextArea").press("Enter")
-            warm = await wait_answer(page, before)
+            warm = await wait_answer(page)
             await context.close()
             print(f"warm-up question: {warm.get('seconds', float('nan')):.2f} s", flush=True)
             phases = []
@@ -387,7 +430,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--label", default="current", help="name of this run in the results file")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the app")
-    parser.add_argument("--out", default=str(RESULTS / "concurrency.json"))
+    parser.add_argument("--repo", default=str(REPO), help="run the app (and build the index) of this source tree, "
+                        "e.g. an export of an earlier revision, with this venv (default: this tree)")
     parser.add_argument("--py-spy", metavar="FILE", help="record the server with py-spy (collapsed stacks) into FILE; "
                         "needs `pip install py-spy` in the venv")
     parser.add_argument("--py-spy-args", default="--rate 200 --nonblocking", help="more py-spy record options")
@@ -400,7 +444,7 @@ def main(argv=None) -> int:
     extra_env = dict(item.split("=", 1) for item in args.env)
 
     root = Path(tempfile.mkdtemp(prefix="verbatim-bench-concurrency-"))
-    server = Server(root, extra_env)
+    server = Server(root, extra_env, Path(args.repo))
     try:
         built = server.build_index()
         healthy = server.start()
@@ -422,20 +466,20 @@ def main(argv=None) -> int:
             shutil.copy(server.log_path, RESULTS / "concurrency-server.log")
         shutil.rmtree(root, ignore_errors=True)
 
-    out = Path(args.out)
-    stored = json.loads(out.read_text()) if out.exists() else {}
-    runs = stored.get("runs", {})
+    out = RESULTS / "concurrency.json"
+    runs = json.loads(out.read_text()).get("runs", {}) if out.exists() else {}
     runs[args.label] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "cpus": os.cpu_count(),
+        "repo": str(Path(args.repo).resolve()),
         "env": extra_env,
         "phases": phases,
         "note": "seconds = Enter → first new visible passage card (or 'not found' box), measured in the page; "
                 "ask = the server's answer_question time from the page footer; busy = the machine's CPU use "
-                "(all processes, all cores) during the phase",
+                "(all processes, all cores) during the phase; loadavg_before = the 1-minute load average as the "
+                "phase started",
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    out = save_result("concurrency", {"runs": runs})
     print()
     print(table(runs))
     print(f"\nwritten to {out}")

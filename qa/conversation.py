@@ -100,7 +100,6 @@ def structure(store, passages, contexts: dict | None = None) -> tuple[dict, set]
 def answer_question(store, embedder, question: str, *, k: int, docs=None, history=None, settings=None, turn_id: int = 0) -> Turn:
     """Ask (``qa.answer.ask``) and collect what the page needs to show the answer; QAErrors propagate."""
     started = time.perf_counter()
-    cpu0 = time.thread_time()  # TEMP-BENCH
     mode = getattr(settings, "mode", "hybrid")
     max_chars = getattr(settings, "max_question_chars", 2000)
     answer = ask(store, embedder, question, k=k, docs=list(docs) if docs else None, mode=mode,
@@ -114,8 +113,4 @@ def answer_question(store, embedder, question: str, *, k: int, docs=None, histor
     if mode != "bm25":
         turn.relevance = dict(answer.cosines)
     turn.seconds = time.perf_counter() - started
-    import os, json, threading  # TEMP-BENCH
-    if os.environ.get("QA_TIMINGS_LOG"):  # TEMP-BENCH
-        with open(os.environ["QA_TIMINGS_LOG"], "a") as f:  # TEMP-BENCH
-            f.write(json.dumps({"wall_ms": turn.seconds * 1000, "cpu_ms": (time.thread_time() - cpu0) * 1000, "t": time.time(), **answer.timings}) + "\n")  # TEMP-BENCH
     return turn

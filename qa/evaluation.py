@@ -214,7 +214,7 @@ def run_cli(args, settings) -> int:
             print(json.dumps(result))
         else:
             print(f"BEIR {Path(args.beir).name} ({result['split']}): {result['queries']} queries, "
-                  f"{result['documents']} documents, {result['chunks']} chunks, indexed in {result['index_seconds']} s")
+                  f"{result['documents']} documents, {result['chunks']} passages, indexed in {result['index_seconds']} s")
             print(f"{'mode':8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8} {'ms/query':>9}")
             for mode, m in result["modes"].items():
                 print(f"{mode:8} {m['ndcg@10']:8.4f} {m['recall@100']:8.4f} {m['mrr@10']:8.4f} {m['ms_per_query_p50']:9.1f}")
@@ -233,9 +233,11 @@ def run_cli(args, settings) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{'mode':8} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'not-found acc':>14} {'median chars':>13}")
+        print(f"{'mode':8} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'answerable said not found':>26} "
+              f"{'unanswerable shown as answered':>31} {'median chars':>13}")
         for mode, m in result.items():
-            print(f"{mode:8} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} {m['not_found_accuracy']:14.3f} {m['median_top_passage_chars']:13.0f}")
+            print(f"{mode:8} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} {m['answerable_not_found']:26.3f} "
+                  f"{m['unanswerable_answered']:31.3f} {m['median_top_passage_chars']:13.0f}")
         for miss in result["hybrid"]["misses"]:
             print("  hybrid miss:", json.dumps(miss), file=sys.stderr)
     return 0
