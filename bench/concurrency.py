@@ -17,8 +17,9 @@ Printed, one row per N: p50 / p95 / max of that figure, answered / asked, errors
 ``answer_question`` (the page footer, 0.1 s resolution), the server's RSS (VmRSS and VmHWM from
 /proc/<pid>/status), CPU seconds of the server and of the browsers during the phase (in the JSON also per kind of
 Chromium process), the machine's busy share and the load average. The browsers share the machine's cores with the
-server here, as they would not in use: read the server's CPU seconds per question next to the latency. Results go to ``bench/results/concurrency.json`` under ``--label`` (other labels are kept, and
-shown in the same table), the server log next to it.
+server here, as they would not in use: read the server's CPU seconds per question next to the latency. Results go
+to ``bench/results/concurrency.json`` under ``--label`` (other labels are kept and shown in the same table), the
+server log to ``bench/results/concurrency-server.log``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ START_TIMEOUT_S = 240
 ANSWER_TIMEOUT_S = 60
 TICK = os.sysconf("SC_CLK_TCK")
 
-_IDLE = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
+_IDLE = """() => !document.querySelector(
+        '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
     && !!document.querySelector('[data-testid="stChatInputTextArea"]')
     && !document.querySelector('[data-testid="stChatInputTextArea"]:disabled')"""
 
@@ -62,17 +64,20 @@ _IDLE = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIco
 # MutationObserver rather than polling: the page is checked when it changes, and layout is only asked for when a
 # new card has arrived (polling every 20 ms would force a layout of a busy page 50 times a second, in every page).
 _ARM = """() => {
+    const ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]';
     const cards = () => document.getElementsByClassName("vb-card");
     const st = {enter: null, done: null, cards: cards().length,
                 none: document.querySelectorAll(".vb-answer.vb-none").length,
-                errors: document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length};
+                errors: document.querySelectorAll(ERRORS).length};
     window.__vb = st;
     if (window.__vbObserver) window.__vbObserver.disconnect();
     if (!window.__vbKeys) {
         window.__vbKeys = true;
         document.addEventListener("keydown", (e) => {
             const s = window.__vb;
-            if (s && s.enter === null && e.key === "Enter" && e.target && e.target.getAttribute("data-testid") === "stChatInputTextArea")
+            const box = e.target && e.target.getAttribute
+                && e.target.getAttribute("data-testid") === "stChatInputTextArea";
+            if (s && s.enter === null && e.key === "Enter" && box)
                 s.enter = {t: performance.now(), wall: Date.now()};
         }, true);
     }
@@ -84,12 +89,12 @@ _ARM = """() => {
         for (let i = s.cards; i < all.length && !kind; i++)
             if (all[i].tagName === "ARTICLE" && all[i].offsetParent !== null) kind = "card";
         if (!kind && document.querySelectorAll(".vb-answer.vb-none").length > s.none) kind = "none";
-        if (!kind && document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length > s.errors)
-            kind = "error";
+        if (!kind && document.querySelectorAll(ERRORS).length > s.errors) kind = "error";
         if (kind) { s.done = {t: performance.now(), kind: kind}; window.__vbObserver.disconnect(); }
     };
     window.__vbObserver = new MutationObserver(check);
-    window.__vbObserver.observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["open", "aria-expanded", "style", "class"]});
+    window.__vbObserver.observe(document.body, {childList: true, subtree: true, attributes: true,
+                                                attributeFilter: ["open", "aria-expanded", "style", "class"]});
 }"""
 
 _DONE = "() => window.__vb && window.__vb.done"
@@ -421,7 +426,10 @@ def table(runs: dict[str, dict]) -> str:
                          fmt(p["browsers_cpu_s"], ".1f"), fmt(p["wall_s"], ".1f"), f"{p['machine_busy']:.0%}",
                          f"{p['loadavg_before'][0]:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows)
+    def line(row) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    return "\n".join(line(r) for r in rows)
 
 
 def main(argv=None) -> int:
