@@ -30,18 +30,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.appserver import AppServer, AppServerError  # noqa: E402
 from bench.corpus import save_result  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -104,12 +103,6 @@ _FOOTER = """() => {
         .map(e => e.innerText.trim()).filter(t => / search · [0-9.]+ s$/.test(t));
     return xs.length ? xs[xs.length - 1] : null;
 }"""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def questions() -> list[str]:
@@ -213,19 +206,11 @@ def loadavg() -> list[float]:
 # ------------------------------------------------------------------------------------------------ server
 
 
-class Server:
-    """``streamlit run app.py`` on a free port, on a copy of seeds/ with an index built beforehand."""
+class Server(AppServer):
+    """The page on a copy of seeds/ with an index built beforehand; a start that fails ends the benchmark."""
 
     def __init__(self, root: Path, extra_env: dict | None = None, repo: Path = REPO):
-        self.root = root
-        self.repo = Path(repo)
-        self.docs, self.index = root / "docs", root / "index"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = root / "streamlit.log"
-        self.env = {**os.environ, "QA_DOCS": str(self.docs), "QA_INDEX": str(self.index), "HF_HUB_OFFLINE": "1",
-                    "TRANSFORMERS_OFFLINE": "1", **(extra_env or {})}
-        self.proc = None
+        super().__init__(root, repo, extra_env, timeout=START_TIMEOUT_S)
 
     def build_index(self) -> float:
         shutil.copytree(self.repo / "seeds", self.docs)
@@ -235,45 +220,10 @@ class Server:
         return time.monotonic() - started
 
     def start(self) -> float:
-        command = [sys.executable, "-m", "streamlit", "run", str(self.repo / "app.py"), "--server.headless", "true",
-                   "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-        self._log = open(self.log_path, "wb")
-        started = time.monotonic()
-        self.proc = subprocess.Popen(command, cwd=self.repo, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        while time.monotonic() < started + START_TIMEOUT_S:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"streamlit exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return time.monotonic() - started
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"streamlit did not become healthy within {START_TIMEOUT_S} s:\n{self.log()}")
-
-    def log(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
-        finally:
-            self._log.close()
+            return super().start()
+        except AppServerError as exc:
+            raise SystemExit(str(exc)) from None
 
 
 # ------------------------------------------------------------------------------------------------ sessions

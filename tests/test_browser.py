@@ -11,17 +11,13 @@ Measured figures are printed (run with ``-s`` to see them) and written to
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bench import appserver
 
 from conftest import REPO, SEEDS, write
 
@@ -44,12 +40,6 @@ the prosecutor asked for more time <script>window.__xss=2</script> [click me](ja
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(
@@ -59,66 +49,20 @@ def require_chromium() -> None:
         )
 
 
-class AppServer:
-    """``streamlit run app.py`` on a free loopback port; started lazily so that the cold start can be timed."""
+class AppServer(appserver.AppServer):
+    """The page, started lazily so that the cold start can be timed; a start that fails fails the test."""
 
-    def __init__(self, root: Path):
-        self.root = root
-        self.docs = root / "docs"
-        self.index = root / "index"
-        self.log_path = root / "streamlit.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-        self.started_at = None
-        self.healthy_after = None
+    started_at = None
+    healthy_after = None
 
     def start(self) -> None:
         if self.proc is not None:
             return
-        env = {**os.environ, "QA_DOCS": str(self.docs), "QA_INDEX": str(self.index),
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-                   "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
         self.started_at = time.monotonic()
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = self.started_at + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {self.proc.returncode}:\n{self.log()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        self.healthy_after = time.monotonic() - self.started_at
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"streamlit did not become healthy within {START_TIMEOUT_S} s:\n{self.log()}", pytrace=False)
-
-    def log(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
-        finally:
-            self._log.close()
+            self.healthy_after = super().start()
+        except appserver.AppServerError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +70,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser_app")
     shutil.copytree(SEEDS, root / "docs")
     write(root / "docs", "memo.txt", MEMO)
-    app = AppServer(root)
+    app = AppServer(root, timeout=START_TIMEOUT_S)
     try:
         yield app
     finally:
