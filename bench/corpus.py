@@ -56,8 +56,11 @@ def pct(values, q):
 
 
 def save_result(name: str, result: dict) -> Path:
-    """Write a benchmark's JSON to bench/results/<name>.json (git-ignored); returns the path."""
-    out = REPO / "bench" / "results" / f"{name}.json"
+    """Write a benchmark's JSON to bench/results/<name>.json (git-ignored; ``$VERBATIM_BENCH_RESULTS`` names
+    another folder); returns the path."""
+    import os
+
+    out = Path(os.environ.get("VERBATIM_BENCH_RESULTS") or REPO / "bench" / "results") / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     return out

@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import copy_seeds, copy_un_docs  # noqa: E402
+from bench.corpus import copy_seeds, copy_un_docs, save_result  # noqa: E402
 from qa import answer as answer_module  # noqa: E402
 from qa.encoders import encoders_for  # noqa: E402
 from qa.evaluation import evaluate_questions, is_unanswerable, load_questions  # noqa: E402
@@ -36,7 +37,7 @@ SETS = {
     "natural": {"natural_seeds": ("seeds", DATA / "natural_seeds.jsonl"), "natural_un": ("un", DATA / "natural_un.jsonl")},
     "team": {"seeds_questions": ("seeds", DATA / "seeds_questions.jsonl"), "un_questions": ("un", DATA / "un_questions.jsonl")},
 }
-CACHE = Path("/tmp/verbatim-quality")
+CACHE = Path(os.environ.get("VERBATIM_QUALITY_CACHE", "/tmp/verbatim-quality"))
 COPY = {"seeds": copy_seeds, "un": copy_un_docs}
 
 
@@ -123,6 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--split", choices=("dev", "test", "all"), default="dev")
     parser.add_argument("--sets", choices=(*SETS, "all"), default="natural")
     parser.add_argument("--modes", default="hybrid")
+    parser.add_argument("--corpora", default="seeds,un", help="ask only the sets about these corpora")
     parser.add_argument("--calibrate", action="store_true", help="fit the not-found model on the dev split")
     parser.add_argument("--misses", action="store_true", help="print every miss")
     parser.add_argument("--langchain", action="store_true", help="also LangChain's default pipeline, same model")
@@ -137,7 +139,8 @@ def main(argv=None) -> int:
         fusion.WEIGHTS = tuple(float(w) for w in args.weights.split(","))
     settings = load_settings()
     encoders = encoders_for(settings)
-    chosen = {name: spec for group, sets in SETS.items() if args.sets in (group, "all") for name, spec in sets.items()}
+    chosen = {name: spec for group, sets in SETS.items() if args.sets in (group, "all") for name, spec in sets.items()
+              if spec[0] in args.corpora.split(",")}
     results, pairs = {"settings": {"model": settings.model_name, "second_encoder": settings.second_encoder}}, []
     for name, (corpus, path) in chosen.items():
         questions = [row for row in load_questions(path) if in_split(row, args.split)]
@@ -179,9 +182,7 @@ def main(argv=None) -> int:
         features = answer_module.confidence_features(next(iter(pairs))[1].signals)
         results["calibration"] = calibrate(pairs, features)
         print("calibration:", json.dumps(results["calibration"]))
-    out = REPO / "bench" / "results" / f"quality-{args.split}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
+    save_result(f"quality-{args.split}", results)
     return 0
 
 

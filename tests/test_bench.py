@@ -7,6 +7,7 @@ Not timed tests: they only prove that the benches work end to end, and that ``be
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +26,9 @@ def _scifact_is_there():
     assert SCIFACT.exists(), f"the shared SciFact corpus is missing: {SCIFACT} (README, 'Getting the shared data')"
 
 
-def run(script: str, *args: str) -> None:
+def run(script: str, *args: str, env: dict | None = None) -> None:
     done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -227,3 +228,29 @@ def test_non_prose_share():
     assert non_prose_share(address) == 1.0 and non_prose_share(contents) == 1.0
     assert non_prose_share(prose) == 0.0 and non_prose_share(bullets) == 0.0
     assert 0.0 < non_prose_share(address + "\n\n" + prose) < 1.0
+
+
+@pytest.mark.slow
+def test_quality_bench_on_the_seed_sets(tmp_path):
+    env = {"VERBATIM_BENCH_RESULTS": str(tmp_path), "VERBATIM_QUALITY_CACHE": str(tmp_path / "cache")}
+    run("quality.py", "--split", "test", "--corpora", "seeds", "--sets", "all", "--langchain", env=env)
+    result = json.loads((tmp_path / "quality-test.json").read_text())
+    assert set(result) >= {"natural_seeds", "seeds_questions", "natural_total"} and "natural_un" not in result
+    natural = result["natural_seeds"]["hybrid"]
+    asked = sum(sum(states.values()) for states in natural["states"].values())
+    assert asked == natural["questions"] and natural["answerable"] == natural["states"]["answerable"]["answered"] + \
+        natural["states"]["answerable"]["uncertain"] + natural["states"]["answerable"]["not_found"]
+    assert 0 <= natural["hit@1"] <= natural["hit@3"] <= 1
+    assert result["natural_seeds"]["langchain"]["answerable"] == natural["answerable"]
+
+
+@pytest.mark.slow
+def test_cost_and_ask_benches_quick(tmp_path):
+    env = {"VERBATIM_BENCH_RESULTS": str(tmp_path)}
+    run("cost.py", "--docs", "4", "--rounds", "1", "--variants", "passages", env=env)
+    cost = json.loads((tmp_path / "cost.json").read_text())
+    assert [row["pipeline"] for row in cost["rows"]] == ["langchain default", "passages"]
+    assert all(row["median_s"] > 0 and row["passages"] > 0 for row in cost["rows"])
+    run("ask.py", "--rounds", "1", "--questions", "3", env=env)
+    ask = json.loads((tmp_path / "ask.json").read_text())
+    assert ask["working tree"]["asks"] == 3 and ask["working tree"]["p50_ms"] > 0
