@@ -106,9 +106,10 @@ def refers_back(question: str) -> bool:
     if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME:
         return True  # "how many are still pending?": how many of what?
     long_question = len(content) >= 8
-    # "Right to leave any country, where is that?": the demonstrative points at the question's own first part.
-    head = question.split(",", 1)[0] if "," in question else ""
-    own_topic = len([w for w in _tokens(head) if w.lower() not in _FRAME]) >= 2
+    # "Right to leave any country, where is that?", "Is that legal, shutting down an NGO over paperwork?": the
+    # demonstrative points at the other side of the question's own comma.
+    parts = question.split(",", 1) if "," in question else []
+    own_topic = any(len([w for w in _tokens(part) if w.lower() not in _FRAME]) >= 2 for part in parts)
     for i, word in enumerate(words):
         if word in _PERSONAL and not (_named_before(tokens, i) or long_question):
             return True

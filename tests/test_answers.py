@@ -36,6 +36,7 @@ def test_questions_that_lean_on_the_previous_turn(question):
     "Is it true that the Covenant bans slavery?", "Right to leave any country, where is that?",
     "Is Mary Lawlor one of the addressees, and what is her mandate?",
     "Can the police detain someone without telling them why?",
+    "Is that even legal, shutting down an NGO over late paperwork?",
 ])
 def test_questions_that_stand_alone_are_not_prefixed(question):
     assert not refers_back(question)
@@ -50,7 +51,7 @@ def test_follow_up_detection_on_the_written_conversations(name):
 
 
 def test_follow_up_detection_on_the_held_out_conversations_stays_above_its_measured_floor():
-    """Written by someone who never saw the rules; measured once (0.854, README). A guard against regressions."""
+    """Written by someone who never saw the rules (0.865, README): a guard against regressions."""
     rows = _conversations("conversations_holdout.jsonl")
     right = sum(refers_back(row["turns"][1]) == row["follow_up"] for row in rows)
     assert len(rows) >= 60 and right / len(rows) >= 0.85
