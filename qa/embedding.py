@@ -105,6 +105,8 @@ class Embedder:
         self.query_dtype = "float32"
         self.dimension = self._model.get_embedding_dimension()
         self._lock = threading.Lock()  # torch modules are not safe to call from two threads at once
+        self._traced = None  # the question path as one TorchScript graph (see ``_trace_query``), once built
+        self._trace_tried = False
 
     def _load(self, torch_dtype):
         from sentence_transformers import SentenceTransformer
@@ -144,7 +146,12 @@ class Embedder:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                if _is_mean_pooled(self._query_model):
+                if not self._trace_tried:
+                    self._trace_tried = True
+                    self._traced = _trace_query(self._query_model)
+                if self._traced is not None:
+                    vector = self._traced(text)
+                elif _is_mean_pooled(self._query_model):
                     vector = _mean_pooled_forward(self._query_model, text)
                 else:
                     vector = self._query_model.encode(
@@ -176,6 +183,57 @@ def _mean_pooled_forward(model, text: str) -> np.ndarray:
         mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
     return pooled.float().numpy()
+
+
+# Questions of different lengths the traced graph must reproduce before it is used (cosine to the eager path).
+_TRACE_PROBES = ("Why?", "What did the state say about access to case materials?", "detention " * 120)
+
+
+def _trace_query(model):
+    """The transformer with mean pooling traced and frozen into one TorchScript graph, or ``None``.
+
+    Same vectors as ``_mean_pooled_forward`` (checked on ``_TRACE_PROBES`` of 3 to 256 tokens, else not
+    used), but one call into C++ per question instead of one per operation: under several page sessions at
+    once, each question then waits for the GIL once, not hundreds of times (bench/concurrency.py: encoding
+    under 8 sessions 0.47 → 0.23 s median)."""
+    import warnings
+
+    import torch
+
+    if not _is_mean_pooled(model):
+        return None
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, transformer):
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+    def tokens(text: str):
+        inputs = model.tokenizer([text], return_tensors="pt", truncation=True, max_length=model.max_seq_length)
+        return inputs["input_ids"], inputs["attention_mask"]
+
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            graph = torch.jit.freeze(torch.jit.trace(MeanPooled(model[0].auto_model).eval(), tokens(_TRACE_PROBES[1]),
+                                                     check_trace=False))
+    except Exception:  # noqa: BLE001 - any tracing problem: the eager path answers
+        return None
+
+    def forward(text: str) -> np.ndarray:
+        with torch.inference_mode():
+            return graph(*tokens(text)).float().numpy()
+
+    for probe in _TRACE_PROBES:
+        a, b = forward(probe).ravel(), _mean_pooled_forward(model, probe).ravel()
+        if float(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b)) < 0.9999:
+            return None
+    return forward
 
 
 @lru_cache(maxsize=4)

@@ -233,8 +233,8 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_question_encoding_matches_the_models_own_encode(real_embedder):
-    """``encode_query`` skips sentence-transformers' per-call bookkeeping; it must give the same vector as
-    ``model.encode`` (also for a question past the 256-token limit, which both truncate)."""
+    """``encode_query`` runs one traced graph and skips sentence-transformers' per-call bookkeeping; it must
+    give the same vector as ``model.encode`` (also for a question past the 256-token limit, which both truncate)."""
     import numpy as np
 
     texts = ["What did the state say about access to case materials?", "ICCPR", "word " * 400]
@@ -243,3 +243,4 @@ def test_question_encoding_matches_the_models_own_encode(real_embedder):
         reference = real_embedder._model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
         assert fast.shape == (1, 384) and abs(np.linalg.norm(fast) - 1) < 1e-5
         assert float(fast[0] @ reference[0]) > 0.9999
+    assert real_embedder._traced is not None  # the one-graph question path was built and passed its probes
