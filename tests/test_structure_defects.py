@@ -235,3 +235,36 @@ def test_a_memory_snapshot_searches_like_the_index_on_disk(settings, docs_dir, f
             in_memory = Searcher(memory, fake_embedder).search(question, k=5).hits
             assert [h.chunk_id for h in on_disk] == [h.chunk_id for h in in_memory]
             assert np.allclose([h.score for h in on_disk], [h.score for h in in_memory])
+
+
+def test_a_reader_whose_generation_is_cleaned_up_while_it_loads_reads_the_next_one(settings, docs_dir, fake_embedder):
+    """The files of generation G vanish (a newer commit cleaned them up) between the reader's first read and
+    its loading them: the reader starts again on G + 1 instead of rebuilding G from the rows (O(N))."""
+    _docs(docs_dir, tag="old")
+    first = update_index(docs_dir, settings.index, settings, embedder=fake_embedder).generation
+    reader = Store.open(settings.index, settings)
+    real_load = reader.files.load_dense
+    calls = {"load": 0, "build": 0}
+
+    def load_after_a_newer_commit(number, key, ids, dimension):
+        calls["load"] += 1
+        if calls["load"] == 1:  # the update commits G + 1 and deletes G's files right now
+            _docs(docs_dir, tag="new")
+            update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+        return real_load(number, key, ids, dimension)
+
+    real_build = reader._build_dense
+
+    def counting_build(*args, **kwargs):
+        calls["build"] += 1
+        return real_build(*args, **kwargs)
+
+    reader.files.load_dense = load_after_a_newer_commit
+    reader._build_dense = counting_build
+    try:
+        with reader.snapshot() as snap:
+            assert snap.number == first + 1 and calls["build"] == 0
+            hits = Searcher(snap, fake_embedder).search("hearing detention lawyer", k=3).hits
+            assert all("new" in p.text for p in to_passages(snap, hits))
+    finally:
+        reader.close()
