@@ -160,44 +160,7 @@ def ask(
     passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
-    # Only prose is highlighted or quoted: never an address block, a letterhead or a contents line. Sentences
-    # are judged lazily, best first, so a question checks a dozen of them rather than all.
-    judged: dict[int, bool] = {}
-
-    def prose(j: int) -> bool:
-        if j not in judged:
-            pi, s, e = flat[j]
-            judged[j] = is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start])
-        return judged[j]
-
-    def long_enough(j: int) -> bool:
-        return flat[j][2] - flat[j][1] >= MIN_SENTENCE_CHARS
-
-    # Ties: the higher-ranked passage, then the earlier sentence (a sentence shared by two overlapping
-    # passages is cited to the first card that shows it).
-    order = sorted(range(len(flat)), key=lambda j: (-float(sentence_scores[j]), flat[j][0], flat[j][1]))
-    highlighted = []
-    for i, passage in enumerate(passages):
-        mine = [j for j in order if flat[j][0] == i]
-        picked = list(islice((j for j in ([j for j in mine if long_enough(j)] or mine) if prose(j)), 2))
-        keep = []
-        if picked:
-            best = float(sentence_scores[picked[0]])
-            keep = [flat[j][1:] for j in picked if float(sentence_scores[j]) >= best - 0.05]
-        highlighted.append(replace(passage, highlights=tuple(sorted(keep))))
-
-    best_sentence = next((float(sentence_scores[j]) for j in order if long_enough(j) and prose(j)), 0.0)
-    chosen = []
-    seen = set()
-    for j in order:
-        score, (pi, s, e) = float(sentence_scores[j]), flat[j]
-        if len(chosen) == MAX_ANSWER_SENTENCES or score < best_sentence - 0.08:
-            break
-        passage = passages[pi]
-        if not long_enough(j) or (passage.doc, s, e) in seen or not prose(j):  # overlapping chunks share sentences
-            continue
-        seen.add((passage.doc, s, e))
-        chosen.append(AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank))
+    highlighted, chosen, best_sentence = _quote(passages, flat, sentence_scores)
     signals = {
         "sentence": best_sentence,
         "passage": float(passage_scores.max()),
@@ -211,6 +174,50 @@ def ask(
     status = answer_status(conf, kind)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines)
+
+
+def _quote(passages: list[Passage], flat, sentence_scores) -> tuple[list[Passage], list[AnswerSentence], float]:
+    """The passages with their highlights, the answer sentences, and the best answer sentence's cosine.
+
+    Only prose is highlighted or quoted: never an address block, a letterhead or a contents line. Sentences
+    are judged lazily, best first, so a question checks a dozen of them rather than all. Ties go to the
+    higher-ranked passage, then the earlier sentence (a sentence shared by two overlapping passages is
+    cited to the first card that shows it).
+    """
+    judged: dict[int, bool] = {}
+
+    def prose(j: int) -> bool:
+        if j not in judged:
+            pi, s, e = flat[j]
+            judged[j] = is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start])
+        return judged[j]
+
+    def long_enough(j: int) -> bool:
+        return flat[j][2] - flat[j][1] >= MIN_SENTENCE_CHARS
+
+    order = sorted(range(len(flat)), key=lambda j: (-float(sentence_scores[j]), flat[j][0], flat[j][1]))
+    highlighted = []
+    for i, passage in enumerate(passages):
+        mine = [j for j in order if flat[j][0] == i]
+        picked = list(islice((j for j in ([j for j in mine if long_enough(j)] or mine) if prose(j)), 2))
+        keep = []
+        if picked:
+            best = float(sentence_scores[picked[0]])
+            keep = [flat[j][1:] for j in picked if float(sentence_scores[j]) >= best - 0.05]
+        highlighted.append(replace(passage, highlights=tuple(sorted(keep))))
+
+    best_sentence = next((float(sentence_scores[j]) for j in order if long_enough(j) and prose(j)), 0.0)
+    chosen, seen = [], set()
+    for j in order:
+        score, (pi, s, e) = float(sentence_scores[j]), flat[j]
+        if len(chosen) == MAX_ANSWER_SENTENCES or score < best_sentence - 0.08:
+            break
+        passage = passages[pi]
+        if not long_enough(j) or (passage.doc, s, e) in seen or not prose(j):  # overlapping chunks share sentences
+            continue
+        seen.add((passage.doc, s, e))
+        chosen.append(AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank))
+    return highlighted, chosen, best_sentence
 
 
 def _second_scores(snap, result, passages) -> list[float]:
