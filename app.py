@@ -116,6 +116,7 @@ store = open_store()
 if store is None:
     st.stop()
 
+waiting = None  # what the docs folder has that the index does not, checked once a run
 if not state.get("index_checked"):
     # Once per session: bring the index in line with the docs folder, visibly.
     waiting = pending.pending_changes(settings.docs, store.documents())
@@ -124,6 +125,7 @@ if not state.get("index_checked"):
         if report is not None:
             state.last_report = report
             store = page.store_for(settings)
+        waiting = None  # changed by the update: check again below
     state.index_checked = True
 
 documents = store.documents()
@@ -165,7 +167,8 @@ with st.sidebar:
         kind = {"saved": st.success, "duplicate": st.info}.get(outcome.status, st.warning)
         kind(md_escape(outcome.message()), icon=icon)
 
-    waiting = pending.pending_changes(settings.docs, documents)
+    if waiting is None:
+        waiting = pending.pending_changes(settings.docs, documents)
     if waiting:
         st.caption(md_escape(f"Not yet in the index: {waiting.describe()}."))
     if st.button("Update index", icon=":material/sync:", width="stretch", type="primary" if waiting else "secondary"):
@@ -198,8 +201,8 @@ def show_document(passage) -> None:
 
 def render_passage(turn, passage, status: str) -> None:
     st.html(passage_card_html(passage, turn.id, turn.relevance.get(passage.chunk_id), turn.contexts.get(passage.chunk_id),
-                              status=status, headings=getattr(turn, "headings", {}).get(passage.chunk_id, ()),
-                              opening=passage.chunk_id in getattr(turn, "openings", ())))
+                              status=status, headings=turn.headings.get(passage.chunk_id, ()),
+                              opening=passage.chunk_id in turn.openings))
     cite, action = st.columns([6, 1], vertical_alignment="center", gap="small")
     cite.code(citation_label(passage), language=None, wrap_lines=True)
     if action.button("Open", key=f"open-{turn.id}-{passage.rank}", icon=":material/menu_book:",

@@ -473,7 +473,7 @@ def _encoder(encoders: dict, key: str, settings):
     return encoders[key]
 
 
-def _embed_batch(store, loaded, settings, rebuild, encoders: dict, progress, report):
+def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dict, progress, report):
     """``DocumentUpsert``s for loaded documents: only chunk texts not already stored are encoded."""
     all_chunks = [(document.title, c) for _, document, chunks in loaded for c in chunks]
     hashes = {c.chunk_hash for _, c in all_chunks}
@@ -499,7 +499,7 @@ def _embed_batch(store, loaded, settings, rebuild, encoders: dict, progress, rep
         matrix = np.array([known[(chunk_hash, i)] for i in range(len(spans))], dtype=np.float32).reshape(len(spans), dimension)
         known_sentences[chunk_hash] = (np.array(spans, dtype=np.int32).reshape(-1, 2), matrix)
     extra = {}
-    for key in store.manifest.get("extra_encoders") or {}:  # a second encoder: chunk vectors only
+    for key in manifest.get("extra_encoders") or {}:  # a second encoder: chunk vectors only
         vectors_by_hash = {} if rebuild else store.extra_by_hash(key, hashes)
         texts = {c.chunk_hash: embedding_text(c.section, c.text, t) for t, c in all_chunks if c.chunk_hash not in vectors_by_hash}
         if texts:
@@ -521,8 +521,7 @@ def _embed_batch(store, loaded, settings, rebuild, encoders: dict, progress, rep
 def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit) -> IndexReport:
     report = IndexReport(rebuild=rebuild)
     encoders = {} if embedder is None else as_encoders(embedder)
-    if new_manifest is not None:
-        store.manifest = new_manifest  # a new index or a rebuild: its first batch installs this manifest
+    manifest = new_manifest if new_manifest is not None else store.manifest  # a new one is installed by the first batch
     stored = {} if rebuild else {d.path: d for d in store.documents()}
     scan = _scan(docs_dir, settings, stored, report, progress)
     plan = _plan(scan, stored, report)
@@ -532,7 +531,7 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     try:
         store.touch(scan.touched)
         for loaded in _batches(docs_dir, scan, plan, stored, settings, report, progress, limit):
-            upserts = _embed_batch(store, loaded, settings, rebuild, encoders, progress, report)
+            upserts = _embed_batch(store, manifest, loaded, settings, rebuild, encoders, progress, report)
             _apply(store, upserts, plan if first else None, new_manifest if first else None, rebuild, after_commit, progress)
             for candidate, _, _ in loaded:
                 (report.changed if candidate.path in stored else report.added).append(candidate.path)

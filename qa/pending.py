@@ -7,12 +7,12 @@ not count as pending on every start.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .changes import CHANGED, HASH, NEW, quick_state
-from .loaders import discover
+from .errors import DocumentError
+from .loaders import content_hash, discover, read_file
 
 
 @dataclass
@@ -59,8 +59,8 @@ def _file_hash(path: Path, size: int, mtime_ns: int) -> str | None:
     key = (str(path), size, mtime_ns)
     if key not in _HASHES:
         try:
-            _HASHES[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
+            _HASHES[key] = content_hash(read_file(path, max_bytes=size + 1))
+        except (OSError, DocumentError):
             return None
         if len(_HASHES) > 10_000:
             _HASHES.clear()

@@ -49,7 +49,6 @@ class ProgressReporter:
         self.clock = clock
         self._last = -1e9
         self._stage = None
-        self.calls = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         _, lo, hi = STAGES.get(stage, (None, 0.0, 1.0))
@@ -60,7 +59,6 @@ class ProgressReporter:
         self._stage, self._last = stage, now
         fraction = lo + (hi - lo) * (done / total if total else 1.0)
         text = stage_text(stage, done, total)
-        self.calls += 1
         self.sink(min(max(fraction, 0.0), 1.0), text)
 
 

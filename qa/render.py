@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections import Counter
 
 from .answer import ANSWERED, NOT_FOUND, UNCERTAIN
 from .citations import citation, page_label, section_label
@@ -174,10 +175,7 @@ CLOSEST_SENTENCE = "Closest sentence"
 
 def answer_state(answer) -> str:
     """``answered``, ``uncertain`` or ``not_found`` (``Answer.status``; an answer without passages is never answered)."""
-    status = getattr(answer, "status", None)
-    if status not in STATE_NAMES:
-        status = ANSWERED if answer.answerable else NOT_FOUND
-    return status if answer.passages else NOT_FOUND
+    return answer.status if answer.passages else NOT_FOUND
 
 
 # How closely a passage matches the question, in words: the cosine between the question and the passage
@@ -415,12 +413,8 @@ def format_when(timestamp: float) -> str:
 
 def document_choices(documents) -> dict[str, str]:
     """``{path: label}`` for the document filter; titles shared by several documents get their file name."""
-    titles = [d.title for d in documents]
-    labels = {}
-    for d in documents:
-        label = d.title if titles.count(d.title) == 1 else f"{d.title} ({d.path})"
-        labels[d.path] = label
-    return labels
+    titles = Counter(d.title for d in documents)
+    return {d.path: d.title if titles[d.title] == 1 else f"{d.title} ({d.path})" for d in documents}
 
 
 def documents_html(documents) -> str:

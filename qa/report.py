@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -15,9 +15,6 @@ class Failure:
     doc: str
     error: str
 
-    def to_json(self) -> dict:
-        return {"doc": self.doc, "error": self.error}
-
 
 @dataclass(frozen=True)
 class Renamed:
@@ -26,9 +23,6 @@ class Renamed:
     old: str
     new: str
 
-    def to_json(self) -> dict:
-        return {"from": self.old, "to": self.new}
-
 
 @dataclass(frozen=True)
 class Duplicate:
@@ -36,9 +30,6 @@ class Duplicate:
 
     doc: str
     same_as: str
-
-    def to_json(self) -> dict:
-        return {"doc": self.doc, "same_as": self.same_as}
 
 
 @dataclass
@@ -64,24 +55,9 @@ class IndexReport:
     rebuild: bool = False
 
     def to_json(self) -> dict:
-        return {
-            "added": list(self.added),
-            "changed": list(self.changed),
-            "removed": list(self.removed),
-            "renamed": [r.to_json() for r in self.renamed],
-            "duplicates": [d.to_json() for d in self.duplicates],
-            "unchanged": self.unchanged,
-            "failed": [f.to_json() for f in self.failed],
-            "skipped": [s.to_json() for s in self.skipped],
-            "chunks_embedded": self.chunks_embedded,
-            "sentences_embedded": self.sentences_embedded,
-            "chunks_reused": self.chunks_reused,
-            "chunks_total": self.chunks_total,
-            "documents_total": self.documents_total,
-            "generation": self.generation,
-            "seconds": self.seconds,
-            "rebuild": self.rebuild,
-        }
+        data = asdict(self)
+        data["renamed"] = [{"from": r.old, "to": r.new} for r in self.renamed]
+        return data
 
     @property
     def changed_anything(self) -> bool:

@@ -122,7 +122,7 @@ class Snapshot:
         manifest.setdefault("sentence_vectors", bool(sentences))
         generation = Generation(1, manifest, np.sort(ids), dense, LexicalIndex.build(list(texts), ids.tolist()),
                                 dict(sentences or {}))
-        return cls(generation, MemoryRecords(dict(rows or {}), dict(sentences or {})))
+        return cls(generation, MemoryRecords(dict(rows or {})))
 
     # -------------------------------------------------------------- structures
     @property
@@ -211,6 +211,17 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _load_checked(path: Path, load, agrees):
+    """``load(path)`` if the path exists, loads and ``agrees`` with the store; else ``None`` (rebuilt by the caller)."""
+    if not path.exists():
+        return None
+    try:
+        loaded = load(path)
+    except Exception:  # noqa: BLE001 - a damaged derived file is rebuilt from the store
+        return None
+    return loaded if agrees(loaded) else None
+
+
 class GenerationFiles:
     """The derived files of one index folder."""
 
@@ -229,28 +240,16 @@ class GenerationFiles:
 
     def load_dense(self, number: int, key: str, ids: np.ndarray, dimension: int):
         """The FAISS file of ``number`` if it is there, readable and holds exactly ``ids``; else ``None``."""
-        path = self.vectors_path(number, key)
-        if not path.is_file():
-            return None
-        try:
-            index = vectors.load(path)
-        except Exception:
-            return None
-        if index.d != dimension or not np.array_equal(vectors.ids_of(index), ids):
-            return None
-        return index
+        return _load_checked(
+            self.vectors_path(number, key), vectors.load,
+            lambda index: index.d == dimension and np.array_equal(vectors.ids_of(index), ids),
+        )
 
     def load_lexical(self, number: int, ids: np.ndarray):
+        """The BM25 folder of ``number`` if it is there, readable and holds exactly ``ids``; else ``None``."""
         from .lexical import LexicalIndex
 
-        path = self.lexical_path(number)
-        if not path.is_dir():
-            return None
-        try:
-            index = LexicalIndex.load(path)
-        except Exception:
-            return None
-        return index if np.array_equal(np.sort(index.ids), ids) else None
+        return _load_checked(self.lexical_path(number), LexicalIndex.load, lambda index: np.array_equal(np.sort(index.ids), ids))
 
     def write(self, number: int, dense: dict, lexical) -> None:
         """Write every structure of generation ``number`` (temp name, fsync, rename, fsync of the folder)."""

@@ -107,7 +107,6 @@ class Store:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
-        self._writer_thread = None  # the thread inside ``apply``'s transaction, if any
         # Up to this many passages, every chunk's sentence vectors are kept in memory with the generation
         # (float32, about 6–9 kB a passage) instead of being read from SQLite for each question.
         self.sentence_cache_passages = 20_000
@@ -329,7 +328,6 @@ class Store:
 
     def _load_generation(self, number: int, manifest: dict, reads: Reads) -> Generation:
         ids = reads.chunk_ids()
-        dimension = int(manifest["dimension"])
         dense, missing = {}, False
         for key, dim in self._encoder_dimensions(manifest).items():
             dense[key] = self.files.load_dense(number, key, ids, dim)
@@ -349,10 +347,13 @@ class Store:
                     self.files.write(number, dense, lexical)
                 except OSError:
                     pass  # the in-memory index answers; ``repair`` reports the error
-        sentences = None
-        if manifest.get("sentence_vectors") and len(ids) <= self.sentence_cache_passages:
-            sentences = Reads(reads.conn, dimension).all_sentence_vectors()
-        return Generation(number, manifest, ids, dense, lexical, sentences)
+        return Generation(number, manifest, ids, dense, lexical, self._kept_sentences(reads, manifest, len(ids)))
+
+    def _kept_sentences(self, reads: Reads, manifest: dict, count: int) -> dict | None:
+        """Every chunk's sentence vectors, for a generation small enough to keep them in memory; else ``None``."""
+        if manifest.get("sentence_vectors") and count <= self.sentence_cache_passages:
+            return reads.all_sentence_vectors()
+        return None
 
     @staticmethod
     def _encoder_dimensions(manifest: dict) -> dict[str, int]:
@@ -385,9 +386,7 @@ class Store:
 
     @property
     def generation(self) -> int:
-        """The committed generation (inside ``apply``'s transaction, on the writer: the one being written)."""
-        if self._writer_thread == threading.get_ident():
-            return Reads(self._conn, self.dimension).generation()
+        """The committed generation."""
         with self._read() as reads:
             return reads.generation()
 
@@ -539,7 +538,6 @@ class Store:
             number = None
             keys = tuple(self._encoder_dimensions(target))
             conn.execute("BEGIN IMMEDIATE")
-            self._writer_thread = threading.get_ident()
             try:
                 removed_ids, added = self._write_rows(conn, upserts, removed, renamed, manifest, replace_all, target, now)
                 conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
@@ -552,11 +550,9 @@ class Store:
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback()
-                self._writer_thread = None
                 if number is not None and self._committed_generation() != number:
                     self.files.discard(number, keys)
                 raise
-            self._writer_thread = None
             with self._generation_lock:
                 self._current = generation
             self.manifest = target
@@ -665,11 +661,9 @@ class Store:
         for key, dimension in self._encoder_dimensions(manifest).items():
             dense[key] = self._next_dense(reads, ids, old, key, dimension, removed_ids, added.get(key, []), manifest)
         recorded = self._with_vector_index(manifest, dense[PRIMARY])
-        lexical = self._build_lexical(reads)
-        sentences = None
-        if manifest.get("sentence_vectors") and len(ids) <= self.sentence_cache_passages:
-            sentences = reads.all_sentence_vectors()
-        return Generation(number, recorded, ids, dense, lexical, sentences), recorded
+        generation = Generation(number, recorded, ids, dense, self._build_lexical(reads),
+                                self._kept_sentences(reads, manifest, len(ids)))
+        return generation, recorded
 
     @staticmethod
     def _with_vector_index(manifest: dict, index) -> dict:

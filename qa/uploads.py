@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import unicodedata
@@ -11,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DocumentError
-from .loaders import SUPPORTED_EXTENSIONS, discover, is_ignored_name, sniff_kind
+from .loaders import NOT_DOCUMENTS, SUPPORTED_EXTENSIONS, content_hash, discover, is_ignored_name, read_file, sniff_kind
 
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])$", re.I)
-_SKIPPED_NAMES = {"readme", "source"}  # discover() skips readme.md / source.md
 MAX_NAME_CHARS = 120
 
 
@@ -57,7 +55,7 @@ def sanitize_filename(name: str) -> str:
     stem = re.sub(r"_{2,}", "_", stem).strip(" .-_")[:MAX_NAME_CHARS].strip(" .-_") or "document"
     if _WINDOWS_RESERVED.match(stem):
         stem = f"{stem}_"
-    if stem.lower() in _SKIPPED_NAMES:
+    if f"{stem}.md".lower() in NOT_DOCUMENTS:
         stem = f"{stem} (document)"
     final = stem + ext
     if is_ignored_name(final):
@@ -155,7 +153,7 @@ def save_uploads(files, docs_dir: Path, indexed=(), max_bytes: int = 50 * 1024 *
         except UploadRejected as exc:
             outcomes.append(UploadOutcome(original, "rejected", reason=str(exc)))
             continue
-        digest = hashlib.sha256(data).hexdigest()
+        digest = content_hash(data)
         same = known.get(digest)
         if same is None:
             if folder_sizes is None:  # only files of the same size can have the same content
@@ -169,8 +167,8 @@ def save_uploads(files, docs_dir: Path, indexed=(), max_bytes: int = 50 * 1024 *
             for rel in folder_sizes.get(len(data), []):
                 if rel not in folder_hashes:
                     try:
-                        folder_hashes[rel] = hashlib.sha256((docs_dir / rel).read_bytes()).hexdigest()
-                    except OSError:
+                        folder_hashes[rel] = content_hash(read_file(docs_dir / rel, max_bytes, rel=rel))
+                    except (OSError, DocumentError):
                         folder_hashes[rel] = ""
                 if folder_hashes[rel] == digest:
                     same = rel

@@ -31,6 +31,10 @@ _IGNORED = re.compile(
 )
 
 
+# A folder's own README and SOURCE notes are about the documents, not documents.
+NOT_DOCUMENTS = ("readme.md", "source.md")
+
+
 def is_ignored_name(name: str) -> bool:
     """Hidden files, editor swap files and temporary files are not documents."""
     return bool(_IGNORED.search(name))
@@ -164,7 +168,7 @@ def scan_folder(root: Path) -> Discovery:
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_folder):
         dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != "__pycache__")
         for filename in filenames:
-            if is_ignored_name(filename) or filename.lower() in ("readme.md", "source.md"):
+            if is_ignored_name(filename) or filename.lower() in NOT_DOCUMENTS:
                 continue
             if Path(filename).suffix.lower() not in SUPPORTED_EXTENSIONS:
                 continue
@@ -330,7 +334,6 @@ def fallback_title(rel: str) -> str:
     return words[:1].upper() + words[1:] if words else rel
 
 
-_pretty_name = fallback_title  # the old private name
 
 
 def content_title(extracted: Extracted) -> str | None:
