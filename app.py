@@ -17,7 +17,8 @@ from qa import conversation, page, pending, reporting, uploads
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
 from qa.progress import ProgressReporter
 from qa.render import (ANSWERED, BRAND_HTML, PAGE_CSS, UNCERTAIN, answer_html, answer_state, citation_label,
-                       document_choices, document_html, documents_html, md_escape, not_answered_html, passage_card_html,
+                       document_choices, document_html, documents_html, language_choices, md_escape, not_answered_html,
+                       passage_card_html,
                        question_html, sources_label, turn_footer, uncertain_html, welcome_html)
 from qa.store import Store
 
@@ -29,7 +30,7 @@ st.html(PAGE_CSS)
 settings = page.current_settings()
 state = st.session_state
 for _key, _value in (("turns", []), ("turn_seq", 0), ("uploader_key", 0), ("upload_outcomes", []),
-                     ("last_report", None), ("doc_filter", []), ("k", min(max(settings.top_k, 1), 10))):
+                     ("last_report", None), ("doc_filter", []), ("lang_filter", []), ("k", min(max(settings.top_k, 1), 10))):
     if _key not in state:
         state[_key] = _value
 
@@ -98,6 +99,11 @@ def open_store():
         if report is None:
             return None
         state.index_checked = True
+    if Store.needs_upgrade(settings.index):  # an older schema: upgraded in place by an update, nothing re-embedded
+        page.forget_store(settings)
+        if run_update("Upgrading the index…", lock_wait=600) is None:
+            return None
+        state.index_checked = True
     try:
         return page.store_for(settings)
     except (IndexMismatchError, IndexCorruptError) as exc:
@@ -130,6 +136,7 @@ if not state.get("index_checked"):
 
 documents = store.documents()
 choices = document_choices(documents)
+languages = language_choices(documents)  # empty unless the documents are in more than one language
 
 question = st.chat_input("Ask a question about the documents…")  # pinned to the bottom of the page
 
@@ -148,6 +155,12 @@ with st.sidebar:
     st.multiselect("Search only in", options=list(choices), format_func=lambda path: choices.get(path, path),
                    key="doc_filter", placeholder="All documents",
                    help="Restrict questions to the chosen documents. Leave empty to search all of them.")
+    state.lang_filter = [code for code in state.lang_filter if code in languages]
+    if languages:
+        st.multiselect("Search only in languages", options=list(languages),
+                       format_func=lambda code: languages.get(code, code), key="lang_filter",
+                       placeholder="All languages",
+                       help="Restrict questions to documents in the chosen languages. Leave empty to search all of them.")
     st.slider("Passages to show", min_value=1, max_value=10, key="k")
 
     st.divider()
@@ -187,6 +200,11 @@ with st.sidebar:
 # ----------------------------------------------------------------------------- conversation
 
 
+def doc_language(path: str) -> str:
+    """The indexed language of a document ("und" if it is no longer listed)."""
+    return next((d.lang for d in documents if d.path == path), "und")
+
+
 @st.dialog("Source document", width="large")
 def show_document(passage) -> None:
     """The whole document, opened at the passage."""
@@ -195,14 +213,17 @@ def show_document(passage) -> None:
     except Exception as exc:
         show_error(exc)
         return
-    st.html(document_html(document, passage.start, passage.end, passage.highlights, passage.text))
+    lang = getattr(document, "lang", None) or doc_language(passage.doc)
+    st.html(document_html(document, passage.start, passage.end, passage.highlights, passage.text, lang=lang))
     st.code(citation_label(passage), language=None, wrap_lines=True)
 
 
 def render_passage(turn, passage, status: str) -> None:
     st.html(passage_card_html(passage, turn.id, turn.relevance.get(passage.chunk_id), turn.contexts.get(passage.chunk_id),
                               status=status, headings=turn.headings.get(passage.chunk_id, ()),
-                              opening=passage.chunk_id in turn.openings))
+                              opening=passage.chunk_id in turn.openings,
+                              lang=getattr(turn, "languages", {}).get(passage.chunk_id),
+                              doc_lang=getattr(turn, "doc_languages", {}).get(passage.doc)))
     cite, action = st.columns([6, 1], vertical_alignment="center", gap="small")
     cite.code(citation_label(passage), language=None, wrap_lines=True)
     if action.button("Open", key=f"open-{turn.id}-{passage.rank}", icon=":material/menu_book:",
@@ -219,7 +240,8 @@ def render_answer(turn) -> None:
     answer = turn.answer
     status = answer_state(answer)
     if status in (ANSWERED, UNCERTAIN):
-        st.html(answer_html(answer, turn.id) if status == ANSWERED else uncertain_html(answer, turn.id))
+        langs = getattr(turn, "languages", {})
+        st.html(answer_html(answer, turn.id, langs) if status == ANSWERED else uncertain_html(answer, turn.id, langs))
         st.html(f'<div class="vb-sources">{sources_label(status)}</div>')
         for passage in answer.passages:
             render_passage(turn, passage, status)
@@ -253,7 +275,8 @@ if question is not None:
         try:
             with st.spinner("Searching the documents…"):
                 turn = conversation.answer_question(store, embedder, question, k=state.k, docs=state.doc_filter,
-                                          history=history, settings=settings, turn_id=state.turn_seq)
+                                          history=history, settings=settings, turn_id=state.turn_seq,
+                                          langs=state.lang_filter)
         except Exception as exc:
             show_error(exc)  # shown once; not kept in the history
         else:

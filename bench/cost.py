@@ -33,9 +33,24 @@ from qa.settings import load_settings  # noqa: E402
 VARIANTS = {
     "passages": {"sentence_vectors": False},
     "passages+sentences": {},
+    "passages+sentences alone": {},  # the same settings, sentences encoded on their own (``SeparateSentences``)
     "passages+sentences+e5": {"second_encoder": E5},
     "passages+e5": {"sentence_vectors": False, "second_encoder": E5},
 }
+
+
+class SeparateSentences:
+    """The primary encoder without ``encode_with_sentences``: the indexer then encodes every sentence on its own."""
+
+    def __init__(self, encoder):
+        self.inner = encoder
+        self.name, self.dimension = encoder.name, encoder.dimension
+
+    def encode(self, texts, batch_size=None, show_progress=False):
+        return self.inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def encode_query(self, text):
+        return self.inner.encode_query(text)
 
 
 def langchain_default(docs: Path, model) -> int:
@@ -66,6 +81,8 @@ def main(argv=None) -> int:
     base = load_settings({})
     chosen = {name: VARIANTS[name] for name in args.variants.split(",")}
     encoders = {name: encoders_for(base.with_(**changes)) for name, changes in chosen.items()}
+    if "passages+sentences alone" in encoders:
+        encoders["passages+sentences alone"]["primary"] = SeparateSentences(encoders["passages+sentences alone"]["primary"])
     minilm = encoders_for(base)["primary"]
     for encoder_set in encoders.values():
         for encoder in encoder_set.values():

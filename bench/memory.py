@@ -135,6 +135,35 @@ def encode_cached(encoder, texts: list[str], cache: Path | None = None, what: st
 # ---------------------------------------------------------------- snapshot
 
 
+def pooled_sentences_cached(encoder, texts, bodies, sentence_spans, sentence_texts, cache: Path | None = None) -> np.ndarray:
+    """Sentence vectors pooled from each chunk's forward pass, in ``sentence_texts`` order (those past the
+    model's window encoded on their own), as ``qa.indexing`` makes them; cached like ``encode_cached``."""
+    cache = Path(cache or CACHE)
+    digest = hashlib.sha256("\x00".join(sentence_texts + texts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    path = cache / f"{encoder_slug(encoder)}-pooled-{digest}.npy"
+    if path.exists():
+        vectors = np.load(path)
+        if vectors.shape == (len(sentence_texts), encoder.dimension):
+            return vectors
+    rows = []
+    started = time.perf_counter()
+    with all_cores(encoder):
+        for begin in range(0, len(texts), ENCODE_SLICE):
+            part = range(begin, min(begin + ENCODE_SLICE, len(texts)))
+            spans = [[(int(s) + len(texts[i]) - len(bodies[i]), int(e) + len(texts[i]) - len(bodies[i]))
+                      for s, e in sentence_spans[i][1]] for i in part]
+            _, pooled = encoder.encode_with_sentences([texts[i] for i in part], spans)
+            rows.extend(pooled)
+            log(f"  pooled sentences of {part.stop:,}/{len(texts):,} chunks ({time.perf_counter() - started:.0f} s)")
+    matrix = np.concatenate(rows) if rows else np.zeros((0, encoder.dimension), np.float32)
+    alone = np.flatnonzero(np.isnan(matrix[:, 0]))
+    if alone.size:
+        matrix[alone] = encoder.encode([sentence_texts[i] for i in alone])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, matrix)
+    return matrix
+
+
 def build_snapshot(corpus: dict, encoders: dict, settings=None, cache: Path | None = None) -> tuple[Snapshot, dict[int, str]]:
     """An in-memory ``Snapshot`` of a BEIR corpus and ``{chunk id: doc id}``.
 
@@ -171,7 +200,12 @@ def build_snapshot(corpus: dict, encoders: dict, settings=None, cache: Path | No
     sentences = {}
     if settings.sentence_vectors:
         # float16, as the store keeps them (and float32 again in memory, as it reads them)
-        sentence_matrix = encode_cached(encoders[PRIMARY], sentence_texts, cache, "sentences").astype(np.float16).astype(np.float32)
+        if hasattr(encoders[PRIMARY], "encode_with_sentences"):  # as the indexer does: pooled from the chunk's pass
+            bodies = [rows[chunk_id].text for chunk_id, _ in sentence_spans]
+            sentence_matrix = pooled_sentences_cached(encoders[PRIMARY], texts, bodies, sentence_spans, sentence_texts, cache)
+        else:
+            sentence_matrix = encode_cached(encoders[PRIMARY], sentence_texts, cache, "sentences")
+        sentence_matrix = sentence_matrix.astype(np.float16).astype(np.float32)
         offset = 0
         for chunk_id, spans in sentence_spans:
             sentences[chunk_id] = (spans, sentence_matrix[offset : offset + len(spans)])

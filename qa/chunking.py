@@ -2,7 +2,9 @@
 
 Rules, in order of strength:
 
-1. every heading starts a new chunk, and the chunk records the heading path as its section;
+1. every heading starts a new chunk, and the chunk records the heading path as its section; a heading
+   with no text of its own before the next heading ("PART II" then "Article 2") opens the next one
+   instead, since a chunk of headings alone answers nothing;
 2. paragraphs (blank-line separated, or a line that opens a numbered paragraph "12." / "(a)")
    are packed greedily up to ``max_chars``;
 3. a paragraph longer than ``max_chars`` is split between sentences; a chunk never ends inside a
@@ -19,6 +21,8 @@ import bisect
 import hashlib
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from .sentences import sentence_spans
 from .types import Chunk, Document
@@ -106,14 +110,36 @@ def _units(doc: Document, settings: ChunkSettings) -> list[_Unit]:
     return units
 
 
+# Chinese, Japanese and Korean characters carry about as much as three Latin letters (a word of English is
+# five or six letters and a space; of Chinese, about two characters): sizes count them three times, so that a
+# chunk of the Chinese Declaration holds about as many articles as one of the French.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+CJK_WEIGHT = 3
+
+
+def _sizer(text: str):
+    """``size(start, end)``: the length of ``text[start:end]`` with CJK characters counted ``CJK_WEIGHT`` times."""
+    if not _CJK.search(text):
+        return lambda start, end: end - start
+    weights = np.ones(len(text) + 1, dtype=np.int64)
+    weights[0] = 0
+    for match in _CJK.finditer(text):
+        weights[match.start() + 1] = CJK_WEIGHT
+    prefix = np.cumsum(weights)
+    return lambda start, end: int(prefix[end] - prefix[start])
+
+
 def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list[Chunk]:
     """Cut a document into chunks (see the module docstring for the rules)."""
     settings = settings or ChunkSettings()
+    size = _sizer(doc.text)
     spans: list[tuple[int, int, str, str | None]] = []  # start, end, section, para
     current: list[tuple[int, int]] = []  # sentence spans of the open chunk
     current_section = ""
     current_para: str | None = None  # numbered paragraph at the chunk's start
     last_para: str | None = None  # numbered paragraph of the chunk's last sentence
+    headings_only = False  # the open chunk holds nothing but headings so far
+    heading_sentences: set[tuple[int, int]] = set()
 
     def close(reason_size: bool) -> None:
         nonlocal current
@@ -124,19 +150,25 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
             para = f"{current_para}–{last_para}"
         spans.append((current[0][0], current[-1][1], current_section, para or last_para))
         last = current[-1]
-        keep_overlap = reason_size and len(current) > 1 and last[1] - last[0] <= settings.overlap_chars
+        keep_overlap = (reason_size and len(current) > 1 and size(*last) <= settings.overlap_chars
+                        and last not in heading_sentences)
         current = [last] if keep_overlap else []
 
     for unit in _units(doc, settings):
         if unit.heading or unit.section != current_section:
-            close(reason_size=False)
-            current = []
+            joins = unit.heading and headings_only and size(current[0][0], unit.end) <= settings.max_chars
+            if not joins:
+                close(reason_size=False)
+                current = []
             current_section = unit.section
             current_para = unit.para
+        headings_only = unit.heading and (headings_only or not current)
+        if unit.heading:
+            heading_sentences.update(unit.sentences)
         for sentence in unit.sentences:
-            if current and sentence[1] - current[0][0] > settings.max_chars:
+            if current and size(current[0][0], sentence[1]) > settings.max_chars:
                 close(reason_size=True)
-                if current and sentence[1] - current[0][0] > settings.max_chars:
+                if current and size(current[0][0], sentence[1]) > settings.max_chars:
                     current = []
                 current_para = unit.para
             if not current:

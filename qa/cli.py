@@ -81,18 +81,26 @@ def cmd_ask(args) -> int:
     store = _open_store(settings)
     try:
         docs = store.resolve_docs(args.doc) if args.doc else None
+        if args.lang is not None:
+            docs = store.documents_in_languages(args.lang, within=docs)
         embedder = embedder_for(settings)
         answer = ask(
             store, embedder, args.question, k=args.k, docs=docs, mode=args.mode or settings.mode,
             max_question_chars=settings.max_question_chars,
         )
         headings, openings = ({}, set()) if args.json else structure(store, answer.passages)
+        languages = store.chunk_languages([p.chunk_id for p in answer.passages])
+        shown = {p.doc for p in answer.passages}
+        doc_languages = {d.path: d.lang for d in store.documents() if d.path in shown} if not args.json else {}
     finally:
         store.close()
     if args.json:
-        print(json.dumps(answer_to_json(answer), ensure_ascii=False))
+        result = answer_to_json(answer)
+        for item, passage in zip(result["passages"], answer.passages):
+            item.setdefault("lang", languages.get(passage.chunk_id, passage.lang))
+        print(json.dumps(result, ensure_ascii=False))
         return 0
-    sys.stdout.write(format_answer(answer, headings, openings, color=_stdout_is_terminal()))
+    sys.stdout.write(format_answer(answer, headings, openings, color=_stdout_is_terminal(), languages=doc_languages))
     return 0
 
 
@@ -115,14 +123,17 @@ def _wrap(text: str, indent: str, color: bool, before: str = "»", after: str = 
     return wrapped.replace(_OPEN, _BOLD if color else before).replace(_CLOSE, _RESET if color else after)
 
 
-def format_answer(answer, headings: dict | None = None, openings=(), color: bool = False) -> str:
+def format_answer(answer, headings: dict | None = None, openings=(), color: bool = False,
+                  languages: dict | None = None) -> str:
     """``ask``'s human output, in the page's terms (``qa.render``): which of the three states the answer is
     in, the quoted answer (answered) or the closest sentence (uncertain), then each passage with its citation,
-    how closely it matches the question, and its text with the answering sentences marked."""
+    its document's language (``languages``: ``{doc: code}``), how closely it matches the question, and its
+    text with the answering sentences marked."""
     from .citations import citation
     from .render import (ANSWERED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
                          UNCERTAIN_NOTE, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
                          sources_label)
+    from .rows import language_name
 
     headings = headings or {}
     status = answer_state(answer)
@@ -146,6 +157,9 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
         bits = [citation(p)]
         if not p.section and p.chunk_id in openings:  # before the first heading: the citation has no section
             bits.append(location_parts(p, opening=True)[0])
+        lang = (languages or {}).get(p.doc, "und")
+        if lang != "und":
+            bits.append(language_name(lang))
         match = match_words(answer.cosines.get(p.chunk_id), status)
         if match:
             bits.append(match)
@@ -172,6 +186,8 @@ def cmd_text(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    from .rows import language_label
+
     settings = _settings(args)
     store = _open_store(settings)
     try:
@@ -186,6 +202,7 @@ def cmd_docs(args) -> int:
             "kind": d.kind,
             "pages": d.page_count,
             "chunks": d.chunk_count,
+            "lang": d.lang,
             "hash": d.content_hash,
             "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(d.indexed_at)),
         }
@@ -198,7 +215,8 @@ def cmd_docs(args) -> int:
         print("The index is empty.")
     for r in rows:
         pages = f"{r['pages']} pages, " if r["pages"] else ""
-        print(f"{r['doc']}\n    {r['title']} — {pages}{r['chunks']} passages, indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
+        print(f"{r['doc']}\n    {r['title']} — {language_label(r['lang'])}, {pages}{r['chunks']} passages, "
+              f"indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
     return 0
 
 
@@ -252,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--doc", action="append", help="restrict to this document (repeatable)")
+    p.add_argument("--lang", action="append", metavar="CODES",
+                   help="search only documents in these languages: ISO 639-1 codes, comma-separated (e.g. fr,es; repeatable)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default hybrid)")
     p.add_argument("--index", help="index folder")
     p.add_argument("--json", action="store_true")

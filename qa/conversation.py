@@ -24,6 +24,9 @@ class Turn:
     openings: set = field(default_factory=set)  # chunk ids of passages before their document's first heading
     docs: tuple[str, ...] = ()
     seconds: float = 0.0
+    languages: dict = field(default_factory=dict)  # chunk_id -> the passage's language (ISO 639 code or "und")
+    doc_languages: dict = field(default_factory=dict)  # document path -> the document's language
+    langs: tuple[str, ...] = ()  # the language filter the question was asked with
 
 
 def merge_chunks(chunks) -> tuple[int, str]:
@@ -97,14 +100,24 @@ def structure(store, passages, contexts: dict | None = None) -> tuple[dict, set]
     return headings, openings
 
 
-def answer_question(store, embedder, question: str, *, k: int, docs=None, history=None, settings=None, turn_id: int = 0) -> Turn:
-    """Ask (``qa.answer.ask``) and collect what the page needs to show the answer; QAErrors propagate."""
+def answer_question(store, embedder, question: str, *, k: int, docs=None, history=None, settings=None, turn_id: int = 0,
+                    langs=None) -> Turn:
+    """Ask (``qa.answer.ask``) and collect what the page needs to show the answer; QAErrors propagate.
+
+    ``langs`` (language codes) restricts the search to the documents in those languages (within ``docs``
+    when both are given); a language no chosen document is in raises ``UnknownLanguageError``."""
     started = time.perf_counter()
     mode = getattr(settings, "mode", "hybrid")
     max_chars = getattr(settings, "max_question_chars", 2000)
+    langs = tuple(langs or ())
+    if langs:
+        docs = store.documents_in_languages(langs, within=list(docs) if docs else None)
     answer = ask(store, embedder, question, k=k, docs=list(docs) if docs else None, mode=mode,
                  history=list(history or []) or None, max_question_chars=max_chars)
-    turn = Turn(id=turn_id, question=question, answer=answer, docs=tuple(docs or ()))
+    turn = Turn(id=turn_id, question=question, answer=answer, docs=tuple(docs or ()), langs=langs)
+    turn.languages = store.chunk_languages([p.chunk_id for p in answer.passages])
+    shown = {p.doc for p in answer.passages}
+    turn.doc_languages = {d.path: d.lang for d in store.documents() if d.path in shown}
     for p in answer.passages:
         ctx = surrounding(store, p)
         if ctx is not None:

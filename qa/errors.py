@@ -70,3 +70,9 @@ class ModelMissingError(QAError):
     """The packaged embedding model is not installed."""
 
     exit_code = 5
+
+
+class UnknownLanguageError(QAError):
+    """A language filter (``--lang``, the page's language choice) naming an unknown code or no indexed document."""
+
+    exit_code = 2

@@ -13,12 +13,17 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*|\d+")
+# Openings that always lean on the previous turn ("what about Russia?", "why not?").
 _CONNECTIVE = re.compile(
-    r"^\s*(and|but|or|so|then|plus|what about|how about|what of|what else|anything else|same (for|question)|"
+    r"^\s*(what about|how about|what of|what else|anything else|same (for|question)|"
     r"why not|how come|in that case|if so|if not|what if|which one|who else|more (detail|details|info)|"
     r"tell me more|go on|and then)\b",
     re.I,
 )
+# Openings that lean on it unless the rest names a topic of its own ("and in 2023?" against "And what is
+# the Public Oversight Act?").
+_SOFT_CONNECTIVE = re.compile(r"^\s*(and|but|or|so|then|plus|also)\b[\s,]*", re.I)
+OWN_TOPIC_WORDS = 3  # content words after a soft connective that make the rest a question of its own
 _POINTER = re.compile(
     r"\b(the (first|second|third|fourth|last|latter|former|other|same|previous|above) (one|ones|case|point|article)|"
     r"the latter|the former|after that|before that|next|afterwards|as well\?)\b",
@@ -50,7 +55,7 @@ _AUXILIARY = frozenset("is are was were do does did can could may might must sha
 _DUMMY_IT_NEXT = frozenset(
     "legal illegal lawful unlawful allowed permitted possible true false forbidden prohibited banned "
     "required necessary mandatory common usual normal okay ok right wrong fair acceptable compulsory "
-    "enough easy hard difficult still ever really".split()
+    "enough easy hard difficult still ever really matter matters mattered".split()
 )
 # Nouns that only mean something about a topic named before ("which years?", "which court?").
 _NEEDS_TOPIC = frozenset(
@@ -65,6 +70,12 @@ _NEEDS_TOPIC = frozenset(
     """.split()
 )
 _WH = frozenset("what which who whom whose how when where why".split())
+# Nouns after "that" that make it point back ("who brought that case?"), besides those of _NEEDS_TOPIC.
+_POINTED = _NEEDS_TOPIC | frozenset(
+    "decision judgment judgement ruling act bill plan report question organisation organization group committee "
+    "meeting session conference statement claim charge charges complaint complaints trial fine sentence verdict".split()
+)
+_QUANTIFIER = frozenset("no any every some each".split())
 # Antecedents inside the question for "they/them/their" ("detain someone without telling them why").
 _INDEFINITE = frozenset("someone somebody anyone anybody everyone everybody people persons person citizens".split())
 # "…, but is slavery banned?": the question is the last clause.
@@ -93,6 +104,16 @@ def refers_back(question: str) -> bool:
     """Whether ``question`` needs the previous turn to be understood."""
     if _CONNECTIVE.search(question) or _POINTER.search(question):
         return True
+    soft = _SOFT_CONNECTIVE.match(question)
+    if soft:
+        rest = question[soft.end():]
+        content = [w for w in _tokens(rest) if w.lower() not in _FRAME and w.lower() not in _NEEDS_TOPIC and len(w) > 1]
+        asks = any(w.lower() in _WH or w.lower() in _AUXILIARY for w in _tokens(rest))
+        return not asks or len(content) < OWN_TOPIC_WORDS or _leans_back(rest)  # "and the second protocol?"
+    return _leans_back(question)
+
+
+def _leans_back(question: str) -> bool:
     question = _LAST_CLAUSE.sub("", question)
     tokens = _tokens(question)
     words = [t.lower() for t in tokens]
@@ -106,23 +127,42 @@ def refers_back(question: str) -> bool:
     if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME:
         return True  # "how many are still pending?": how many of what?
     long_question = len(content) >= 8
-    # "Right to leave any country, where is that?", "Is that legal, shutting down an NGO over paperwork?": the
-    # demonstrative points at the other side of the question's own comma.
-    parts = question.split(",", 1) if "," in question else []
-    own_topic = any(len([w for w in _tokens(part) if w.lower() not in _FRAME]) >= 2 for part in parts)
+    # "Right to leave any country, where is that?", "Is that legal, shutting down an NGO over paperwork?",
+    # "working group on defenders - who sits on it?": the pronoun points at the other side of the question's
+    # own comma or dash.
+    parts = re.split(r",|\s[-–—]\s", question, maxsplit=1)
+    own_topic = len(parts) > 1 and any(len([w for w in _tokens(part) if w.lower() not in _FRAME]) >= 2 for part in parts)
+    last = len(words) - 1
     for i, word in enumerate(words):
         if word in _PERSONAL and not (_named_before(tokens, i) or long_question):
             return True
-        if word in ("it", "its") and not (_dummy_it(words, i) or own_topic or long_question):
+        if word in ("it", "its") and not (_dummy_it(words, i) or own_topic or long_question or _said_before(tokens, i)):
             return True
         if word in ("this", "these", "those") and not (own_topic or long_question):
             return True  # "this law", "those cases", "is this allowed?"
-        if word == "that" and not (own_topic or long_question):
+        if word == "that" and not own_topic:
             before = words[i - 1] if i > 0 else ""
+            after = words[i + 1] if i < last else ""
+            if after in _POINTED or (i == last and before not in ("so", "than")):
+                return True  # "who brought that case?", "who should decide that?"
             # "when was that adopted?", "does that include…?" — not the "that" of "true that…", "the law that…"
-            if not before or before in _FRAME and before not in ("say", "says", "said", "mean", "means", "so"):
+            if not long_question and (not before or before in _FRAME and before not in ("say", "says", "said", "mean", "means", "so")):
                 return True
+        if word in ("one", "ones") and i == last and i > 0 and words[i - 1] not in _QUANTIFIER and not own_topic:
+            return True  # "what if a state doesn't submit one?"
     return False
+
+
+def _said_before(tokens: list[str], i: int) -> bool:
+    """"it" at ``i`` has its antecedent earlier in the question: a clause of its own before "and" ("When was
+    the 2020 act adopted and what did it change?"), or a name before "it" as the subject of a verb ("Does
+    Kazakhstan say it cooperates…?")."""
+    words = [t.lower() for t in tokens[:i]]
+    if "and" in words:
+        clause = words[: len(words) - 1 - words[::-1].index("and")]
+        if len([w for w in clause if w not in _FRAME and len(w) > 1]) >= 2:
+            return True
+    return i + 1 < len(tokens) and _named_before(tokens, i) and tokens[i + 1].lower() not in _FRAME
 
 
 def contextualize(question: str, history: list[str] | None) -> str:

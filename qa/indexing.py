@@ -47,7 +47,7 @@ from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_un
 from .changes import UNCHANGED, quick_state
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
 from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_file, scan_folder, title_after_rename
-from .report import Duplicate, Failure, IndexReport, Renamed
+from .report import Duplicate, Failure, IndexReport, Renamed, UnreadPage
 from .retrieval import as_encoders
 from .snapshot import PRIMARY
 from .store import DB_NAME, DocumentUpsert, Store, build_manifest, check_manifest, expected_manifest
@@ -269,6 +269,8 @@ def update_index(
     started = time.perf_counter()
     docs_dir, index_dir = Path(docs_dir), Path(index_dir)
     check_folders(docs_dir, index_dir)
+    if hasattr(settings, "with_"):
+        settings = settings.with_(index=index_dir)  # where the loaders keep their OCR cache
     with UpdateLock(index_dir, wait=lock_wait):
         store, new_manifest = open_or_create(index_dir, settings, rebuild)
         try:
@@ -368,10 +370,10 @@ def _fail(report: IndexReport, path: str, reason: str, kept: bool) -> None:
     report.failed.append(Failure(path, reason + note))
 
 
-def _load(docs_dir: Path, candidate: _Candidate, settings, chunk_settings):
+def _load(docs_dir: Path, candidate: _Candidate, settings, chunk_settings, progress=None):
     """``(document, chunks)`` for a candidate; raises ``DocumentError`` with a reason for anything that fails."""
     try:
-        document = load_document(docs_dir, candidate.path, settings, data=candidate.data)
+        document = load_document(docs_dir, candidate.path, settings, data=candidate.data, progress=progress)
         chunks = chunk_document(document, chunk_settings)
     except DocumentError:
         raise
@@ -446,10 +448,11 @@ def _batches(docs_dir, scan: _Scan, plan: _Plan, stored: dict, settings, report:
         _notify(progress, "load", i, len(plan.to_load))
         for j, path in enumerate(paths):
             try:
-                document, chunks = _load(docs_dir, scan.candidates[path], settings, chunk_settings)
+                document, chunks = _load(docs_dir, scan.candidates[path], settings, chunk_settings, progress)
             except DocumentError as exc:
                 _fail(report, path, exc.reason, path in stored)
                 continue
+            report.unread_pages.extend(UnreadPage(path, note.page, note.reason) for note in document.unread_pages)
             batch.append((scan.candidates[path], document, chunks))
             passages += len(chunks)
             _duplicates(report, plan, stored, paths[j + 1 :], path)
@@ -482,7 +485,8 @@ def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dic
     for title, chunk in all_chunks:
         if chunk.chunk_hash not in known and chunk.chunk_hash not in missing:
             missing[chunk.chunk_hash] = embedding_text(chunk.section, chunk.text, title)
-    # With sentence vectors on, each new chunk's sentences are encoded too (in the same length-sorted pass).
+    # With sentence vectors on, each new chunk's sentences get vectors too: pooled from the chunk's own
+    # forward pass where the model allows it, else encoded on their own in the same length-sorted pass.
     known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     sentence_spans: dict[str, list[tuple[int, int]]] = {}
     if settings.sentence_vectors:
@@ -492,12 +496,21 @@ def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dic
                 spans, texts = sentence_units(chunk.text, title)
                 sentence_spans[chunk.chunk_hash] = spans
                 missing.update({(chunk.chunk_hash, i): text for i, text in enumerate(texts)})
+    chunks_embedded = sum(isinstance(key, str) for key in missing)
     if missing:
-        known.update(_encode(_encoder(encoders, PRIMARY, settings), missing, settings.batch_size, progress))
+        primary = _encoder(encoders, PRIMARY, settings)
+        if sentence_spans and hasattr(primary, "encode_with_sentences"):
+            bodies: dict[str, str] = {}
+            for _, chunk in all_chunks:
+                bodies.setdefault(chunk.chunk_hash, chunk.text)
+            known.update(_encode_pooled(primary, missing, sentence_spans, bodies, settings.batch_size, progress))
+        if missing:
+            known.update(_encode(primary, missing, settings.batch_size, progress))
     dimension = encoders[PRIMARY].dimension if PRIMARY in encoders else embedding_module.DIMENSION
     for chunk_hash, spans in sentence_spans.items():
         matrix = np.array([known[(chunk_hash, i)] for i in range(len(spans))], dtype=np.float32).reshape(len(spans), dimension)
         known_sentences[chunk_hash] = (np.array(spans, dtype=np.int32).reshape(-1, 2), matrix)
+    sentences_embedded = sum(len(spans) for spans in sentence_spans.values())
     extra = {}
     for key in manifest.get("extra_encoders") or {}:  # a second encoder: chunk vectors only
         vectors_by_hash = {} if rebuild else store.extra_by_hash(key, hashes)
@@ -505,10 +518,9 @@ def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dic
         if texts:
             vectors_by_hash.update(_encode(_encoder(encoders, key, settings), texts, settings.batch_size, progress))
         extra[key] = vectors_by_hash
-    sentences_embedded = sum(len(spans) for spans in sentence_spans.values())
     report.sentences_embedded += sentences_embedded
-    report.chunks_embedded += len(missing) - sentences_embedded
-    report.chunks_reused += len(all_chunks) - (len(missing) - sentences_embedded)
+    report.chunks_embedded += chunks_embedded
+    report.chunks_reused += len(all_chunks) - chunks_embedded
     upserts = []
     for candidate, document, chunks in loaded:
         matrix = np.array([known[c.chunk_hash] for c in chunks], dtype=np.float32).reshape(len(chunks), -1)
@@ -562,6 +574,39 @@ def _apply(store, upserts, plan: _Plan | None, manifest, rebuild, after_commit, 
         replace_all=rebuild and plan is not None, after_commit=after_commit,
     )
     _notify(progress, "write", 1, 1)
+
+
+def _encode_pooled(embedder, missing: dict, sentence_spans: dict, bodies: dict, batch_size: int, progress) -> dict:
+    """Vectors of the new chunks whose sentences need vectors too, both from one forward pass per chunk
+    (``Embedder.encode_with_sentences``). Removes what it encoded from ``missing``; a sentence past the
+    model's window stays there, to be encoded on its own. Progress counts texts, as ``_encode`` does."""
+    hashes = sorted((h for h in sentence_spans if h in missing), key=lambda h: len(missing[h]))
+    total = len(missing)
+    result = {}
+    step = max(batch_size * 8, 64)
+    for offset in range(0, len(hashes), step):
+        _notify(progress, "embed", total - len(missing), total)
+        part = hashes[offset : offset + step]
+        texts = [missing[h] for h in part]
+        # sentence spans are offsets into the chunk's text, which ends the embedding text
+        spans = [[(s + len(t) - len(bodies[h]), e + len(t) - len(bodies[h])) for s, e in sentence_spans[h]]
+                 for h, t in zip(part, texts)]
+        pooled = embedder.encode_with_sentences(texts, spans, batch_size=batch_size)
+        if pooled is None:
+            return result
+        matrix, sentences = pooled
+        for h, vector, rows in zip(part, matrix, sentences):
+            result[h] = vector
+            del missing[h]
+            for i, row in enumerate(rows):
+                if not np.isnan(row[0]):
+                    result[(h, i)] = row
+                    del missing[(h, i)]
+    if missing:  # sentences past the window: few, encoded on their own
+        result.update(_encode(embedder, missing, batch_size, None))
+        missing.clear()
+    _notify(progress, "embed", total, total)
+    return result
 
 
 def _encode(embedder, texts_by_hash: dict, batch_size: int, progress) -> dict:

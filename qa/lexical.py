@@ -1,8 +1,25 @@
-"""BM25 over chunks, built on ``bm25s`` with an English Snowball stemmer and stopword list.
+"""BM25 over chunks, built on ``bm25s``, each chunk analysed in its own language.
+
+Analysis (``analyze``): lower-case word tokens of two or more characters, the language's stopwords removed
+(bm25s's lists: English, French, Spanish, Russian, …), then the language's Snowball stemmer (PyStemmer has
+Arabic, French, Russian, Spanish and 30 more). Chinese and Japanese get character unigrams and bigrams
+of their Han/kana runs (no segmenter: see ``CJK``). A chunk whose language is undetermined, or has no analyser
+here, is analysed as English, exactly as before languages were told apart. Arabic diacritics and tatweel are
+removed first, so a vowelled word is one token.
+
+One vocabulary holds every language's terms: a non-English term carries its language (``fr:droit``,
+``zh:逮捕``), so a term is only ever matched in chunks of the language it was analysed for and its document
+frequency counts that language's chunks only. English terms carry no prefix, so an English-only index has
+the same terms, scores and ranking as before. A question is analysed for its own language, told apart
+among the languages the index holds (``QUERY_LANGUAGES = "own"``; when that is undetermined, for every
+language of the index, so that each chunk is scored on the question as its own language would tokenise it);
+``bench/multilingual.py`` measured both.
 
 The index is a ``bm25s.BM25`` score matrix (CSC: one column per term, one row per chunk) plus
-an ``ids.npy`` array mapping rows to int64 chunk ids. Saved with bm25s's own json/npy files
-(``allow_pickle=False``); nothing is pickled.
+an ``ids.npy`` array mapping rows to int64 chunk ids and ``lexical.json`` (format version and the number of
+chunks per language). Saved with bm25s's own json/npy files (``allow_pickle=False``); nothing is pickled. A
+folder of another format version (one written before languages, version 1) does not load: the store then
+rebuilds it from the stored texts.
 
 Building streams the texts into compact term-count arrays and computes the Lucene BM25 matrix
 vectorised (same formulas as ``bm25s.BM25(method="lucene").index``, without its per-document
@@ -19,12 +36,15 @@ from array import array
 import pathlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import bm25s
 import numpy as np
 import Stemmer
 from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
+
+from . import language as language_module
 
 # BEIR SciFact train, 1,200-char chunks: Snowball stemming +0.03 nDCG@10, stopwords ±0.001; k1/b
 # barely matter alone (0.689–0.700); in the hybrid, k1 0.6–1.2 × b 0.1–0.55 all give 0.746–0.749
@@ -38,20 +58,121 @@ TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
 IDS_FILE = "ids.npy"
 FORMAT_FILE = "lexical.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-language analysis (1: English analysis for every chunk)
+
+ENGLISH = "en"
+# ISO 639-1 code → PyStemmer's Snowball algorithm.
+STEMMERS = {
+    "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
+    "eo": "esperanto", "es": "spanish", "et": "estonian", "eu": "basque", "fa": "persian", "fi": "finnish",
+    "fr": "french", "ga": "irish", "hi": "hindi", "hu": "hungarian", "hy": "armenian", "id": "indonesian",
+    "it": "italian", "lt": "lithuanian", "ne": "nepali", "nl": "dutch", "no": "norwegian", "pl": "polish",
+    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian", "sv": "swedish", "ta": "tamil",
+    "tr": "turkish", "yi": "yiddish",
+}
+# Languages written without spaces between words: character unigrams and bigrams of their Han/kana runs (no
+# dictionary, nothing to load). bench/multilingual.py, BM25 alone, Chinese questions on the Chinese UDHR: hit@1
+# 0.9 (dev), 1.0 (test). A segmenter (jieba, rjieba) was not compared.
+CJK = frozenset({"zh", "ja"})
+# bm25s's stopword lists by language (English's is STOPWORDS above). Chinese's is not used: it lists words
+# such as 不得 ("shall not") and 个人 ("individual") that legal text turns on.
+_STOPWORD_LISTS = {
+    "da": "STOPWORDS_DANISH", "de": "STOPWORDS_GERMAN", "es": "STOPWORDS_SPANISH", "fr": "STOPWORDS_FRENCH",
+    "it": "STOPWORDS_ITALIAN", "nl": "STOPWORDS_DUTCH", "no": "STOPWORDS_NORWEGIAN", "pt": "STOPWORDS_PORTUGUESE",
+    "ru": "STOPWORDS_RUSSIAN", "sv": "STOPWORDS_SWEDISH", "tr": "STOPWORDS_TURKISH",
+}
+# "own": a question is analysed for its own language, detected among the languages of the index
+# (``language.detect(query, among=…)``), or for every language of the index when that is undetermined; "all":
+# always for every language of the index. bench/multilingual.py, dev split, BM25 alone: own-language questions
+# hit@1 fr/es/ru/ar/zh 0.9/0.8/1.0/0.9/0.9 ("all": 0.9/0.6/1.0/0.9/0.9: a Spanish question's English analysis
+# matched "de" and "la" in the Spanish file's English header); English questions on the French and Spanish
+# files 0.0 ("all": 0.5/0.4 through shared words such as "article" and "torture": finding a passage in another
+# language is the multilingual encoder's work). "own" also analyses an English question in a mixed index
+# exactly as an English-only index does.
+QUERY_LANGUAGES = "own"
+
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
+_ARABIC_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 
 _stemmer = Stemmer.Stemmer("english")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens of two or more characters, English stopwords removed, Snowball-stemmed."""
-    words = [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in STOPWORDS]
-    return _stemmer.stemWords(words)
+def analyzer_of(language: str | None) -> str:
+    """The analyser a text of ``language`` gets: its own code when there is one, else ``"en"``."""
+    if language in STEMMERS or language in CJK:
+        return language
+    return ENGLISH
+
+
+@lru_cache(maxsize=None)
+def _stemmer_of(language: str):
+    return _stemmer if language == ENGLISH else Stemmer.Stemmer(STEMMERS[language])
+
+
+@lru_cache(maxsize=None)
+def _stopwords_of(language: str) -> frozenset:
+    if language == ENGLISH:
+        return STOPWORDS
+    name = _STOPWORD_LISTS.get(language)
+    return frozenset(getattr(bm25s.stopwords, name)) if name else frozenset()
+
+
+def _cjk_tokens(text: str) -> list[str]:
+    """Unigrams and bigrams of each Han/kana run; other words (Latin, digits) as lower-case tokens."""
+    tokens: list[str] = []
+    cursor = 0
+    lowered = text.lower()
+    for match in _CJK_RUN.finditer(lowered):
+        tokens.extend(TOKEN_PATTERN.findall(lowered, cursor, match.start()))
+        run = match.group()
+        tokens.extend(run)
+        tokens.extend(run[i:i + 2] for i in range(len(run) - 1))
+        cursor = match.end()
+    tokens.extend(TOKEN_PATTERN.findall(lowered, cursor))
+    return tokens
+
+
+def tokenize(text: str, language: str | None = None) -> list[str]:
+    """Tokens of ``text`` as analysed for ``language`` (``None``, ``"und"`` or one without an analyser: English):
+    lower-case words of two or more characters, stopwords removed, Snowball-stemmed; CJK character n-grams."""
+    analyzer = analyzer_of(language)
+    if analyzer == ENGLISH:
+        words = [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in STOPWORDS]
+        return _stemmer.stemWords(words)
+    if analyzer in CJK:
+        return _cjk_tokens(text)
+    if analyzer == "ar":
+        text = _ARABIC_MARKS.sub("", text)
+    stopwords = _stopwords_of(analyzer)
+    words = [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in stopwords]
+    return _stemmer_of(analyzer).stemWords(words)
 
 
 def tokenize_query(query: str) -> list[str]:
-    """Query tokens: the same analysis as documents (repeated words kept, so they weigh more)."""
+    """English query tokens: the same analysis as documents (repeated words kept, so they weigh more)."""
     return tokenize(query)
+
+
+def _prefixed(tokens: list[str], analyzer: str) -> list[str]:
+    if analyzer == ENGLISH:
+        return tokens
+    prefix = analyzer + ":"
+    return [prefix + token for token in tokens]
+
+
+def index_terms(text: str, language: str | None = None) -> list[str]:
+    """The terms ``text`` adds to the index: its tokens, prefixed with the analyser's code unless English."""
+    analyzer = analyzer_of(language)
+    return _prefixed(tokenize(text, analyzer), analyzer)
+
+
+def query_terms(query: str, analyzers: Iterable[str]) -> list[str]:
+    """The terms of ``query`` analysed for each of ``analyzers`` (English through ``tokenize_query``)."""
+    terms: list[str] = []
+    for analyzer in sorted(set(analyzers)):
+        tokens = tokenize_query(query) if analyzer == ENGLISH else tokenize(query, analyzer)
+        terms.extend(_prefixed(tokens, analyzer))
+    return terms
 
 
 def _bm25_matrix(cols: np.ndarray, tfs: np.ndarray, terms_per_row: np.ndarray, n_terms: int):
@@ -78,20 +199,29 @@ def _bm25_matrix(cols: np.ndarray, tfs: np.ndarray, terms_per_row: np.ndarray, n
 class LexicalIndex:
     """BM25 index over chunk texts; rows are addressed by int64 chunk ids."""
 
-    def __init__(self, retriever: bm25s.BM25, ids: np.ndarray):
+    def __init__(self, retriever: bm25s.BM25, ids: np.ndarray, languages: dict[str, int] | None = None):
         self._bm25 = retriever
         self._ids = np.asarray(ids, dtype=np.int64)
         self._row_of = None
+        # rows per analyser ({"en": 120, "fr": 30}); an index of no rows answers English questions as English
+        self._languages = dict(sorted((languages or {}).items()))
 
     @classmethod
-    def build(cls, texts: list[str], ids: list[int]) -> "LexicalIndex":
-        """Tokenise ``texts`` and build the BM25 score matrix; ``ids[i]`` is the chunk id of ``texts[i]``."""
-        if len(texts) != len(ids):
-            raise ValueError("texts and ids must have the same length")
+    def build(cls, texts: list[str], ids: list[int], languages: Sequence[str] | None = None) -> "LexicalIndex":
+        """Tokenise ``texts`` and build the BM25 score matrix; ``ids[i]`` is the chunk id of ``texts[i]``.
+
+        ``languages[i]`` is the language of ``texts[i]`` (an ISO 639 code, or ``"und"``), as the store
+        recorded it; without it each text's language is detected here (``qa.language.detect``).
+        """
+        if len(texts) != len(ids) or (languages is not None and len(languages) != len(texts)):
+            raise ValueError("texts, ids and languages must have the same length")
         vocab: dict[str, int] = {}
+        analyzers: Counter = Counter()
         cols, tfs, terms_per_row = array("i"), array("i"), array("i")  # compact while streaming
-        for text in texts:
-            counts = Counter(vocab.setdefault(token, len(vocab)) for token in tokenize(text))
+        for i, text in enumerate(texts):
+            analyzer = analyzer_of(languages[i] if languages is not None else language_module.detect(text))
+            analyzers[analyzer] += 1
+            counts = Counter(vocab.setdefault(token, len(vocab)) for token in index_terms(text, analyzer))
             cols.extend(counts.keys())
             tfs.extend(counts.values())
             terms_per_row.append(len(counts))
@@ -106,7 +236,7 @@ class LexicalIndex:
         retriever.vocab_dict = vocab
         retriever.unique_token_ids_set = set(vocab.values())
         retriever.nonoccurrence_array = None
-        return cls(retriever, np.asarray(ids, dtype=np.int64))
+        return cls(retriever, np.asarray(ids, dtype=np.int64), dict(analyzers))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -116,9 +246,24 @@ class LexicalIndex:
         """Chunk ids in row order (int64)."""
         return self._ids
 
+    @property
+    def languages(self) -> dict[str, int]:
+        """How many rows each analyser tokenised: ``{"en": 120, "fr": 30, "zh": 12}`` (undetermined → ``"en"``)."""
+        return dict(self._languages)
+
+    def query_analyzers(self, query: str) -> list[str]:
+        """The analysers ``query`` is tokenised with: every language of the index (``QUERY_LANGUAGES = "all"``),
+        or the question's own detected language when the index has chunks of it (``"own"``)."""
+        present = [code for code, rows in self._languages.items() if rows] or [ENGLISH]
+        if QUERY_LANGUAGES == "own" and len(present) > 1:
+            code = language_module.detect(query, among=present)
+            if code != language_module.UNDETERMINED:
+                return [code]
+        return present
+
     def term_weights(self, query: str) -> dict[int, float]:
         """Known query terms as {term id: count}."""
-        counts = Counter(self._bm25.vocab_dict.get(t) for t in tokenize_query(query))
+        counts = Counter(self._bm25.vocab_dict.get(t) for t in query_terms(query, self.query_analyzers(query)))
         counts.pop(None, None)
         return {t: float(c) for t, c in counts.items()}
 
@@ -190,14 +335,23 @@ class LexicalIndex:
         directory.mkdir(parents=True, exist_ok=True)
         self._bm25.save(directory, allow_pickle=False, show_progress=False)
         np.save(directory / IDS_FILE, self._ids, allow_pickle=False)
-        (directory / FORMAT_FILE).write_text(
-            json.dumps({"version": FORMAT_VERSION, "tokenizer": "snowball-english+bm25s-en-stopwords"})
-        )
+        (directory / FORMAT_FILE).write_text(json.dumps({
+            "version": FORMAT_VERSION,
+            "tokenizer": "per-language: snowball+bm25s-stopwords; zh/ja: char 1-2 grams; other: snowball-english",
+            "languages": self._languages,
+        }))
 
     @classmethod
     def load(cls, directory: pathlib.Path) -> "LexicalIndex":
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`.
+
+        Raises ``ValueError`` for a folder of another format version (or none: written before version 1
+        had its format file), so that the store rebuilds it from the stored texts."""
         directory = pathlib.Path(directory)
+        info = json.loads((directory / FORMAT_FILE).read_text(encoding="utf-8"))
+        if info.get("version") != FORMAT_VERSION:
+            raise ValueError(f"BM25 folder of format version {info.get('version')}, not {FORMAT_VERSION}: rebuild it")
         retriever = bm25s.BM25.load(directory, load_corpus=False, allow_pickle=False)
         ids = np.load(directory / IDS_FILE, allow_pickle=False)
-        return cls(retriever, ids)
+        languages = {str(code): int(rows) for code, rows in (info.get("languages") or {}).items()}
+        return cls(retriever, ids, languages)

@@ -14,13 +14,15 @@ from typing import Callable
 STAGES = {
     "scan": ("Looking for documents", 0.00, 0.05),
     "load": ("Reading documents", 0.05, 0.30),
+    # A scanned PDF's pages, read by OCR while its document is loaded: the bar stays where "load" left it.
+    "ocr": ("Reading scanned pages (OCR)", None, None),
     "embed": ("Embedding passages and sentences", 0.30, 0.95),
     "write": ("Saving the index", 0.95, 1.00),
 }
 # What a stage's ``done``/``total`` count. The embedding stage counts every text the model encodes: each new
 # passage and, with sentence vectors (the default), each of its sentences; the update's summary counts both
 # apart ("12 passages embedded with 40 sentences").
-UNITS = {"scan": "files", "load": "documents", "embed": "passages and sentences"}
+UNITS = {"scan": "files", "load": "documents", "embed": "passages and sentences", "ocr": "pages"}
 
 
 def stage_label(stage: str) -> str:
@@ -49,6 +51,7 @@ class ProgressReporter:
         self.clock = clock
         self._last = -1e9
         self._stage = None
+        self._fraction = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         _, lo, hi = STAGES.get(stage, (None, 0.0, 1.0))
@@ -57,7 +60,11 @@ class ProgressReporter:
         if stage == self._stage and not final and now - self._last < self.interval:
             return
         self._stage, self._last = stage, now
+        if lo is None:  # a stage inside another one (OCR while loading): the bar keeps its place
+            self.sink(self._fraction, stage_text(stage, done, total))
+            return
         fraction = lo + (hi - lo) * (done / total if total else 1.0)
+        self._fraction = min(max(fraction, 0.0), 1.0)
         text = stage_text(stage, done, total)
         self.sink(min(max(fraction, 0.0), 1.0), text)
 
@@ -88,5 +95,7 @@ def progress_printer(enabled: bool = True, file=None):
         bar.refresh()
         if done >= total:
             bar.close()
+            if stage == "ocr":  # one bar per scanned document
+                del bars[stage]
 
     return progress

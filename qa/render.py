@@ -19,6 +19,7 @@ from collections import Counter
 
 from .answer import ANSWERED, NOT_FOUND, UNCERTAIN
 from .citations import citation, page_label, section_label
+from .rows import RTL_LANGUAGES, UNDETERMINED, language_name
 
 # ------------------------------------------------------------------------------------------ escaping
 
@@ -39,6 +40,32 @@ def md_escape(text) -> str:
     """
     text = "" if text is None else str(text)
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+# ------------------------------------------------------------------------------------------ languages
+
+
+def text_attrs(lang: str | None) -> str:
+    """``dir`` and ``lang`` attributes for text in language ``lang``: ``dir="rtl"`` for a right-to-left
+    language, ``dir="auto"`` otherwise (the browser follows the text); no ``lang`` when undetermined."""
+    code = (lang or UNDETERMINED).strip()
+    direction = "rtl" if code in RTL_LANGUAGES else "auto"
+    return f' dir="{direction}"' + (f' lang="{esc(code)}"' if code != UNDETERMINED else "")
+
+
+def _known(*codes) -> str:
+    """The first of ``codes`` that is a language (not empty, not "und"), else "und"."""
+    return next((c for c in codes if c and c != UNDETERMINED), UNDETERMINED)
+
+
+def language_choices(documents) -> dict[str, str]:
+    """``{code: "French (3 documents)"}`` for the page's language filter, by name; empty when the documents
+    are in fewer than two languages (nothing to choose)."""
+    counts = Counter(getattr(d, "lang", UNDETERMINED) for d in documents)
+    if len([c for c in counts if c != UNDETERMINED]) < 2:
+        return {}
+    order = sorted(counts, key=lambda c: (c == UNDETERMINED, language_name(c)))
+    return {c: f"{language_name(c)} ({counts[c]} document{'s' if counts[c] != 1 else ''})" for c in order}
 
 
 # ------------------------------------------------------------------------------------------ marking
@@ -230,21 +257,30 @@ def _ref(turn_id: int, rank: int) -> str:
             f'title="Go to passage {rank}">[{rank}]</a>')
 
 
-def answer_html(answer, turn_id: int) -> str:
-    """The short extractive answer: 1–3 sentences quoted verbatim, each with its marker [n]."""
-    rows = [f'<p class="vb-quote">“{esc(s.text)}”&nbsp;{_ref(turn_id, s.passage_rank)}</p>' for s in answer.sentences]
+def _quoted(answer, sentence, languages=None) -> str:
+    """A quoted sentence in its own language and direction (isolated, so the quotes and marker stay in place)."""
+    passage = next((p for p in answer.passages if p.rank == sentence.passage_rank), None)
+    lang = _known((languages or {}).get(getattr(passage, "chunk_id", None)), getattr(passage, "lang", None))
+    return f"<span{text_attrs(lang)}>“{esc(sentence.text)}”</span>"
+
+
+def answer_html(answer, turn_id: int, languages: dict | None = None) -> str:
+    """The short extractive answer: 1–3 sentences quoted verbatim, each with its marker [n]. ``languages``:
+    ``{chunk id: language}`` of the passages (else each passage's own ``lang``)."""
+    rows = [f'<p class="vb-quote">{_quoted(answer, s, languages)}&nbsp;{_ref(turn_id, s.passage_rank)}</p>'
+            for s in answer.sentences]
     if not rows:
         return '<div class="vb-answer"><p class="vb-muted">The passages below are the closest matches.</p></div>'
     return f'<div class="vb-answer"><div class="vb-label">{ANSWER_LABEL}</div>{"".join(rows)}</div>'
 
 
-def uncertain_html(answer, turn_id: int) -> str:
+def uncertain_html(answer, turn_id: int, languages: dict | None = None) -> str:
     """An answer that may not be one: said plainly, with the closest sentence labelled as such (not quoted as the answer)."""
     closest = ""
     if answer.sentences:
         s = answer.sentences[0]
         closest = (f'<p class="vb-closest"><span class="vb-closest-label">{CLOSEST_SENTENCE}:</span> '
-                   f"“{esc(s.text)}”&nbsp;{_ref(turn_id, s.passage_rank)}</p>")
+                   f"{_quoted(answer, s, languages)}&nbsp;{_ref(turn_id, s.passage_rank)}</p>")
     return (
         '<div class="vb-answer vb-uncertain">'
         f'<p class="vb-state"><strong>{esc(UNCERTAIN_NOTE)}</strong></p>'
@@ -295,8 +331,20 @@ def location_parts(passage, opening: bool = False) -> list[str]:
     return parts
 
 
+OCR_NOTE = "Read by OCR from a scanned page: check the wording against the page before quoting it."
+
+
+def ocr_mark(passage) -> str:
+    """"Scanned page, read by OCR (confidence 97%)" for a passage read by OCR, else ""."""
+    if not getattr(passage, "ocr", False):
+        return ""
+    confidence = getattr(passage, "ocr_confidence", None)
+    return "Scanned page, read by OCR" + (f" (confidence {confidence:.0%})" if confidence is not None else "")
+
+
 def passage_card_html(passage, turn_id: int, relevance: float | None = None, context: tuple[int, str] | None = None,
-                      *, status: str = ANSWERED, headings=(), opening: bool = False) -> str:
+                      *, status: str = ANSWERED, headings=(), opening: bool = False, lang: str | None = None,
+                      doc_lang: str | None = None) -> str:
     """One cited passage: marker, title, how closely it matches, section and page, text with the answering
     sentences marked (none under "not found").
 
@@ -305,10 +353,20 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
     (a passage never reads as a stronger match than the answer). ``headings`` (``qa.types.Heading`` of the
     document near the passage) are styled as headings, and the section heading the passage opens with is
     not repeated under the section label. ``opening``: the passage comes before the document's first heading.
+    ``lang`` (the passage's language; default ``passage.lang``) sets the text's ``lang`` and direction;
+    ``doc_lang`` (the document's) is named on the card ("French").
     """
     anchor = passage_anchor(turn_id, passage.rank)
+    lang = _known(lang, getattr(passage, "lang", None), doc_lang)
+    named = _known(doc_lang, lang)
     parts = location_parts(passage, opening)
-    meta = f'<div class="vb-meta">{" · ".join(f"<span>{esc(x)}</span>" for x in parts)}</div>' if parts else ""
+    spans = [f"<span>{esc(x)}</span>" for x in parts]
+    if named != UNDETERMINED:
+        spans.append(f'<span class="vb-lang" title="Language of the document">{esc(language_name(named))}</span>')
+    ocr = ocr_mark(passage)
+    if ocr:
+        spans.append(f'<span class="vb-ocr" title="{esc(OCR_NOTE)}">{esc(ocr)}</span>')
+    meta = f'<div class="vb-meta">{" · ".join(spans)}</div>' if spans else ""
     marks = card_highlights(passage, status)
     start = body_start(passage, headings)
     body = marked_html(passage.text[start - passage.start :], start, marks, headings=headings)
@@ -318,17 +376,17 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
         inner = marked_html(c_text, c_start, marks, (passage.start, passage.end), headings=headings)
         details = (
             '<details class="vb-context"><summary>Surrounding text</summary>'
-            f'<div class="vb-text vb-context-text">{inner}</div></details>'
+            f'<div class="vb-text vb-context-text"{text_attrs(lang)}>{inner}</div></details>'
         )
     return (
         f'<article class="vb-card" id="{anchor}" data-doc="{esc(passage.doc)}" data-rank="{passage.rank}">'
         '<header class="vb-card-head">'
         f'<span class="vb-badge">{passage.rank}</span>'
-        f'<span class="vb-title">{esc(passage.title)}</span>'
+        f'<span class="vb-title" dir="auto">{esc(passage.title)}</span>'
         f"{relevance_html(relevance, status)}"
         "</header>"
         f"{meta}"
-        f'<div class="vb-text">{body}</div>'
+        f'<div class="vb-text"{text_attrs(lang)}>{body}</div>'
         f"{details}"
         "</article>"
     )
@@ -347,6 +405,9 @@ def turn_footer(turn, documents_total: int | None = None) -> str:
     if turn.docs:
         bits.append(f"searched {len(turn.docs)} of {documents_total} documents" if documents_total else
                     f"searched {len(turn.docs)} selected documents")
+    langs = getattr(turn, "langs", ())
+    if langs:
+        bits.append("in " + ", ".join(language_name(code) for code in langs))
     bits.append(f"{answer.mode} search")
     bits.append(f"{turn.seconds:.1f} s")
     return " · ".join(bits)
@@ -367,8 +428,9 @@ def locate(text: str, start: int, end: int, expected: str) -> tuple[int, int] | 
 
 
 def document_html(document, start: int, end: int, highlights=(), expected: str | None = None,
-                  window: int = DOCUMENT_WINDOW_CHARS) -> str:
-    """The escaped full text of a document with the passage marked and scrolled into view.
+                  window: int = DOCUMENT_WINDOW_CHARS, lang: str | None = None) -> str:
+    """The escaped full text of a document with the passage marked and scrolled into view; ``lang`` (the
+    document's language) sets its ``lang`` and direction (right to left for Arabic).
 
     The scroll box starts at the passage (CSS ``scroll-initial-target``; no script) and has a
     "Jump to the passage" link (``#vb-doc-target``) as a fallback. Very long documents are cut to a
@@ -393,13 +455,15 @@ def document_html(document, start: int, end: int, highlights=(), expected: str |
     if hi < len(text):
         body += '\n\n<span class="vb-muted">[… later text not shown …]</span>'
     pages = f" · {document.page_count} pages" if getattr(document, "page_count", 0) else ""
+    lang = _known(lang, getattr(document, "lang", None))
+    language = f" · {language_name(lang)}" if lang != UNDETERMINED else ""
     jump = f'<a class="vb-jump" href="#{DOCUMENT_TARGET_ID}">Jump to the passage ↓</a>' if where else ""
     return (
         '<div class="vb-docview">'
-        f'<div class="vb-doc-head"><div class="vb-doc-title">{esc(document.title)}</div>'
-        f'<div class="vb-meta"><span>{esc(document.path)}{esc(pages)}</span>{jump}</div></div>'
+        f'<div class="vb-doc-head"><div class="vb-doc-title" dir="auto">{esc(document.title)}</div>'
+        f'<div class="vb-meta"><span>{esc(document.path)}{esc(pages)}{esc(language)}</span>{jump}</div></div>'
         f"{note}"
-        f'<div class="vb-doc vb-text">{body}</div>'
+        f'<div class="vb-doc vb-text"{text_attrs(lang)}>{body}</div>'
         "</div>"
     )
 
@@ -427,9 +491,12 @@ def documents_html(documents) -> str:
         if d.page_count:
             bits.append(f"{d.page_count} page{'s' if d.page_count != 1 else ''}")
         bits.append(f"{d.chunk_count} passage{'s' if d.chunk_count != 1 else ''}")
+        lang = getattr(d, "lang", UNDETERMINED)
+        if lang != UNDETERMINED:
+            bits.append(language_name(lang))
         bits.append(f"indexed {format_when(d.indexed_at)}")
         items.append(
-            f'<li title="{esc(d.path)}"><div class="vb-doc-name">{esc(d.title)}</div>'
+            f'<li title="{esc(d.path)}"><div class="vb-doc-name" dir="auto">{esc(d.title)}</div>'
             f'<div class="vb-doc-meta">{esc(" · ".join(bits))}</div></li>'
         )
     return f'<ul class="vb-docs">{"".join(items)}</ul>'
@@ -505,10 +572,12 @@ PAGE_CSS = """
 .vb-rel-2 .vb-dots i.on { background: #7f9bb5; }
 .vb-rel-1 .vb-dots i.on { background: #a9a59c; }
 .vb-rel-3 .vb-rel-word { color: var(--vb-accent); font-weight: 600; }
+.vb-ocr { color: #8a5a00; font-weight: 600; }
 .vb-meta { font-size: .82rem; color: var(--vb-muted); margin: .2rem 0 .55rem 2.05rem; display: flex;
   flex-wrap: wrap; gap: .25rem .5rem; align-items: baseline; }
 .vb-text { font-family: var(--vb-serif); font-size: 1.0rem; line-height: 1.65; color: #2b2f35;
-  white-space: pre-wrap; overflow-wrap: anywhere; }
+  white-space: pre-wrap; overflow-wrap: anywhere; unicode-bidi: plaintext; text-align: start; }
+.vb-lang { font-weight: 600; }
 .vb-card > .vb-text { margin-left: 2.05rem; }
 .vb-pb { display: block; height: .6em; overflow: hidden; }
 .vb-text mark, .vb-quote mark { background: var(--vb-mark); color: inherit; padding: .05em .1em; border-radius: 2px; }

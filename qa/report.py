@@ -32,6 +32,16 @@ class Duplicate:
     same_as: str
 
 
+@dataclass(frozen=True)
+class UnreadPage:
+    """A scanned page whose text could not be read (blank, a photo, a script the OCR model does not know);
+    the rest of its document is indexed."""
+
+    doc: str
+    page: int
+    reason: str
+
+
 @dataclass
 class IndexReport:
     """What one update did. ``failed`` holds files that could not be read; ``skipped`` holds entries of
@@ -45,6 +55,7 @@ class IndexReport:
     unchanged: int = 0
     failed: list[Failure] = field(default_factory=list)
     skipped: list[Failure] = field(default_factory=list)
+    unread_pages: list[UnreadPage] = field(default_factory=list)
     chunks_embedded: int = 0
     sentences_embedded: int = 0
     chunks_reused: int = 0

@@ -55,6 +55,12 @@ def lines(report) -> list[tuple[str, str]]:
         out.append((WARNING, f"Skipped {s.doc}: {s.error}"))
     for f in report.failed:
         out.append((ERROR, f"Could not index {f.doc}: {f.error}"))
+    unread: dict[str, list] = {}
+    for u in getattr(report, "unread_pages", ()):
+        unread.setdefault(u.doc, []).append(u)
+    for doc, pages in unread.items():
+        detail = "; ".join(f"page {u.page}: {u.reason}" for u in pages)
+        out.append((WARNING, f"Scanned pages of {doc} that could not be read (the rest is indexed): {detail}"))
     out.append((INFO, totals(report)))
     return out
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import fusion
 from .errors import InvalidQuestionError
+from .ocr import passage_mark
 from .snapshot import PRIMARY
 from .types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
+PRIMARY_LANGUAGES = ("en", "und")  # what all-MiniLM-L6-v2 reads ("und": too short to tell)
+_QUERY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="question-encoder")
 
 
 # Acronyms that people who work with UN human-rights documents type, while the documents often spell
@@ -93,6 +97,9 @@ class Signals:
     lexical: list  # [(chunk id, BM25)]
     sentence: list  # [(chunk id, best sentence cosine)]; empty for an index without sentence vectors
     extra: dict = field(default_factory=dict)  # {encoder key: [(chunk id, cosine)]}
+    # Candidates in a language the primary (English) model does not read, when a multilingual second
+    # encoder judges them: the dense and sentence lists leave them out of their z-scores.
+    foreign: frozenset = frozenset()
 
     def lists(self) -> list:
         return [self.dense, self.lexical] + ([self.sentence] if self.sentence else []) + list(self.extra.values())
@@ -123,11 +130,17 @@ class Searcher:
         self.extra_depth = extra_depth
 
     def query_vectors(self, query: str, given: dict | None = None) -> dict:
-        """The question encoded by every encoder the index has vectors for (``given`` ones are reused)."""
+        """The question encoded by every encoder the index has vectors for (``given`` ones are reused).
+
+        A second encoder runs in a helper thread while this one runs the first: each engine releases the
+        GIL and uses one thread for a question, so on two cores the two encodings overlap."""
         result = dict(given or {})
-        for key in self.snapshot.generation.dense:
-            if key not in result:
-                result[key] = self._encoder(key).encode_query(query)
+        keys = sorted((key for key in self.snapshot.generation.dense if key not in result), key=lambda key: key != PRIMARY)
+        encoders = {key: self._encoder(key) for key in keys}
+        later = {key: _QUERY_POOL.submit(encoders[key].encode_query, query) for key in keys[1:]}
+        for key in keys[:1]:
+            result[key] = encoders[key].encode_query(query)
+        result.update({key: future.result() for key, future in later.items()})
         return result
 
     def _encoder(self, key: str):
@@ -201,13 +214,20 @@ class Searcher:
             sentence = fusion.max_sentence_scores(query_vector, matrix, owners)
         extra = {key: list(zip(candidates, (float(c) for c in snap.cosines(candidates, vectors_by_key[key], key))))
                  for key in extra_keys}
+        foreign = frozenset()
+        if extra_keys and hasattr(snap, "chunk_languages"):
+            languages = snap.chunk_languages(candidates)
+            foreign = frozenset(c for c, code in languages.items() if code not in PRIMARY_LANGUAGES)
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
-        return Signals(filled_dense, filled_lexical, sentence, extra)
+        return Signals(filled_dense, filled_lexical, sentence, extra, foreign)
 
     @staticmethod
     def fuse(signals: Signals, weights=None) -> list[Hit]:
         """Step 4: the z-score fusion of the signals, as hits carrying every signal."""
-        ranked = fusion.combine(signals.lists(), weights or fusion.weights_for(signals))
+        blind = None
+        if signals.foreign:  # the primary model's lists: dense, sentence
+            blind = [signals.foreign, None] + ([signals.foreign] if signals.sentence else []) + [None] * len(signals.extra)
+        ranked = fusion.combine(signals.lists(), weights or fusion.weights_for(signals), blind)
         dense, lexical, sentence = dict(signals.dense), dict(signals.lexical), dict(signals.sentence)
         extra = {key: dict(scores) for key, scores in signals.extra.items()}
         return [
@@ -224,16 +244,19 @@ def _allowed_set(allowed):
 def to_passages(snapshot, hits) -> list[Passage]:
     """Join hits with their chunk rows and citation data from the same snapshot."""
     rows = snapshot.chunks([hit.chunk_id for hit in hits])
+    scanned = snapshot.ocr_pages({row.doc for row in rows.values()})
     passages = []
     for hit in hits:
         row = rows.get(hit.chunk_id)
         if row is None:  # only an in-memory snapshot without rows for every id
             continue
+        ocr, confidence = passage_mark(scanned.get(row.doc, {}), row.page, row.page_end)
         passages.append(
             Passage(
                 rank=len(passages) + 1, score=float(hit.score), chunk_id=hit.chunk_id, doc=row.doc, title=row.title,
                 section=row.section, start=row.start, end=row.end, text=row.text, page=row.page,
                 page_end=row.page_end, page_label=row.page_label, para=row.para, symbol=row.symbol,
+                ocr=ocr, ocr_confidence=confidence, lang=row.lang,
             )
         )
     return passages

@@ -6,13 +6,16 @@ Inside one read transaction they all see one committed generation: a ``Snapshot`
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .chunking import embedding_text
-from .errors import UnknownDocumentError
+from .errors import UnknownDocumentError, UnknownLanguageError
 from .snapshot import PRIMARY, StoredChunk
 from .types import Document, Heading, PageSpan
 
@@ -32,6 +35,7 @@ class DocumentInfo:
     size: int
     mtime_ns: int
     indexed_at: float
+    lang: str = "und"  # the document's dominant language (ISO 639 code), "und" when undetermined
 
 
 class Reads:
@@ -39,7 +43,7 @@ class Reads:
 
     _CHUNK_COLUMNS = (
         "c.id, d.path, d.title, d.symbol, c.ordinal, c.start, c.end, c.section, c.page, c.page_end, "
-        "c.page_label, c.para, substr(d.text, c.start + 1, c.end - c.start)"
+        "c.page_label, c.para, substr(d.text, c.start + 1, c.end - c.start), c.lang"
     )
 
     def __init__(self, conn: sqlite3.Connection, dimension: int):
@@ -63,7 +67,7 @@ class Reads:
 
     def documents(self) -> list[DocumentInfo]:
         rows = self.conn.execute(
-            "SELECT id, path, title, symbol, kind, content_hash, page_count, chunk_count, size, mtime_ns, indexed_at "
+            "SELECT id, path, title, symbol, kind, content_hash, page_count, chunk_count, size, mtime_ns, indexed_at, lang "
             "FROM documents ORDER BY path"
         ).fetchall()
         return [DocumentInfo(*row) for row in rows]
@@ -113,6 +117,17 @@ class Reads:
             ).fetchall()
             result.update({row[0]: StoredChunk(*row) for row in rows})
         return result
+
+    def ocr_pages(self, paths) -> dict[str, dict[int, float]]:
+        """``{path: {page: mean OCR confidence}}`` for those documents that have pages read by OCR."""
+        paths = sorted(set(paths))
+        if not paths:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT path, pages FROM documents WHERE path IN ({','.join('?' * len(paths))}) AND pages LIKE '%.%'", paths
+        ).fetchall()
+        found = {path: {p[2]: p[4] for p in json.loads(pages) if len(p) > 4 and p[4] is not None} for path, pages in rows}
+        return {path: marks for path, marks in found.items() if marks}
 
     def document_chunks(self, path: str) -> list[StoredChunk]:
         rows = self.conn.execute(
@@ -209,12 +224,107 @@ class Reads:
 
     def lexical_corpus(self) -> tuple[list[int], list[str]]:
         """``(ids, texts)`` that the BM25 index is built from: what ``chunking.embedding_text`` gives each chunk."""
-        ids, texts = [], []
+        ids, texts, _ = self.lexical_rows()
+        return ids, texts
+
+    def lexical_rows(self) -> tuple[list[int], list[str], list[str]]:
+        """``(ids, texts, languages)``: the BM25 corpus with each chunk's stored language (never re-detected)."""
+        ids, texts, languages = [], [], []
         docs = self.conn.execute("SELECT id, text, title FROM documents ORDER BY id").fetchall()
         for doc_id, text, title in docs:
-            for chunk_id, start, end, section in self.conn.execute(
-                "SELECT id, start, end, section FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
+            for chunk_id, start, end, section, lang in self.conn.execute(
+                "SELECT id, start, end, section, lang FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)
             ):
                 ids.append(chunk_id)
                 texts.append(embedding_text(section, text[start:end], title))
-        return ids, texts
+                languages.append(lang)
+        return ids, texts, languages
+
+    def chunk_languages(self, ids) -> dict[int, str]:
+        """``{chunk id: language code}`` (ids not in the store are absent)."""
+        ids = [int(i) for i in ids]
+        found = {}
+        for offset in range(0, len(ids), 900):
+            batch = ids[offset : offset + 900]
+            found.update(self.conn.execute(
+                f"SELECT id, lang FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch
+            ).fetchall())
+        return found
+
+    def languages(self) -> dict[str, int]:
+        """``{language code: number of chunks}``, most chunks first."""
+        rows = self.conn.execute("SELECT lang, COUNT(*) FROM chunks GROUP BY lang ORDER BY COUNT(*) DESC, lang").fetchall()
+        return dict(rows)
+
+
+# ------------------------------------------------------------------------------------------ languages
+
+UNDETERMINED = "und"
+# English names of the UN's six official languages (the page and the CLI stay in English); other codes show as they are.
+LANGUAGE_NAMES = {"ar": "Arabic", "zh": "Chinese", "en": "English", "fr": "French", "ru": "Russian", "es": "Spanish",
+                  UNDETERMINED: "Undetermined"}
+# Scripts written right to left (ISO 639-1 codes).
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "ug", "sd", "dv", "ku", "ckb"})
+_CODE = re.compile(r"^[a-z]{2,3}$")
+
+
+def language_name(code: str | None) -> str:
+    """"French" for ``fr`` (the six UN languages), the code itself for any other."""
+    return LANGUAGE_NAMES.get(code or UNDETERMINED, code or "")
+
+
+def language_label(code: str) -> str:
+    """"French (fr)"; just the code for a language without an English name here."""
+    name = language_name(code)
+    return f"{name} ({code})" if name != code else code
+
+
+@lru_cache(maxsize=1)
+def _known_codes() -> frozenset:
+    """Every code ``qa.language.detect`` can answer (the detector's languages, macrolanguages folded)."""
+    from . import language
+
+    codes = {language._MACRO.get(code, code) for code in language._identifier().nb_classes}
+    return frozenset(codes | set(language.UN_LANGUAGES) | {UNDETERMINED})
+
+
+def parse_languages(values) -> tuple[str, ...]:
+    """``["fr,es", "ru"]`` → ``("fr", "es", "ru")``: codes or English names, lower-cased, duplicates dropped."""
+    names = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
+    codes: list[str] = []
+    for value in values or ():
+        for part in re.split(r"[,\s]+", str(value)):
+            part = part.strip().lower()
+            if part:
+                code = names.get(part, part)
+                if code not in codes:
+                    codes.append(code)
+    return tuple(codes)
+
+
+def documents_in_languages(documents, codes, within=None) -> list[str]:
+    """Paths of the ``documents`` (``DocumentInfo``) in any of the languages ``codes`` (``parse_languages``
+    accepts names too), restricted to the paths ``within`` when given. Raises ``UnknownLanguageError`` for no
+    code, an unknown code, a language no document is in, or no document of ``within`` in those languages."""
+    codes = parse_languages(codes)
+    counts = Counter(d.lang for d in documents)
+    present = ", ".join(f"{language_label(c)}: {n} document{'s' if n != 1 else ''}" for c, n in sorted(counts.items()))
+    present = f" The index has: {present}." if present else " The index is empty."
+    if not codes:
+        raise UnknownLanguageError("No language given: use a code such as fr or es." + present)
+    for code in codes:
+        if not _CODE.match(code) or code not in _known_codes() and code not in counts:
+            shown = code if len(code) <= 40 else code[:40] + "…"
+            raise UnknownLanguageError(f"Unknown language '{shown}': use an ISO 639-1 code such as fr or es." + present)
+    missing = [code for code in codes if not counts.get(code)]
+    if missing:
+        raise UnknownLanguageError(f"No document in the index is in {' or '.join(map(language_label, missing))}." + present)
+    paths = sorted(d.path for d in documents if d.lang in codes)
+    if within is not None:
+        wanted = set(within)
+        paths = [path for path in paths if path in wanted]
+        if not paths:
+            raise UnknownLanguageError(
+                f"None of the chosen documents is in {' or '.join(map(language_label, codes))}."
+            )
+    return paths

@@ -2,6 +2,11 @@
 
 Step N brings a store from version N-1 to N. Each step only adds (a column, a table), so no step
 re-embeds anything; the updater applies them in place, readers never run DDL.
+
+Step 4 adds ``chunks.lang`` and ``documents.lang`` (ISO 639 codes, ``"und"`` when undetermined) and fills
+them for the rows already there, inside the step's transaction, from the stored text with the same rule as
+``Store.apply`` (:func:`detect_languages`): about 0.1–0.5 ms a chunk, nothing re-embedded. An upgrade that is
+interrupted rolls back whole and runs again on the next update.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,13 +74,42 @@ def _migrate_v3(conn) -> None:
     conn.executemany("UPDATE chunks SET checksum=? WHERE id=?", [(row_checksum(*r[1:]), r[0]) for r in rows])
 
 
+def detect_languages(texts) -> tuple[list[str], str]:
+    """``(language of each chunk, the document's language)`` from the chunks' texts as BM25 indexes them
+    (``chunking.embedding_text``: title, heading, text): each chunk detected on its own (``qa.language.detect``),
+    the document's is the dominant one by length, and a chunk that comes out undetermined (a heading, a table
+    of numbers) takes the document's.
+
+    The embedding text rather than the bare chunk text, so that BM25 analyses every chunk exactly as it did
+    when it detected languages itself: on the bare text, the French letterhead of the English seed reply came
+    out French, lost its English title terms and two seeds questions went unanswered."""
+    from . import language
+
+    texts = list(texts)
+    detected = [language.detect(text) for text in texts]
+    document = language.dominant(zip(detected, (len(text) for text in texts)))
+    return [code if code != language.UNDETERMINED else document for code in detected], document
+
+
+def _migrate_v4(conn) -> None:
+    _add_columns(conn, "documents", {"lang": "TEXT NOT NULL DEFAULT 'und'"})
+    _add_columns(conn, "chunks", {"lang": "TEXT NOT NULL DEFAULT 'und'"})
+    from .chunking import embedding_text
+
+    for doc_id, text, title in conn.execute("SELECT id, text, title FROM documents").fetchall():
+        rows = conn.execute("SELECT id, start, end, section FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)).fetchall()
+        languages, document = detect_languages(embedding_text(section, text[start:end], title) for _, start, end, section in rows)
+        conn.executemany("UPDATE chunks SET lang=? WHERE id=?", [(code, row[0]) for code, row in zip(languages, rows)])
+        conn.execute("UPDATE documents SET lang=? WHERE id=?", (document, doc_id))
+
+
 def _migrate_v1(conn) -> None:
     for statement in _SCHEMA_V1.split(";"):  # not executescript: it would commit the migration's transaction
         if statement.strip():
             conn.execute(statement)
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
 
 
 def row_checksum(*blobs) -> str:

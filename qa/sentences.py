@@ -1,9 +1,16 @@
-"""Sentence boundaries for legal and UN prose, as character spans.
+"""Sentence boundaries for legal and UN prose, as character spans, in the UN's six languages.
 
 Hand-written on purpose: the maintained splitters either need downloaded data
 (NLTK punkt) or are too slow for a million passages (pysbd). The rules know the
 abbreviations this genre is full of ("art. 64 (9)", "Ms. Smailova", "No. 409",
 "i.e.", "H.E. Mr.") and never split inside a numbered paragraph marker ("12.").
+
+Other languages: Chinese and Japanese full stops (。！？) end a sentence with no space after them; the Arabic
+question mark (؟) ends one like "?", and the Arabic comma and semicolon (، ؛) after a full stop keep the
+sentence going like "," does; French closing guillemets stay with their sentence ("… fin. » Puis");
+the abbreviations of French, Spanish and Russian legal text ("al.", "p. ex.", "núm.", "párr.", "EE.UU.",
+"ст.", "т.е.", "гг.") do not end one. The rules are the same whatever the text's language: none of them
+changes where an English text is split.
 """
 
 from __future__ import annotations
@@ -16,10 +23,26 @@ ABBREVIATIONS = frozenset(
     rev vol vols fig figs approx gen gov sec secs ch chap ed eds op cit ibid al res doc docs
     jan feb mar apr jun jul aug sep sept oct nov dec u.n u.s u.k mt ft cap add corr sess suppl annex
     """.split()
+    # French: alinéa, paragraphe, chapitre, numéro, suivant(s), Maître, Messieurs, Madame, Mademoiselle, exemple
+    + """
+    al alin paragr chap n° nº éd env ex mme mmes mlle mlles mm me mes ss suiv
+    """.split()
+    # Spanish: artículo(s), número(s), párrafo(s), página(s), apartado, inciso, capítulo, señor(a)(es), usted
+    + """
+    artículo núm nros nro párr párrs pág págs apdo inc cap sr sra sres sras srta dra ud uds ej p.ej ee.uu
+    """.split()
+    # Russian: статья, год/город (years), пункт(ы), часть, глава, то есть, и так далее, и тому подобное,
+    # смотри, страница, тысяча, миллион, миллиард, рубль, имени, другие, прочие, редакция, выпуск, том
+    + """
+    ст гг пп ч гл т.е т.д т.п т.к т.н см стр тыс млн млрд руб им др пр ред вып т и.о напр прим рис
+    """.split()
 )
 
-# A period/question/exclamation mark, optional closing quotes or brackets, then white space.
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+# A period/question/exclamation mark (Arabic ؟ too), optional closing quotes or brackets (a French closing
+# guillemet may follow a space), then white space; or a CJK full stop, question or exclamation mark, which
+# needs no space after it.
+_CLOSERS = "\"'”’)\]»"
+_END = re.compile(rf"[.!?…؟]+(?:[{_CLOSERS}]|[ \u00a0\u202f]»)*(?=\s)|[。！？]+[{_CLOSERS}”」』）》]*")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
 
@@ -32,7 +55,7 @@ def _is_boundary(text: str, end: int, limit: int) -> bool:
     if nxt >= limit:
         return False
     following = text[nxt]
-    if following.islower() or following in ",;:)]":
+    if following.islower() or following in ",;:)]،؛":
         return False
     if text[end - 1] != ".":
         return True
@@ -45,7 +68,7 @@ def _is_boundary(text: str, end: int, limit: int) -> bool:
         return False
     if len(word) == 1 and word.isalpha():  # initials: "N.A. applied", "J. Smith"
         return False
-    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):  # "U.N", "e.g" forms
+    if re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]", word):  # "U.N", "e.g", "т.е" forms
         return False
     line_start = text.rfind("\n", 0, match.start()) + 1
     if text[line_start:match.start()].strip() == "" and re.fullmatch(r"\d{1,3}|[IVXLC]{1,6}|[a-z]", word):
@@ -85,8 +108,11 @@ def _append(spans: list, text: str, s: int, e: int) -> None:
 
 
 _LEADER = re.compile(r"(\.\s?){4,}|…{2,}|\.{2,}\s*\d+\s*$|\s{3,}\d+\s*$", re.M)
-_TERMINAL = re.compile(r"[.!?;:…。！？؟]['\"”’)\]]*\s*$")
+_TERMINAL = re.compile(r"[.!?;:…。！？؟؛；：]['\"”’)\]»」』）]*\s*$")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A Chinese or Japanese character says about as much as three letters of a European language.
+_CJK_WEIGHT = 3
 _DIGIT = re.compile(r"\d")
 
 
@@ -100,6 +126,7 @@ def is_prose(text: str) -> bool:
     text = text.strip()
     if not text or _LEADER.search(text):
         return False
+    size = len(text) + (_CJK_WEIGHT - 1) * len(_CJK_CHAR.findall(text))  # length as if written in letters
     words = _LETTERS.findall(text)
     cased = [w for w in words if w[0].isupper() or w[0].islower()]
     ends = bool(_TERMINAL.search(text))
@@ -109,7 +136,7 @@ def is_prose(text: str) -> bool:
         share = 0.1 if ends and len(cased) >= 12 else 0.3
         if len(cased) < 4 or lower < 2 or lower < share * len(cased):
             return False
-    elif len(text) < 12:
+    elif size < 12:
         return False
     if len(_DIGIT.findall(text)) > 0.3 * len(text):
         return False
@@ -117,6 +144,6 @@ def is_prose(text: str) -> bool:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and max(len(line) for line in lines) < 90:
             return False  # an address, signature or letterhead block
-        if len(cased) < 8 and len(text) < 60:
+        if len(cased) < 8 and size < 60:
             return False  # a heading or caption
     return True

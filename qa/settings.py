@@ -33,6 +33,10 @@ class Settings:
     max_question_chars: int = 2000
     max_file_bytes: int = 50 * 1024 * 1024
     file_timeout_s: float = 120.0
+    # Scanned PDF pages (qa/ocr.py): OCR threads (0 = the cores this process may use) and the time each page
+    # adds to the file's extraction limit.
+    ocr_threads: int = 0
+    ocr_page_timeout_s: float = 60.0
     top_k: int = 5
     mode: str = "hybrid"
     # Above this many passages the FAISS index switches from exact search to an approximate one
@@ -41,10 +45,9 @@ class Settings:
     ann_kind: str = "ivf"
     # "float32", or "sq8": 8-bit scalar-quantized vectors in the approximate index (4× smaller in RAM).
     vector_codec: str = "float32"
-    # Also embed every sentence of every chunk (stored as float16 beside the chunk) and rank hybrid
-    # results with the best sentence's score; answer highlights then need no encoding at question time.
-    # On seeds/: hit@1 0.875 → 0.900, hit@3 0.950 → 1.000; SciFact test nDCG@10 0.734 → 0.735.
-    # Costs about 2.4× the indexing time of chunks alone.
+    # Also give every sentence of every chunk a vector (stored as float16 beside the chunk) and rank hybrid
+    # results with the best sentence's score; answer highlights then need no encoding at question time. The
+    # vectors are pooled from the chunk's own forward pass (qa/embedding.py), so they cost little indexing time.
     sentence_vectors: bool = True
 
     def chunk_settings(self) -> dict:
@@ -74,9 +77,11 @@ class Settings:
             if str(getattr(self, name)).lower() not in allowed:
                 raise SettingsError(f"{_name(name)} is '{getattr(self, name)}'; use one of: {', '.join(allowed)}.")
         for name in ("batch_size", "chunk_max_chars", "chunk_min_chars", "max_question_chars", "max_file_bytes",
-                     "top_k", "ann_threshold", "file_timeout_s", "e5_threads"):
+                     "top_k", "ann_threshold", "file_timeout_s", "e5_threads", "ocr_page_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_name(name)} is {getattr(self, name)}; it must be a positive number.")
+        if self.ocr_threads < 0:
+            raise SettingsError(f"{_name('ocr_threads')} is {self.ocr_threads}; use 0 (every core) or a positive number.")
         if self.chunk_overlap_chars < 0:
             raise SettingsError(f"{_name('chunk_overlap_chars')} is {self.chunk_overlap_chars}; it cannot be negative.")
         if self.chunk_min_chars > self.chunk_max_chars or self.chunk_overlap_chars >= self.chunk_max_chars:

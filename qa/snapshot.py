@@ -46,6 +46,7 @@ class StoredChunk:
     page_label: str | None
     para: str | None
     text: str
+    lang: str = "und"  # the chunk's language (ISO 639 code), "und" when undetermined
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,13 +74,34 @@ class Records(Protocol):
 
     def chunk_ids_for_docs(self, names) -> np.ndarray: ...
 
+    def chunk_languages(self, ids) -> dict[int, str]: ...
+
+    def languages(self) -> dict[str, int]: ...
+
 
 @dataclass
 class MemoryRecords:
-    """Rows held in memory (benchmarks, tests): chunk rows and sentence vectors by chunk id."""
+    """Rows held in memory (benchmarks, tests): chunk rows, sentence vectors and languages by chunk id.
+
+    A chunk's language is ``languages[id]``, else its row's ``lang``, else ``"und"`` (nothing is detected here).
+    """
 
     rows: dict[int, StoredChunk] = field(default_factory=dict)
     sentences: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    languages_by_id: dict[int, str] = field(default_factory=dict)
+
+    def _language(self, chunk_id: int) -> str:
+        if chunk_id in self.languages_by_id:
+            return self.languages_by_id[chunk_id]
+        row = self.rows.get(chunk_id)
+        return row.lang if row is not None else "und"
+
+    def chunk_languages(self, ids) -> dict[int, str]:
+        return {int(i): self._language(int(i)) for i in ids}
+
+    def languages(self) -> dict[str, int]:
+        counts = Counter(self._language(i) for i in set(self.rows) | set(self.languages_by_id))
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     def chunks(self, ids) -> dict[int, StoredChunk]:
         return {int(i): self.rows[int(i)] for i in ids if int(i) in self.rows}
@@ -102,14 +124,24 @@ class Snapshot:
     @classmethod
     def in_memory(
         cls, ids, matrix: np.ndarray, texts: list[str], *, rows: dict | None = None, sentences: dict | None = None,
-        extra_dense: dict | None = None, manifest: dict | None = None,
+        extra_dense: dict | None = None, manifest: dict | None = None, languages=None,
     ) -> "Snapshot":
         """A snapshot over arrays (no files, no SQLite): what benchmarks tune the product's search on.
 
         ``texts[i]`` is what BM25 indexes for ``ids[i]``; ``extra_dense`` maps an encoder key to its
-        ``(n, d)`` matrix in the same order; ``sentences`` maps a chunk id to ``(spans, vectors)``.
+        ``(n, d)`` matrix in the same order; ``sentences`` maps a chunk id to ``(spans, vectors)``;
+        ``languages[i]`` is the language of ``texts[i]`` (``Store.lexical_rows`` gives the stored ones);
+        without it each text's language is detected (``qa.language.detect``, no "und" → document rule).
         """
+        from . import language
         from .lexical import LexicalIndex
+
+        texts = list(texts)
+        if languages is None:
+            languages = [language.detect(text) for text in texts]
+        languages = [str(code) for code in languages]
+        if len(languages) != len(texts):
+            raise ValueError("texts and languages must have the same length")
 
         ids = np.asarray(ids, dtype=np.int64)
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -120,9 +152,9 @@ class Snapshot:
         manifest = dict(manifest or {})
         manifest.setdefault("dimension", int(matrix.shape[1]))
         manifest.setdefault("sentence_vectors", bool(sentences))
-        generation = Generation(1, manifest, np.sort(ids), dense, LexicalIndex.build(list(texts), ids.tolist()),
-                                dict(sentences or {}))
-        return cls(generation, MemoryRecords(dict(rows or {})))
+        lexical = LexicalIndex.build(texts, ids.tolist(), languages=languages)
+        generation = Generation(1, manifest, np.sort(ids), dense, lexical, dict(sentences or {}))
+        return cls(generation, MemoryRecords(dict(rows or {}), languages_by_id=dict(zip(ids.tolist(), languages))))
 
     # -------------------------------------------------------------- structures
     @property
@@ -164,6 +196,20 @@ class Snapshot:
 
     def chunk_ids_for_docs(self, names) -> np.ndarray:
         return self.records.chunk_ids_for_docs(names)
+
+    def chunk_languages(self, ids) -> dict[int, str]:
+        """``{chunk id: language code}`` as stored (``"und"``: undetermined); ids not in this generation are absent
+        (in memory: ``"und"``)."""
+        return self.records.chunk_languages(ids)
+
+    def languages(self) -> dict[str, int]:
+        """``{language code: number of chunks}`` in this generation, most chunks first."""
+        return self.records.languages()
+
+    def ocr_pages(self, paths) -> dict[str, dict[int, float]]:
+        """``{document: {page: mean OCR confidence}}`` of the documents' scanned pages (none in memory)."""
+        reader = getattr(self.records, "ocr_pages", None)
+        return reader(paths) if reader is not None else {}
 
 
 # ------------------------------------------------------------------ files

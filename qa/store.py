@@ -3,13 +3,18 @@
 Layout of an index folder::
 
     manifest.json          human-readable copy of the settings the index was built with
-    store.sqlite3          documents (extracted text, hash, structure), chunks (offsets, section, pages,
-                           chunk hash, float32 embedding, sentence spans and float16 sentence vectors,
-                           a checksum of the three), extra_vectors (a second encoder's chunk vectors),
+    store.sqlite3          documents (extracted text, hash, structure, language), chunks (offsets, section,
+                           pages, chunk hash, float32 embedding, sentence spans and float16 sentence vectors,
+                           a checksum of the three, language), extra_vectors (a second encoder's chunk vectors),
                            meta (generation, manifest)
     vectors-<G>.faiss      FAISS index of generation G (ids = chunk ids); vectors-<key>-<G>.faiss per extra encoder
     lexical-<G>/           BM25 index of generation G (bm25s files, no pickle)
     .lock                  held by the one process that is updating the index
+
+Languages (ISO 639 codes, ``"und"`` when undetermined) are detected once, when ``apply`` writes a document
+(``schema.detect_languages``: per chunk, on the text BM25 indexes; an undetermined chunk takes the
+document's dominant language), or by
+the schema step that added them; BM25 is always built from the stored ones.
 
 SQLite is the only source of truth. Each committed update bumps the generation ``G`` in the same
 transaction as the rows it changes, and writes the derived files of ``G`` before its commit (temp name,
@@ -37,12 +42,13 @@ import faiss
 import numpy as np
 
 from . import vectors
+from .chunking import embedding_text
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, UnknownDocumentError
 from .manifest import (  # noqa: F401 - re-exported for callers of the store
     CHECKED_KEYS, FORMAT_VERSION, MANIFEST_NAME, build_manifest, check_manifest, expected_manifest, rebuild_hint,
     write_json_atomically,
 )
-from .rows import DocumentInfo, Reads
+from .rows import DocumentInfo, Reads, documents_in_languages
 from . import schema
 from .schema import _SCHEMA_V1, SCHEMA_VERSION, row_checksum  # noqa: F401
 from .snapshot import PRIMARY, Generation, GenerationFiles, Snapshot, StoredChunk, hold, open_generations, release
@@ -82,11 +88,11 @@ def _headings_json(headings) -> str:
 
 
 def _pages_json(pages) -> str:
-    return json.dumps([[p.start, p.end, p.number, p.label] for p in pages], ensure_ascii=False)
-
-
-class _Moved(Exception):
-    """The generation a reader started on was replaced while it loaded its files: start again on the new one."""
+    """``[start, end, number, label]`` per page, with the OCR confidence fifth for a page read by OCR."""
+    return json.dumps(
+        [[p.start, p.end, p.number, p.label] + ([p.ocr] if getattr(p, "ocr", None) is not None else []) for p in pages],
+        ensure_ascii=False,
+    )
 
 
 class _Moved(Exception):
@@ -123,6 +129,23 @@ class Store:
         if not path.is_file():
             return False
         return not cls._blank(path)
+
+    @staticmethod
+    def needs_upgrade(directory: Path) -> bool:
+        """Whether the index at ``directory`` has an older schema that an update upgrades in place (read-only look)."""
+        path = Path(directory) / DB_NAME
+        if not path.is_file():
+            return False
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        except sqlite3.Error:
+            return False
+        try:
+            return 0 < conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION
+        except sqlite3.Error:
+            return False
+        finally:
+            conn.close()
 
     @staticmethod
     def _blank(path: Path) -> bool:
@@ -381,8 +404,8 @@ class Store:
     def _build_lexical(reads: Reads):
         from .lexical import LexicalIndex
 
-        ids, texts = reads.lexical_corpus()
-        return LexicalIndex.build(texts, ids)
+        ids, texts, languages = reads.lexical_rows()
+        return LexicalIndex.build(texts, ids, languages=languages)
 
     @property
     def generation(self) -> int:
@@ -464,6 +487,25 @@ class Store:
     def lexical_corpus(self) -> tuple[list[int], list[str]]:
         with self._read() as reads:
             return reads.lexical_corpus()
+
+    def lexical_rows(self) -> tuple[list[int], list[str], list[str]]:
+        """``(ids, texts, languages)`` that BM25 is built from (``Snapshot.in_memory(..., languages=)`` takes them)."""
+        with self._read() as reads:
+            return reads.lexical_rows()
+
+    def chunk_languages(self, ids) -> dict[int, str]:
+        """``{chunk id: language code}`` of the chunks still in the index."""
+        with self._read() as reads:
+            return reads.chunk_languages(ids)
+
+    def languages(self) -> dict[str, int]:
+        """``{language code: chunks}`` of the committed generation."""
+        with self._read() as reads:
+            return reads.languages()
+
+    def documents_in_languages(self, codes, within=None) -> list[str]:
+        """Paths of the documents in any of the languages ``codes`` (see ``rows.documents_in_languages``)."""
+        return documents_in_languages(self.documents(), codes, within)
 
     def vector_index(self, key: str = PRIMARY):
         """The FAISS index of the committed generation (for tools and tests; questions use ``snapshot``)."""
@@ -606,13 +648,16 @@ class Store:
         for key in keys:
             if key != PRIMARY and (key not in extra or len(extra[key]) != len(upsert.chunks)):
                 raise ValueError(f"{doc.path}: the '{key}' vectors are missing or do not match the chunks")
+        languages, document_language = schema.detect_languages(
+            embedding_text(chunk.section, chunk.text, doc.title) for chunk in upsert.chunks
+        )
         cursor = conn.execute(
             "INSERT INTO documents(path, content_hash, title, symbol, kind, text, headings, pages, "
-            "page_count, chunk_count, size, mtime_ns, indexed_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "page_count, chunk_count, size, mtime_ns, indexed_at, lang) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 doc.path, doc.content_hash, doc.title, doc.symbol, doc.kind, doc.text,
                 _headings_json(doc.headings), _pages_json(doc.pages), len(doc.pages),
-                len(upsert.chunks), upsert.size, upsert.mtime_ns, now,
+                len(upsert.chunks), upsert.size, upsert.mtime_ns, now, document_language,
             ),
         )
         doc_id = cursor.lastrowid
@@ -620,7 +665,7 @@ class Store:
         if len(sentences) != len(upsert.chunks):
             raise ValueError(f"{doc.path}: {len(upsert.chunks)} chunks but {len(sentences)} sentence sets")
         inserted = []
-        for i, (chunk, vector, sentence_set) in enumerate(zip(upsert.chunks, upsert.embeddings, sentences)):
+        for i, (chunk, vector, sentence_set, lang) in enumerate(zip(upsert.chunks, upsert.embeddings, sentences, languages)):
             vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
             if vector.shape[0] != dimension:
                 raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
@@ -630,11 +675,11 @@ class Store:
             blob = vector.tobytes()
             cursor = conn.execute(
                 "INSERT INTO chunks(doc_id, ordinal, start, end, section, page, page_end, page_label, para, chunk_hash, "
-                "embedding, sentence_spans, sentence_vectors, checksum) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "embedding, sentence_spans, sentence_vectors, checksum, lang) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.section, chunk.page, chunk.page_end,
                     chunk.page_label, chunk.para, chunk.chunk_hash, blob, spans_blob, matrix_blob,
-                    row_checksum(blob, spans_blob, matrix_blob),
+                    row_checksum(blob, spans_blob, matrix_blob), lang,
                 ),
             )
             chunk_id = cursor.lastrowid

@@ -27,6 +27,16 @@ class PageSpan:
     end: int
     number: int
     label: str | None = None
+    # The mean OCR recognition confidence (0–1) of a page read from its image; None for a text-layer page.
+    ocr: float | None = None
+
+
+@dataclass(frozen=True)
+class PageNote:
+    """A page of a document whose text could not be read (a blank or unreadable scan), with the reason."""
+
+    page: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Extracted:
     title: str | None = None
     symbol: str | None = None
     kind: str = "text"
+    unread_pages: tuple[PageNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Document:
     pages: tuple[PageSpan, ...] = ()
     symbol: str | None = None
     kind: str = "text"
+    unread_pages: tuple[PageNote, ...] = ()  # scanned pages OCR could not read (not stored in the index)
 
     @property
     def page_count(self) -> int:
@@ -95,6 +107,10 @@ class Passage:
     para: str | None = None
     symbol: str | None = None
     highlights: tuple[tuple[int, int], ...] = ()
+    # Read by OCR from a scanned page (``qa.ocr.passage_mark``): the lowest mean confidence of its OCR'd pages.
+    ocr: bool = False
+    ocr_confidence: float | None = None
+    lang: str = "und"  # the chunk's language (``StoredChunk.lang``), "und" when undetermined or not looked up
 
 
 @dataclass(frozen=True)

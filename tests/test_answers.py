@@ -25,6 +25,8 @@ def _conversations(name: str) -> list[dict]:
 @pytest.mark.parametrize("question", [
     "what is she accused of?", "when was that adopted?", "Why?", "and the second one?", "which court?",
     "Since when?", "how many are still pending?", "what about funding of NGOs?", "is this binding?",
+    "and the second optional protocol?", "who brought that case", "who should decide that?",
+    "what happens if a state doesnt submit one", "And what did the Committee decide?",
 ])
 def test_questions_that_lean_on_the_previous_turn(question):
     assert refers_back(question)
@@ -37,13 +39,19 @@ def test_questions_that_lean_on_the_previous_turn(question):
     "Is Mary Lawlor one of the addressees, and what is her mandate?",
     "Can the police detain someone without telling them why?",
     "Is that even legal, shutting down an NGO over late paperwork?",
+    "And what is the Public Oversight Act?", "So what rights does a suspect have under article 64 of the Code?",
+    "When was the 2020 assemblies act adopted and what did it change?",
+    "working group on protection of human rights defenders - who sits on it?",
+    "Does Kazakhstan say it cooperates with UN human rights mechanisms?",
+    "Does it matter under international law whether an NGO is registered?",
+    "In 2020 Italy accepted a definition of antisemitism - which one?",
 ])
 def test_questions_that_stand_alone_are_not_prefixed(question):
     assert not refers_back(question)
     assert contextualize(question, ["What did the reply say about the privacy case?"]) == question
 
 
-@pytest.mark.parametrize("name", ["conversations.jsonl", "conversations_dev2.jsonl"])
+@pytest.mark.parametrize("name", ["conversations.jsonl", "conversations_dev2.jsonl", "conversations_dev3.jsonl"])
 def test_follow_up_detection_on_the_written_conversations(name):
     rows = _conversations(name)
     right = sum(refers_back(row["turns"][1]) == row["follow_up"] for row in rows)
@@ -51,10 +59,10 @@ def test_follow_up_detection_on_the_written_conversations(name):
 
 
 def test_follow_up_detection_on_the_held_out_conversations_stays_above_its_measured_floor():
-    """Written by someone who never saw the rules (0.865, README): a guard against regressions."""
+    """Written by someone who never saw the rules (0.875, README): a guard against regressions."""
     rows = _conversations("conversations_holdout.jsonl")
     right = sum(refers_back(row["turns"][1]) == row["follow_up"] for row in rows)
-    assert len(rows) >= 60 and right / len(rows) >= 0.85
+    assert len(rows) >= 60 and right / len(rows) >= 0.87
 
 
 def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir, fake_embedder):

@@ -451,7 +451,7 @@ def test_card_shows_the_section_once_and_names_the_opening():
     p = _passage(text=text, end=100 + len(text), highlights=())
     card = render.passage_card_html(p, 1, headings=(heading,))
     assert card.count("On the first point") == 1, "the section label only, not again as the text's first line"
-    assert '<div class="vb-text">Given that' in card
+    assert '<div class="vb-text" dir="auto">Given that' in card
     assert render.body_start(p, (heading,)) == 100 + text.index("Given")
     assert render.body_start(p, ()) == 100  # without the document's headings, nothing is cut
     # a heading inside the surrounding text is styled as one

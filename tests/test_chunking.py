@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from qa.chunking import ChunkSettings, chunk_document
+from qa.chunking import ChunkSettings, chunk_document, paragraph_spans
 from qa.loaders import load_document
 from qa.loaders.text import load_markdown
 from qa.sentences import sentence_spans
@@ -74,19 +74,50 @@ def test_no_sentence_is_cut_unless_longer_than_a_chunk(markdown, cfg):
 
 @hsettings(max_examples=100, deadline=None)
 @given(markdown_docs, chunk_settings)
-def test_every_heading_starts_a_chunk_and_names_its_section(markdown, cfg):
+def test_every_heading_starts_a_chunk_or_joins_the_headings_that_open_one(markdown, cfg):
     doc = as_document(markdown)
     chunks = chunk_document(doc, cfg)
-    chunk_starts = {c.start: c for c in chunks}
+    paragraphs = paragraph_spans(doc.text)
+    heading_starts = {h.start for h in doc.headings}
     for heading in doc.headings:
-        assert heading.start in chunk_starts
-        assert chunk_starts[heading.start].section.endswith(heading.title)
+        (chunk,) = [c for c in chunks if c.start <= heading.start < c.end]
+        before = [s for s, _ in paragraphs if chunk.start <= s < heading.start]
+        assert all(s in heading_starts for s in before), "a heading in the middle of a chunk's text"
     for chunk in chunks:
-        current = [h for h in doc.headings if h.start <= chunk.start]
+        opening = []  # the headings that open the chunk, in order
+        for s, _ in paragraphs:
+            if s < chunk.start or s >= chunk.end:
+                continue
+            if s not in heading_starts:
+                break
+            opening.append(next(h for h in doc.headings if h.start == s))
+        current = opening or [h for h in doc.headings if h.start <= chunk.start]
         if current:
             assert chunk.section.endswith(current[-1].title)
         else:
             assert chunk.section == ""
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(markdown_docs, chunk_settings)
+def test_a_chunk_of_headings_alone_is_the_last_or_the_next_sentence_did_not_fit(markdown, cfg):
+    doc = as_document(markdown)
+    chunks = chunk_document(doc, cfg)
+    heading_starts = {h.start for h in doc.headings}
+    paragraphs = paragraph_spans(doc.text)
+    sentence_ends = {s: e for s, e in sentence_spans(doc.text)}
+    for chunk, following in zip(chunks, chunks[1:]):
+        inside = [s for s, _ in paragraphs if chunk.start <= s < chunk.end]
+        if inside and all(s in heading_starts for s in inside):
+            first_end = sentence_ends.get(following.start, following.end)
+            assert first_end - chunk.start > cfg.max_chars or following.start in heading_starts, repr(chunk.text)
+
+
+def test_a_heading_followed_by_a_heading_opens_the_next_chunk():
+    doc = as_document("# Covenant\n\n## PART II\n\n### Article 2\n\nEach State Party undertakes to respect the rights.\n")
+    chunks = chunk_document(doc)
+    assert [c.text for c in chunks] == ["Covenant\n\nPART II\n\nArticle 2\n\nEach State Party undertakes to respect the rights."]
+    assert chunks[0].section == "Covenant > PART II > Article 2"
 
 
 def test_markdown_markup_is_stripped_and_headings_found():
@@ -149,3 +180,12 @@ def test_markdown_title_from_split_heading_and_heading_without_space():
     assert extracted.title == "Convention against torture and other cruel treatment"
     assert [h.title for h in extracted.headings][-1] == "Article 1"
     assert "#NeMolchi.KZ is a hashtag." in extracted.text
+
+
+def test_chinese_characters_count_three_times_when_sizing_chunks():
+    article = "人人有权享有生命、自由和人身安全。任何人不得加以酷刑，或施以残忍的、不人道的或侮辱性的待遇或刑罚。"
+    doc = as_document("# 世界人权宣言\n\n" + "\n\n".join(f"第{i}条 " + article for i in range(1, 13)) + "\n")
+    chunks = chunk_document(doc, ChunkSettings(800, 200, 0))
+    weighted = [sum(3 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in c.text) for c in chunks]
+    assert max(weighted) <= 800 and len(chunks) == 3  # counted as characters, one chunk of 560 would hold all
+    assert "".join(c.text for c in chunks).count("第") == 12

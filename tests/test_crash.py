@@ -195,7 +195,7 @@ def test_exception_after_commit_leaves_the_after_state(settings, fake_embedder, 
 def test_interrupt_in_a_loader_leaves_the_before_state(settings, fake_embedder, indexed, monkeypatch):
     real = qa.indexing.load_document
 
-    def interrupted(root, rel, settings=None, data=None):
+    def interrupted(root, rel, settings=None, data=None, progress=None):
         if rel == "extra001.md":
             raise KeyboardInterrupt
         return real(root, rel, settings, data=data)
@@ -212,7 +212,7 @@ def test_interrupt_in_a_loader_leaves_the_before_state(settings, fake_embedder, 
 def test_exception_in_a_loader_fails_only_that_document(settings, fake_embedder, indexed, monkeypatch):
     real = qa.indexing.load_document
 
-    def broken(root, rel, settings=None, data=None):
+    def broken(root, rel, settings=None, data=None, progress=None):
         if rel == "extra001.md":
             raise ValueError("bad cross-reference table")
         return real(root, rel, settings, data=data)

@@ -301,7 +301,7 @@ def test_two_columns_are_read_one_after_the_other():
 @pytest.mark.parametrize(
     "make, reason",
     [
-        (lambda: make_pdf([[(72, 500, 10, "<image>")]]), "no text layer (scanned image?); OCR is not available"),
+        (lambda: make_pdf([[(72, 500, 10, "<image>")]]), "the PDF is scanned and OCR could not read it: page 1: no text was found"),
         (lambda: make_pdf([[]]), "contains no text"),
         (lambda: make_pdf([]), "has no pages"),
         (lambda: make_pdf(report_pages())[: len(make_pdf(report_pages())) // 2], "truncated"),

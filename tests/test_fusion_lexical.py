@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from qa import fusion, vectors
+from qa.fusion import combine
 from qa.sentences import sentence_spans
 from qa.lexical import K1, B, LexicalIndex, tokenize, tokenize_query
 
@@ -356,3 +357,15 @@ def test_not_found_uses_the_calibration_of_the_indexs_sentence_vectors(settings,
         signals = result.signals
         z = bias + weights[0] * signals["sentence"] + weights[1] * signals["passage"] + weights[2] * signals["coverage"]
         assert result.confidence == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-4)
+
+
+def test_ids_a_list_cannot_judge_get_its_mean_and_stay_out_of_its_z_scores():
+    english = [(1, 0.9), (2, 0.5), (3, 0.1), (4, 0.95)]  # 4: a French chunk, scored by an English model
+    second = [(1, 0.2), (2, 0.2), (3, 0.2), (4, 0.9)]
+    plain = dict(combine([english, second], [1.0, 1.0]))
+    blind = dict(combine([english, second], [1.0, 1.0], blind=[{4}, None]))
+    judged = dict(combine([[(1, 0.9), (2, 0.5), (3, 0.1)]], [1.0]))
+    for chunk_id in (1, 2, 3):  # the English list's z-scores are those of its English chunks alone
+        assert math.isclose(blind[chunk_id] - dict(combine([second], [1.0]))[chunk_id], judged[chunk_id])
+    assert math.isclose(blind[4], dict(combine([second], [1.0]))[4])  # 0 from the English list
+    assert plain[4] > blind[4]

@@ -56,7 +56,7 @@ def corpus(settings, docs_dir, fake_embedder):
     """Five three-section documents, indexed."""
     texts = make_docs(docs_dir, 5, seed=1)
     report = run_update(settings, fake_embedder)
-    assert report.added == sorted(texts) and report.chunks_embedded == 5 * 4  # a title chunk + 3 sections
+    assert report.added == sorted(texts) and report.chunks_embedded == 5 * 3  # 3 sections, the title opening the first
     check(settings)
     return texts
 
@@ -84,14 +84,14 @@ def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fak
     report = run_update(settings, fake_embedder)
     with Store.open(settings.index, settings) as store:
         old_chunks = store.document_chunks("long.md")
-    assert len(old_chunks) == 7  # the title and six sections
+    assert len(old_chunks) == 6  # six sections, the title opening the first
 
     paragraphs[3] = paragraph(random.Random(8), "platypus", words=90) + " A wombat tribunal was convened."
     write(docs_dir, "long.md", sectioned_doc("A long report", paragraphs))
     before = len(fake_embedder.encoded_texts)
     report = run_update(settings, fake_embedder)
     assert report.changed == ["long.md"] and report.unchanged == 1 and not report.added
-    assert report.chunks_embedded == 1 and report.chunks_reused == 6
+    assert report.chunks_embedded == 1 and report.chunks_reused == 5
     new_texts = fake_embedder.encoded_texts[before:]
     assert len(new_texts) == 1 + report.sentences_embedded and all(
         "A long report\n" in t for t in new_texts
@@ -101,7 +101,7 @@ def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fak
 
     with Store.open(settings.index, settings) as store:
         new_chunks = store.document_chunks("long.md")
-        assert [c.text for c in new_chunks if c.ordinal != 4] == [c.text for c in old_chunks if c.ordinal != 4]
+        assert [c.text for c in new_chunks if c.ordinal != 3] == [c.text for c in old_chunks if c.ordinal != 3]
         # Unchanged chunks keep their stored embeddings (reused by chunk hash, not re-encoded).
         ids, matrix = store.all_embeddings()
         by_id = dict(zip(ids.tolist(), matrix))
@@ -125,7 +125,7 @@ def test_deleting_a_document(settings, docs_dir, fake_embedder, corpus):
     report = run_update(settings, fake_embedder)
     assert report.removed == ["doc002.md"] and report.chunks_embedded == 0 and report.unchanged == 4
     result = check(settings)
-    assert result["documents"] == 4 and result["chunks"] == 16
+    assert result["documents"] == 4 and result["chunks"] == 12
     with Store.open(settings.index, settings) as store:
         assert not gone_ids & set(vectors.ids_of(store.vector_index()).tolist())
         with pytest.raises(UnknownDocumentError):
@@ -223,10 +223,10 @@ def test_rebuild_re_embeds_everything(settings, docs_dir, fake_embedder, corpus)
     before = len(fake_embedder.encoded_texts)
     report = run_update(settings, fake_embedder, rebuild=True)
     assert report.rebuild and report.added == [f"doc00{i}.md" for i in range(4)]
-    assert report.chunks_embedded == 16 and report.sentences_embedded > 16
+    assert report.chunks_embedded == 12 and report.sentences_embedded > 12
     assert len(fake_embedder.encoded_texts) - before == report.chunks_embedded + report.sentences_embedded
     result = check(settings)
-    assert result["generation"] == old_generation + 1 and result["chunks"] == 16
+    assert result["generation"] == old_generation + 1 and result["chunks"] == 12
     assert not leftovers(settings.index)
     _assert_found(settings, fake_embedder, question("doc3s2"), "doc003.md", "doc3s2x")
 
@@ -251,7 +251,7 @@ def test_bad_documents_are_reported_and_the_rest_indexed(settings, docs_dir, fak
 
     real = qa.indexing.load_document
 
-    def flaky(root, rel, settings=None, data=None):
+    def flaky(root, rel, settings=None, data=None, progress=None):
         if rel == "crashes.md":
             raise RuntimeError("parser exploded")
         return real(root, rel, settings, data=data)
@@ -324,7 +324,7 @@ def test_progress_callback(settings, docs_dir, fake_embedder):
         dones = [d for d, _ in mine]
         assert dones == sorted(dones) and all(0 <= d <= t for d, t in mine)
         assert mine[-1][0] == mine[-1][1] and len({t for _, t in mine}) == 1
-    assert report.chunks_embedded == 16 and texts > 32
+    assert report.chunks_embedded == 12 and texts > 24
     assert ("scan", 4, 4) in calls and ("load", 4, 4) in calls and ("embed", texts, texts) in calls
     calls.clear()
     run_update(settings, fake_embedder, progress=lambda *c: calls.append(c))  # nothing to do

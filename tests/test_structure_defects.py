@@ -17,6 +17,7 @@ from qa.errors import IndexCorruptError, IndexMismatchError, SettingsError
 from qa.indexing import DocsFolderError, update_index
 from qa.retrieval import Searcher, to_passages
 from qa.settings import load_settings
+from qa.schema import SCHEMA_VERSION
 from qa.store import Store
 
 
@@ -204,7 +205,7 @@ def test_an_index_of_the_previous_schema_is_upgraded_in_place_without_re_embeddi
     assert report.chunks_embedded == 0 and len(fake_embedder.encoded_texts) == encoded
     with Store.open(settings.index, settings) as store:
         store.verify(strict=True)
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("env, message", [
@@ -228,8 +229,9 @@ def test_a_memory_snapshot_searches_like_the_index_on_disk(settings, docs_dir, f
 
     with Store.open(settings.index, settings) as store, store.snapshot() as snap:
         ids, matrix = store.all_embeddings()
-        _, texts = store.lexical_corpus()
-        memory = Snapshot.in_memory(ids, matrix, texts, rows=snap.chunks(ids), sentences=snap.sentence_vectors(ids))
+        _, texts, languages = store.lexical_rows()
+        memory = Snapshot.in_memory(ids, matrix, texts, rows=snap.chunks(ids), sentences=snap.sentence_vectors(ids),
+                                    languages=languages)
         for question in ("hearing detention", "lawyer access materials 3", "doc 5"):
             on_disk = Searcher(snap, fake_embedder).search(question, k=5).hits
             in_memory = Searcher(memory, fake_embedder).search(question, k=5).hits

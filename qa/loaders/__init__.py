@@ -357,8 +357,9 @@ def title_after_rename(title: str, old_rel: str, new_rel: str, from_name: bool |
     return fallback_title(new_rel) if from_name else title
 
 
-def extract(rel: str, data: bytes, settings=None) -> Extracted:
-    """Extract clean text and structure from the bytes of one file."""
+def extract(rel: str, data: bytes, settings=None, progress=None) -> Extracted:
+    """Extract clean text and structure from the bytes of one file; ``progress(stage, done, total)`` hears of
+    the scanned pages OCR reads."""
     kind = sniff_kind(rel, data[:2048])
     if kind == "text":
         return load_text(data, rel)
@@ -366,14 +367,14 @@ def extract(rel: str, data: bytes, settings=None) -> Extracted:
         return load_markdown(data, rel)
     from . import formats
 
-    return formats.extract(kind, rel, data, settings)
+    return formats.extract(kind, rel, data, settings, progress)
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_document(root: Path, rel: str, settings=None, data: bytes | None = None) -> Document:
+def load_document(root: Path, rel: str, settings=None, data: bytes | None = None, progress=None) -> Document:
     """Read, check and extract one document under ``root``; raises ``DocumentError`` with a specific reason."""
     rel = safe_relative_path(rel)
     path = Path(root) / rel
@@ -386,7 +387,7 @@ def load_document(root: Path, rel: str, settings=None, data: bytes | None = None
             raise DocumentError(rel, f"cannot read the file ({exc.strerror or exc})") from None
     if len(data) == 0:
         raise DocumentError(rel, "the file is empty")
-    extracted = extract(rel, data, settings)
+    extracted = extract(rel, data, settings, progress)
     if not extracted.text.strip():
         raise DocumentError(rel, "no text could be extracted")
     title = content_title(extracted) or fallback_title(rel)
@@ -399,4 +400,5 @@ def load_document(root: Path, rel: str, settings=None, data: bytes | None = None
         pages=extracted.pages,
         symbol=extracted.symbol,
         kind=extracted.kind,
+        unread_pages=extracted.unread_pages,
     )

@@ -15,6 +15,10 @@ The steps, each a small function:
    the halves are not both words. Footnotes (small print at the foot of a page) become paragraphs of their
    own after the paragraph that straddles the page break.
 5. ``common.assemble`` builds the text and the page spans.
+
+Pages without a text layer that show an image (scans) are read by OCR (``qa/ocr.py``, ``read_scanned``) into
+the same words, so steps 2–5 treat them like any other page; their page spans carry the OCR confidence, and
+pages OCR could not read are listed in ``Extracted.unread_pages``. Pages with a text layer are never OCR'd.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import itertools
 import re
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pdfminer.converter import PDFPageAggregator
 from pdfminer.layout import LTChar, LTFigure, LTImage
@@ -35,7 +39,7 @@ from pdfminer.pdfparser import PDFParser
 from pdfminer.utils import decode_text
 
 from ..errors import DocumentError
-from ..types import Extracted
+from ..types import Extracted, PageNote
 from .common import Paragraph, assemble, clean_title, squash, symbol_of_line
 
 _CHAR_MAP = {
@@ -137,11 +141,15 @@ class Page:
 # ------------------------------------------------------------------------------------------- reading
 
 
-def extract_pdf(rel: str, data: bytes) -> Extracted:
-    """Clean text, headings, page spans, title and symbol of a PDF; ``DocumentError`` for bad files."""
+def extract_pdf(rel: str, data: bytes, settings=None, progress=None) -> Extracted:
+    """Clean text, headings, page spans, title and symbol of a PDF; ``DocumentError`` for bad files.
+
+    Scanned pages are OCR'd (cached in the index folder of ``settings``); ``progress(done, total)`` is called
+    as they are read."""
     check_complete(rel, data)
     document = open_document(rel, data)
     pages = read_pages(rel, document)
+    scanned = read_scanned(rel, data, pages, settings, progress)
     labels = page_labels(document, len(pages))
     symbol, running_title = strip_running_lines(pages)
     lines_by_page = [reading_order(page) for page in pages]
@@ -156,9 +164,76 @@ def extract_pdf(rel: str, data: bytes) -> Extracted:
     if symbol is None:
         symbol = _first_page_symbol(lines_by_page)
     extracted = assemble(paras, "pdf", title=title, symbol=symbol, labels=labels)
+    unread = tuple(PageNote(p.number, p.reason) for p in scanned.values() if p.status != "ok")
     if not extracted.text.strip():
+        if unread:
+            raise DocumentError(rel, "the PDF is scanned and OCR could not read it: " + _unread_summary(unread))
         raise DocumentError(rel, "the PDF contains no text")
-    return extracted
+    confidence = {n: p.confidence for n, p in scanned.items() if p.status == "ok"}
+    pages_out = tuple(replace(s, ocr=confidence[s.number]) if s.number in confidence else s for s in extracted.pages)
+    return replace(extracted, pages=pages_out, unread_pages=unread)
+
+
+def _unread_summary(notes) -> str:
+    """"page 1: reason; pages 2, 3: reason" (pages with the same reason together)."""
+    by_reason: dict[str, list[int]] = {}
+    for note in notes:
+        by_reason.setdefault(note.reason, []).append(note.page)
+    parts = []
+    for reason, numbers in by_reason.items():
+        label = "page" if len(numbers) == 1 else "pages"
+        parts.append(f"{label} {', '.join(map(str, numbers))}: {reason}")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------- scanned pages
+
+
+def read_scanned(rel: str, data: bytes, pages: list[Page], settings=None, progress=None) -> dict:
+    """OCR the pages that have no text layer but show an image; their words go into the pages. Returns the
+    ``OcrPage`` of every page read, by number. Cached pages are not read again."""
+    targets = [page for page in pages if not page.words and page.has_image and not page.cid_chars]
+    if not targets:
+        return {}
+    import hashlib
+
+    from .. import ocr
+
+    cache = ocr.OcrCache(ocr.cache_folder(settings), hashlib.sha256(data).hexdigest())  # = loaders.content_hash
+    threads = int(getattr(settings, "ocr_threads", 0) or ocr.cores())
+    pdf = None
+    found = {}
+    if progress is not None:
+        progress(0, len(targets))
+    for done, page in enumerate(targets, start=1):
+        result = cache.get(page.number)
+        if result is None:
+            pdf = pdf or ocr.open_pdf(rel, data)
+            result = ocr.ocr_pdf_page(pdf, page.number, threads)
+            cache.put(result)
+        page.words = ocr_words(result)
+        found[page.number] = result
+        if progress is not None:
+            progress(done, len(targets))
+    if pdf is not None:
+        pdf.close()
+    return found
+
+
+def ocr_words(page) -> list[Word]:
+    """The words of an ``OcrPage`` as text-layer words: one size for the page's body lines (line heights
+    vary with ascenders and descenders, type sizes do not), the baseline a fifth of a line above its bottom."""
+    if not page.words:
+        return []
+    heights = [w.bottom - w.top for w in page.words]
+    body = statistics.median(heights)
+    words = []
+    for word, height in zip(page.words, heights):
+        size = 0.8 * (body if abs(height - body) <= 0.2 * body else height)
+        text = normalise_char(word.text)
+        words.append(Word(text, word.x0, word.x1, word.top, word.bottom, word.bottom - 0.2 * height, size, False,
+                          space_before=True))
+    return words
 
 
 def check_complete(rel: str, data: bytes) -> None:
@@ -210,9 +285,8 @@ def read_pages(rel: str, document) -> list[Page]:
     if not any(page.words for page in pages):
         if any(page.cid_chars for page in pages):
             raise DocumentError(rel, "the PDF's fonts have no Unicode mapping, so its text cannot be extracted")
-        if any(page.has_image for page in pages):
-            raise DocumentError(rel, "the PDF has no text layer (scanned image?); OCR is not available")
-        raise DocumentError(rel, "the PDF contains no text (its pages are blank)")
+        if not any(page.has_image for page in pages):
+            raise DocumentError(rel, "the PDF contains no text (its pages are blank)")
     return pages
 
 

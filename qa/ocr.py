@@ -1,0 +1,367 @@
+"""OCR of image-only PDF pages: page image → words with boxes (in PDF points), read by the bundled model.
+
+The engine is PyPI's ``rapidocr`` with the PP-OCRv6 detection and recognition models its wheel ships (Latin
+letters, digits and Chinese), run by ``onnxruntime`` on the CPU, without the angle classifier (it turned whole
+lines upside down on scanned letters). Nothing is downloaded: a missing model file is an error.
+
+* ``render_page`` rasterises one PDF page with pypdfium2 (grey, ``DPI``).
+* ``read_image`` runs the engine once and returns an ``OcrPage``: the words of every line it read, in the
+  page's coordinates (points, y down) with the scan's skew taken out, so that ``pdf.py`` can treat them as
+  the words of a text layer (running headers, columns, paragraphs), and the page's mean confidence; or, for a
+  page it could not read, the reason (``status`` "blank" or "unreadable").
+* ``OcrCache`` keeps every page read, by the file's content hash and ``ENGINE_KEY``, in the index folder, so
+  an unchanged file is never read twice (also across ``--rebuild``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import DocumentError
+
+DPI = 200
+MAX_SIDE_PX = 4000  # a poster-sized page is rendered smaller rather than at DPI
+MIN_LINE_SCORE = 0.5  # lines read with less confidence are dropped (stamps, signatures, noise)
+PAGE_TIMEOUT_S = 60.0  # per page, on top of the per-file limit (qa/loaders/formats.py)
+ALGORITHM = 1  # bump when the words made from the engine's output change, to ignore older cache entries
+KNOWN_SCRIPTS = "Latin letters, digits and Chinese"
+
+
+class OcrUnavailableError(DocumentError):
+    """The OCR engine or its bundled model cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """A word read by OCR: its box in points (y grows downwards) and the confidence of its line."""
+
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    """One page read by OCR. ``status``: "ok", "blank" (no text found) or "unreadable" (text found but not
+    read); ``confidence`` is the mean recognition confidence of the lines kept (None when none was)."""
+
+    number: int
+    width: float
+    height: float
+    words: tuple[OcrWord, ...] = ()
+    confidence: float | None = None
+    status: str = "ok"
+    seconds: float = 0.0
+
+    @property
+    def reason(self) -> str:
+        if self.status == "blank":
+            return "no text was found on the scanned page (blank, or a picture)"
+        if self.status == "unreadable":
+            return ("the scanned page's text could not be read (handwriting, a photo, or a script the OCR model "
+                    f"does not know: it reads {KNOWN_SCRIPTS})")
+        return ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["words"] = [[w.text, w.x0, w.x1, w.top, w.bottom, w.confidence] for w in self.words]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "OcrPage":
+        words = tuple(OcrWord(*w) for w in data["words"])
+        return cls(data["number"], data["width"], data["height"], words, data["confidence"], data["status"],
+                   data.get("seconds", 0.0))
+
+
+def engine_version() -> str:
+    from importlib.metadata import version
+
+    return f"rapidocr {version('rapidocr')}, onnxruntime {version('onnxruntime')}"
+
+
+def engine_key() -> str:
+    """What a cached page depends on: engine and model versions, the rendering and this module's word rules."""
+    text = f"{engine_version()}|dpi={DPI}|min_score={MIN_LINE_SCORE}|algorithm={ALGORITHM}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def cores() -> int:
+    """The CPU cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+
+_ENGINES: dict[int, object] = {}
+
+
+def load_engine(threads: int):
+    """The rapidocr engine with ``threads`` onnxruntime intra-op threads (one per process and thread count)."""
+    if threads in _ENGINES:
+        return _ENGINES[threads]
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)  # OpenCV's own pool only resizes here; it fought onnxruntime's for the 2 cores
+        from rapidocr import RapidOCR
+        import rapidocr
+    except ImportError as exc:
+        raise OcrUnavailableError("OCR", f"the OCR engine cannot be loaded ({exc}); install requirements.txt") from None
+    models = Path(rapidocr.__file__).parent / "models"
+    missing = [name for name in ("PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx") if not (models / name).is_file()]
+    if missing:  # rapidocr would try to download them: never at run time
+        raise OcrUnavailableError("OCR", f"the OCR model files are missing ({', '.join(missing)}); reinstall rapidocr==3.10.0")
+    params = {
+        "Global.use_cls": False,
+        "Global.text_score": 0.0,  # every line comes back with its score; MIN_LINE_SCORE is applied here
+        "Global.log_level": "error",
+        "Global.return_word_box": True,
+        "EngineConfig.onnxruntime.intra_op_num_threads": int(threads),
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    }
+    _ENGINES[threads] = RapidOCR(params=params)
+    return _ENGINES[threads]
+
+
+def render_page(pdf, index: int):
+    """Page ``index`` (0-based) of an open ``pypdfium2.PdfDocument`` as a grey uint8 array, and px per point."""
+    page = pdf[index]
+    width, height = page.get_size()
+    scale = min(DPI / 72.0, MAX_SIDE_PX / max(width, height, 1.0))
+    bitmap = page.render(scale=scale, grayscale=True)
+    array = bitmap.to_numpy()
+    if array.ndim == 3:
+        array = array[:, :, 0]
+    return array.copy(), scale
+
+
+def open_pdf(rel: str, data: bytes):
+    import pypdfium2
+
+    try:
+        return pypdfium2.PdfDocument(data)
+    except Exception as exc:  # noqa: BLE001 - pdfium's errors for damaged files
+        raise DocumentError(rel, f"the PDF's pages cannot be rendered for OCR ({type(exc).__name__}: {exc})") from None
+
+
+def ocr_pdf_page(pdf, number: int, threads: int = 1) -> OcrPage:
+    """Render and read page ``number`` (1-based) of an open PDF."""
+    import time
+
+    started = time.perf_counter()
+    image, scale = render_page(pdf, number - 1)
+    page = read_image(image, scale, number, threads)
+    return OcrPage(page.number, page.width, page.height, page.words, page.confidence, page.status,
+                   round(time.perf_counter() - started, 3))
+
+
+def read_image(image, scale: float, number: int = 1, threads: int = 1) -> OcrPage:
+    """OCR a grey image (``scale`` pixels per point) as page ``number``."""
+    import numpy as np
+
+    rgb = np.ascontiguousarray(np.stack([image] * 3, axis=-1)) if image.ndim == 2 else image
+    result = load_engine(threads)(rgb)
+    height_px, width_px = image.shape[:2]
+    lines = raw_lines(result)
+    return page_from_lines(lines, scale, number, width_px / scale, height_px / scale)
+
+
+# ------------------------------------------------------------------------------------- engine output → words
+
+
+@dataclass(frozen=True)
+class RawLine:
+    """One line the engine read: its quadrilateral (pixels, clockwise from top left), text, score and the
+    words it found with their axis-aligned boxes ``(text, x0, x1)`` in pixels."""
+
+    quad: tuple[tuple[float, float], ...]
+    text: str
+    score: float
+    words: tuple[tuple[str, float, float], ...] = field(default=())
+
+
+def raw_lines(result) -> list[RawLine]:
+    """The engine's lines with their words; words are spread over the line when the engine gave no boxes."""
+    boxes, texts, scores = getattr(result, "boxes", None), getattr(result, "txts", None), getattr(result, "scores", None)
+    if boxes is None or texts is None:
+        return []
+    word_results = list(getattr(result, "word_results", ()) or ())
+    aligned = len(word_results) == len(texts)
+    lines = []
+    for i, (quad, text, score) in enumerate(zip(boxes, texts, scores)):
+        quad = tuple((float(x), float(y)) for x, y in quad)
+        words = _engine_words(word_results[i], text) if aligned else None
+        lines.append(RawLine(quad, str(text), float(score), words or _spread_words(quad, str(text))))
+    return lines
+
+
+def _engine_words(items, text: str):
+    """``(text, x0, x1)`` of the engine's word boxes when they spell the line's text, else None."""
+    words = []
+    for item in items:
+        if len(item) < 3 or item[2] is None:
+            return None
+        xs = [float(p[0]) for p in item[2]]
+        words.append((str(item[0]), min(xs), max(xs)))
+    if "".join(w for w, _, _ in words).replace(" ", "") != text.replace(" ", ""):
+        return None
+    return _merge_chars(words, text)
+
+
+def _merge_chars(words, text: str):
+    """Single characters (Chinese, or mixed lines) joined into the space-separated words of ``text``."""
+    tokens = text.split()
+    if len(words) == len(tokens):
+        return tuple(words)
+    merged, i = [], 0
+    for token in tokens:
+        taken, x0, x1 = "", math.inf, -math.inf
+        while i < len(words) and len(taken) < len(token):
+            piece = words[i][0].strip()
+            taken += piece
+            x0, x1 = min(x0, words[i][1]), max(x1, words[i][2])
+            i += 1
+        if taken != token:
+            return None
+        merged.append((token, x0, x1))
+    return tuple(merged)
+
+
+def _spread_words(quad, text: str):
+    """Word boxes in proportion to their characters along the line (the engine gave none)."""
+    x0 = min(x for x, _ in quad)
+    x1 = max(x for x, _ in quad)
+    per_char = (x1 - x0) / max(len(text), 1)
+    words, pos = [], 0
+    for token in text.split(" "):
+        if token:
+            words.append((token, x0 + pos * per_char, x0 + (pos + len(token)) * per_char))
+        pos += len(token) + 1
+    return tuple(words)
+
+
+def skew(lines: list[RawLine]) -> float:
+    """The page's skew angle (radians) from the top edges of its long lines; 0 when there are none."""
+    angles = []
+    for line in lines:
+        (ax, ay), (bx, by) = line.quad[0], line.quad[1]
+        height = abs(line.quad[3][1] - line.quad[0][1]) or 1.0
+        if bx - ax > 4 * height:
+            angles.append(math.atan2(by - ay, bx - ax))
+    return statistics.median(angles) if angles else 0.0
+
+
+def page_from_lines(lines: list[RawLine], scale: float, number: int, width: float, height: float) -> OcrPage:
+    """Words of the lines read well enough, deskewed and in points; the page's status and mean confidence."""
+    kept = [l for l in lines if l.score >= MIN_LINE_SCORE and any(c.isalnum() for c in l.text)]
+    if not lines:
+        return OcrPage(number, width, height, status="blank")
+    kept_chars = sum(len(l.text) for l in kept)
+    all_chars = sum(len(l.text) for l in lines)
+    if kept_chars < 10 or kept_chars < 0.5 * all_chars:
+        return OcrPage(number, width, height, status="unreadable")
+    angle = skew(kept)
+    cos, sin = math.cos(angle), math.sin(angle)
+
+    def straight(x: float, y: float) -> tuple[float, float]:  # rotate by -angle: lines become horizontal
+        return (x * cos + y * sin) / scale, (-x * sin + y * cos) / scale
+
+    words = []
+    for line in kept:
+        (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = line.quad[:4]
+        top = (straight(tlx, tly)[1] + straight(trx, try_)[1]) / 2
+        bottom = (straight(blx, bly)[1] + straight(brx, bry)[1]) / 2
+        left_mid, right_mid = ((tlx + blx) / 2, (tly + bly) / 2), ((trx + brx) / 2, (try_ + bry) / 2)
+        span = (right_mid[0] - left_mid[0]) or 1.0
+        for text, x0, x1 in line.words:
+            middle = (x0 + x1) / 2
+            y = left_mid[1] + (right_mid[1] - left_mid[1]) * (middle - left_mid[0]) / span
+            centre = straight(middle, y)[0]
+            half = (x1 - x0) / scale / 2
+            words.append(OcrWord(text, centre - half, centre + half, top, bottom, round(line.score, 4)))
+    weights = [len(l.text) for l in kept]
+    confidence = sum(l.score * w for l, w in zip(kept, weights)) / sum(weights)
+    return OcrPage(number, width, height, tuple(words), round(confidence, 4), "ok")
+
+
+# ---------------------------------------------------------------------------------------------- the cache
+
+
+class OcrCache:
+    """Pages read by OCR, one JSON file per PDF content: ``<folder>/<sha256>-<engine key>.json``, rewritten
+    atomically (temporary file, fsync, rename) after every page, so a file cut short by the time limit
+    resumes where it stopped. A cache that cannot be read or written is simply not used."""
+
+    def __init__(self, folder: Path | None, content: str, key: str | None = None):
+        self.path = Path(folder) / f"{content}-{key or engine_key()}.json" if folder else None
+        self.pages: dict[int, OcrPage] = {}
+        if self.path is not None and self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                self.pages = {int(n): OcrPage.from_json(p) for n, p in data["pages"].items()}
+            except (OSError, ValueError, KeyError, TypeError):
+                self.pages = {}
+
+    def get(self, number: int) -> OcrPage | None:
+        return self.pages.get(number)
+
+    def put(self, page: OcrPage) -> None:
+        self.pages[page.number] = page
+        if self.path is None:
+            return
+        data = {"engine": engine_version(), "pages": {str(n): p.to_json() for n, p in sorted(self.pages.items())}}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(data, out, ensure_ascii=False)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError:
+            pass  # a read-only index folder: OCR again next time rather than fail
+
+
+def cache_folder(settings) -> Path | None:
+    """Where OCR results are kept: ``ocr/`` in the index folder of ``settings``; None without settings or when
+    that folder holds no index (a loader called on its own writes nothing)."""
+    from .store import DB_NAME
+
+    index = getattr(settings, "index", None)
+    if not index or not (Path(index) / DB_NAME).exists():
+        return None
+    return Path(index) / "ocr"
+
+
+# ----------------------------------------------------------------------------------------- passage marks
+
+
+def page_marks(pages) -> dict[int, float]:
+    """``{page number: mean OCR confidence}`` of a document's OCR'd pages (from its ``PageSpan``s)."""
+    return {p.number: p.ocr for p in pages if getattr(p, "ocr", None) is not None}
+
+
+def passage_mark(marks: dict[int, float], page: int | None, page_end: int | None) -> tuple[bool, float | None]:
+    """``(ocr, confidence)`` of a passage on pages ``page``…``page_end``: the lowest confidence of its OCR'd pages."""
+    if page is None or not marks:
+        return False, None
+    found = [marks[n] for n in range(page, (page_end or page) + 1) if n in marks]
+    return (True, min(found)) if found else (False, None)

@@ -1,0 +1,267 @@
+"""OCR of scanned PDF pages (qa/ocr.py, qa/loaders/pdf.py): scans made here from the shared UN PDFs.
+
+The scans are made at test time (bench/ocr.py: 200 dpi grey, 0.7° skew, blur, noise, JPEG 60) and never
+kept. OCR costs 3–10 s a page on the 2-core machine, so the tests read few pages: one scanned UDHR page (read
+once per module, in process), one inside a mixed PDF indexed end to end, and small or blank images.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from pypdf import PdfReader, PdfWriter
+
+from bench.ocr import char_accuracy, image_pdf, page_texts, render, scanned_copy, word_recall
+from qa import ocr
+from qa.chunking import chunk_document
+from qa.errors import DocumentError
+from qa.loaders import formats, load_document
+from qa.loaders.formats import extract_in_process
+from qa.render import passage_card_html
+from qa.types import Passage
+
+REPO = Path(__file__).resolve().parents[1]
+UDHR = REPO.parent / "shared" / "corpora" / "un_human_rights_docs" / "udhr" / "udhr_un_eng.pdf"
+RUSSIAN = REPO.parent / "shared" / "corpora" / "un_multilingual" / "ru" / "udhr_rus.txt"
+
+
+def udhr() -> bytes:
+    assert UDHR.is_file(), f"missing shared data: {UDHR} (see README, 'Getting the shared data')"
+    return UDHR.read_bytes()
+
+
+def mixed_pdf(text_page: int, scanned_page: int) -> bytes:
+    """UDHR page ``text_page`` with its text layer, then page ``scanned_page`` as a degraded scan."""
+    writer = PdfWriter()
+    writer.add_page(PdfReader(io.BytesIO(udhr())).pages[text_page - 1])
+    writer.add_page(PdfReader(io.BytesIO(scanned_copy(udhr(), [scanned_page]))).pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def text_image(lines: list[str], width: int = 1500) -> Image.Image:
+    """Lines typeset in DejaVu Sans (matplotlib's font: Latin, Cyrillic) on a white page, 30 px type."""
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 30)
+    image = Image.new("L", (width, 60 * len(lines) + 80), 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((60, 40 + 60 * i), line, font=font, fill=0)
+    return image
+
+
+class Counter:
+    """Counts ``ocr.ocr_pdf_page`` calls in this process and in forked extraction children (through a file)."""
+
+    def __init__(self, monkeypatch, folder: Path):
+        self.log = folder / "ocr_calls.log"
+        self.log.write_text("")
+        real = ocr.ocr_pdf_page
+
+        def counted(pdf, number, threads=1):
+            with open(self.log, "a") as out:
+                out.write(f"{number}\n")
+            return real(pdf, number, threads)
+
+        monkeypatch.setattr(ocr, "ocr_pdf_page", counted)
+
+    @property
+    def pages(self) -> list[int]:
+        return [int(line) for line in self.log.read_text().split()]
+
+
+@pytest.fixture(scope="module")
+def scanned_page_two():
+    """UDHR page 2 (Articles 1–5) as read from its degraded scan, with the original page's text."""
+    original = page_texts(extract_in_process("pdf", "udhr.pdf", udhr()))[2]
+    read = extract_in_process("pdf", "udhr_scan.pdf", scanned_copy(udhr(), [2]))
+    return original, read
+
+
+# --------------------------------------------------------------------------------------------- the text
+
+
+def test_spaces_between_words_are_recovered_on_a_degraded_scan(scanned_page_two):
+    original, read = scanned_page_two
+    text = page_texts(read)[1]
+    assert word_recall(original, text) >= 0.97, text
+    assert char_accuracy(original, text) >= 0.98, text
+    assert "No one shall be held in slavery or servitude" in read.text
+
+
+def test_a_scan_keeps_headings_paragraphs_and_exact_offsets(scanned_page_two):
+    _, read = scanned_page_two
+    assert [h.title for h in read.headings][:3] == ["Article I", "Article 2", "Article 3"]
+    assert all(read.text[h.start : h.end] == h.title for h in read.headings)
+    assert [(p.number, p.start, p.end) for p in read.pages] == [(1, 0, len(read.text))]
+    assert 0.9 < read.pages[0].ocr <= 1.0
+    from qa.types import Document
+
+    document = Document("udhr_scan.pdf", read.text, "UDHR", "x", read.headings, read.pages, kind="pdf")
+    chunks = chunk_document(document)
+    assert chunks and all(c.text == read.text[c.start : c.end] and c.page == 1 for c in chunks)
+
+
+def test_a_mixed_pdf_ocrs_only_its_image_page(tmp_path, monkeypatch):
+    counter = Counter(monkeypatch, tmp_path)
+    extracted = extract_in_process("pdf", "mixed.pdf", mixed_pdf(1, 2))
+    assert counter.pages == [2]  # the text page is never OCR'd
+    ocr_pages = {p.number: p.ocr for p in extracted.pages}
+    assert ocr_pages[1] is None and ocr_pages[2] > 0.9
+    page_two = page_texts(extracted)[2]
+    assert "Everyone has the right to life" in page_two
+    assert "Universal Declaration of Human Rights" in page_texts(extracted)[1]
+
+
+def test_a_blank_scanned_page_is_reported_and_the_rest_is_indexed(tmp_path, settings, fake_embedder):
+    blank = Image.new("L", (1700, 2200), 250)
+    words = text_image(["The Government rejects the allegations in the communication.",
+                        "The police acted within the law at all times."])
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "reply.pdf").write_bytes(image_pdf([words, blank]))
+    document = load_document(docs, "reply.pdf")
+    assert "The Government rejects the allegations" in document.text
+    assert [(n.page, n.reason) for n in document.unread_pages] == [
+        (2, "no text was found on the scanned page (blank, or a picture)")
+    ]
+    (docs / "blank.pdf").write_bytes(image_pdf([blank]))
+    with pytest.raises(DocumentError) as caught:
+        load_document(docs, "blank.pdf")
+    assert caught.value.reason == (
+        "the PDF is scanned and OCR could not read it: page 1: no text was found on the scanned page (blank, or a picture)"
+    )
+
+    from qa import reporting
+    from qa.indexing import update_index
+
+    report = update_index(docs, settings.index, settings, embedder=fake_embedder)
+    assert report.added == ["reply.pdf"] and [f.doc for f in report.failed] == ["blank.pdf"]
+    assert [(u.doc, u.page) for u in report.unread_pages] == [("reply.pdf", 2)]
+    assert ("warning", "Scanned pages of reply.pdf that could not be read (the rest is indexed): page 2: no text was "
+            "found on the scanned page (blank, or a picture)") in reporting.lines(report)
+
+
+def test_a_scan_in_a_script_the_model_cannot_read_fails_with_that_reason(tmp_path):
+    assert RUSSIAN.is_file(), f"missing shared data: {RUSSIAN}"
+    cyrillic = [line[:70] for line in RUSSIAN.read_text(encoding="utf-8").splitlines()
+                if sum("а" <= c.lower() <= "я" for c in line) > 30][:8]
+    with pytest.raises(DocumentError) as caught:
+        formats.extract("pdf", "ru.pdf", image_pdf([text_image(cyrillic)]), SimpleNamespace())
+    assert "could not be read" in caught.value.reason and "Latin letters, digits and Chinese" in caught.value.reason
+
+
+# ------------------------------------------------------------------------------- cache, time, progress
+
+
+def small_scan() -> bytes:
+    return image_pdf([text_image(["Article 9", "No one shall be subjected to arbitrary arrest."], width=900)])
+
+
+def test_the_cache_prevents_a_second_ocr_and_survives_a_damaged_file(tmp_path, monkeypatch):
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "store.sqlite3").write_bytes(b"")  # cache_folder keeps results only beside an index
+    settings = SimpleNamespace(index=index)
+    counter = Counter(monkeypatch, tmp_path)
+    data = small_scan()
+    first = extract_in_process("pdf", "a.pdf", data, settings)
+    second = extract_in_process("pdf", "renamed.pdf", data, settings)
+    assert counter.pages == [1]
+    assert second.text == first.text and "arbitrary arrest" in first.text
+    (cached,) = (index / "ocr").iterdir()
+    assert cached.name.endswith(f"-{ocr.engine_key()}.json") and json.loads(cached.read_text())["pages"]["1"]
+    cached.write_text("{ damaged")
+    assert extract_in_process("pdf", "a.pdf", data, settings).text == first.text
+    assert counter.pages == [1, 1]
+    assert extract_in_process("pdf", "a.pdf", data, SimpleNamespace()).text == first.text  # no index: no cache
+    assert counter.pages == [1, 1, 1]
+
+
+def test_a_page_over_its_time_budget_stops_with_a_reason(monkeypatch):
+    monkeypatch.setattr(ocr, "ocr_pdf_page", lambda pdf, number, threads=1: time.sleep(30))
+    settings = SimpleNamespace(file_timeout_s=20.0, ocr_page_timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(DocumentError) as caught:
+        formats.extract("pdf", "slow.pdf", small_scan(), settings)
+    assert time.monotonic() - started < 10
+    assert caught.value.reason.startswith("OCR of scanned page 1 of 1 took longer than 1 s")
+
+
+def test_progress_reaches_the_caller_from_the_extraction_child():
+    seen = []
+    formats.extract("pdf", "p.pdf", small_scan(), SimpleNamespace(), progress=lambda *a: seen.append(a))
+    assert seen == [("ocr", 0, 1), ("ocr", 1, 1)]
+
+
+def test_page_marks_and_the_card():
+    from qa.types import PageSpan
+
+    marks = ocr.page_marks((PageSpan(0, 10, 1), PageSpan(10, 20, 2, None, 0.93), PageSpan(20, 30, 3, None, 0.81)))
+    assert marks == {2: 0.93, 3: 0.81}
+    assert ocr.passage_mark(marks, 1, 1) == (False, None)
+    assert ocr.passage_mark(marks, 1, 3) == (True, 0.81)
+    passage = Passage(1, 0.5, 7, "reply.pdf", "Reply", "", 0, 5, "Hello", page=2, ocr=True, ocr_confidence=0.93)
+    assert "Scanned page, read by OCR (confidence 93%)" in passage_card_html(passage, 1)
+    plain = Passage(1, 0.5, 7, "reply.pdf", "Reply", "", 0, 5, "Hello", page=2)
+    assert "read by OCR" not in passage_card_html(plain, 1)
+
+
+# ------------------------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_a_scanned_page_is_indexed_answerable_and_cited_by_page(tmp_path, monkeypatch, real_embedder):
+    """A mixed reply (UDHR page 1 typed, page 2 scanned) through ``update_index`` and ``python -m qa ask --json``;
+    a ``--rebuild`` of the unchanged file reads the page from the cache."""
+    from qa.indexing import update_index
+    from qa.settings import load_settings
+    from qa.store import Store
+
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "reply.pdf").write_bytes(mixed_pdf(1, 2))
+    settings = load_settings({}).with_(docs=docs, index=index)
+    counter = Counter(monkeypatch, tmp_path)
+    report = update_index(docs, index, settings, embedder=real_embedder)
+    assert report.failed == [] and report.added == ["reply.pdf"]
+    assert counter.pages == [2]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "Is anyone allowed to be held in slavery?", "--index", str(index), "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    top = answer["passages"][0]
+    assert top["doc"] == "reply.pdf" and top["page"] == 2 and "slavery or servitude" in top["text"]
+    printed = subprocess.run([sys.executable, "-m", "qa", "text", "reply.pdf", "--index", str(index)], cwd=REPO,
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    store = Store.open(index, settings)
+    try:
+        document = store.document("reply.pdf")
+    finally:
+        store.close()
+    assert printed == document.text + "\n"
+    for passage in answer["passages"]:
+        assert document.text[passage["start"] : passage["end"]] == passage["text"]
+    for sentence in answer["answer"]:
+        assert document.text[sentence["start"] : sentence["end"]] == sentence["text"]
+    marks = ocr.page_marks(document.pages)
+    assert set(marks) == {2} and marks[2] > 0.9  # the OCR confidence is stored with the page map
+    assert ocr.passage_mark(marks, top["page"], top["page_end"]) == (True, marks[2])
+    assert top["ocr"] is True and top["ocr_confidence"] == round(marks[2], 3)
+    assert all(p["ocr"] is (p["page"] == 2 == p["page_end"]) or p["page_end"] == 2 for p in answer["passages"])
+
+    update_index(docs, index, settings, rebuild=True, embedder=real_embedder)
+    assert counter.pages == [2]  # the unchanged file's page came from the cache
