@@ -108,6 +108,17 @@ def seeds_index(tmp_path_factory, real_embedder):
     return settings
 
 
+@pytest.fixture
+def app_env(tmp_path, seeds_index, monkeypatch):
+    """QA_DOCS / QA_INDEX pointing at private copies of the indexed seeds (copy2 keeps mtimes: index up to date)."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(seeds_index.docs, docs)
+    shutil.copytree(seeds_index.index, index, ignore=shutil.ignore_patterns(".lock"))
+    monkeypatch.setenv("QA_DOCS", str(docs))
+    monkeypatch.setenv("QA_INDEX", str(index))
+    return docs, index
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)

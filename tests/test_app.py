@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 
 import pytest
 
@@ -69,15 +68,6 @@ prosecutor asked for more time [click me](javascript:alert(3)) ![pixel](http://e
 # ----------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-def app_env(tmp_path, seeds_index, monkeypatch):
-    """QA_DOCS / QA_INDEX pointing at private copies of the indexed seeds (copy2 keeps mtimes: index up to date)."""
-    docs, index = tmp_path / "docs", tmp_path / "index"
-    shutil.copytree(seeds_index.docs, docs)
-    shutil.copytree(seeds_index.index, index, ignore=shutil.ignore_patterns(".lock"))
-    monkeypatch.setenv("QA_DOCS", str(docs))
-    monkeypatch.setenv("QA_INDEX", str(index))
-    return docs, index
 
 
 def start(timeout: float = TIMEOUT):

@@ -356,17 +356,6 @@ deux semaines avant le procès, et qu'il a pu copier chaque document du dossier.
 """
 
 
-@pytest.fixture
-def page_env(tmp_path, seeds_index, monkeypatch):
-    """Private copies of the indexed seeds for the page (``QA_DOCS`` / ``QA_INDEX``)."""
-    import shutil
-
-    docs, index = tmp_path / "docs", tmp_path / "index"
-    shutil.copytree(seeds_index.docs, docs)
-    shutil.copytree(seeds_index.index, index, ignore=shutil.ignore_patterns(".lock"))
-    monkeypatch.setenv("QA_DOCS", str(docs))
-    monkeypatch.setenv("QA_INDEX", str(index))
-    return docs, index
 
 
 def _start():
@@ -381,8 +370,8 @@ def _start():
 
 
 @pytest.mark.slow
-def test_the_page_filters_by_language_and_names_it_on_cards(page_env):
-    docs, _ = page_env
+def test_the_page_filters_by_language_and_names_it_on_cards(app_env):
+    docs, _ = app_env
     at = _start()
     assert not [m for m in at.multiselect if m.label == "Search only in languages"], "one language: no language filter"
     write(docs, "reponse-fr.md", FRENCH_REPLY)
@@ -400,8 +389,8 @@ def test_the_page_filters_by_language_and_names_it_on_cards(page_env):
 
 
 @pytest.mark.slow
-def test_the_page_upgrades_an_index_without_languages_in_place(page_env):
-    _, index = page_env
+def test_the_page_upgrades_an_index_without_languages_in_place(app_env):
+    _, index = app_env
     _downgrade_to_schema_3(index)
     at = _start()
     assert not at.error, [e.value for e in at.error]

@@ -16,12 +16,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 
-from bench.ocr import char_accuracy, image_pdf, page_texts, render, scanned_copy, word_recall
+from bench.ocr import char_accuracy, image_pdf, page_texts, scanned_copy, word_recall
 from qa import ocr
 from qa.chunking import chunk_document
 from qa.errors import DocumentError
