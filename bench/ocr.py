@@ -6,8 +6,11 @@ in ``../shared/corpora/un_human_rights_docs/`` (``scanned_copy``: each page rend
 each with Verbatim's PDF loader and compares the text with the loader's text of the original, per document:
 
 * character accuracy: characters of the original matched in order (difflib), whitespace ignored, / its length;
-* word recall: of the original's words (a multiset; case kept, the punctuation around a word and the kind of
-  apostrophe not), the share the OCR text has;
+  curly and straight quotes, the kinds of dash and "…"/"..." count as the same (``typography``);
+* word recall: of the original's words (a multiset; case kept, the punctuation around a word and
+  ``typography`` not), the share the OCR text has;
+* the original is read from the same pages as the scan (a PDF of the first ``--pages``), so that running
+  headers are judged on the same pages in both;
 * seconds per page (one page at a time, the threads the loader gives onnxruntime);
 * the time to index a ``--index-pages``-page scanned reply with ``qa.indexing.update_index`` (target < 2 min).
 
@@ -95,9 +98,20 @@ def write_scanned_folder(source: Path, target: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------- measures
 
 
+_TYPOGRAPHY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "..."})
+
+
+def typography(text: str) -> str:
+    """Curly quotes as straight ones, en and em dashes as hyphens, an ellipsis as three full stops: the model
+    reads a short dash in a range ("April–2 May") as a hyphen and a typeset ellipsis as dots, and search
+    splits words at all of them, so these are typography, not misread characters."""
+    return text.translate(_TYPOGRAPHY)
+
+
 def char_accuracy(reference: str, ocr: str) -> float:
-    """Characters of ``reference`` matched in order in ``ocr`` (whitespace ignored), as a share."""
-    a, b = re.sub(r"\s+", "", reference), re.sub(r"\s+", "", ocr)
+    """Characters of ``reference`` matched in order in ``ocr`` (whitespace ignored, ``typography`` folded),
+    as a share."""
+    a, b = re.sub(r"\s+", "", typography(reference)), re.sub(r"\s+", "", typography(ocr))
     if not a:
         return 1.0
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
@@ -105,8 +119,8 @@ def char_accuracy(reference: str, ocr: str) -> float:
 
 
 def words(text: str) -> list[str]:
-    """Whitespace-separated words without the punctuation around them (case kept; ’ read as ')."""
-    tokens = (token.strip(".,;:!?()[]\"“”‘’'…-–—*•") for token in text.replace("’", "'").split())
+    """Whitespace-separated words without the punctuation around them (case kept, ``typography`` folded)."""
+    tokens = (token.strip(".,;:!?()[]\"'-*•") for token in typography(text).split())
     return [token for token in tokens if token]
 
 
@@ -125,13 +139,28 @@ def page_texts(extracted) -> dict[int, str]:
     return {n: " ".join(parts) for n, parts in texts.items()}
 
 
+def page_subset(data: bytes, numbers: list[int]) -> bytes:
+    """A PDF of ``numbers`` (1-based) of ``data``'s pages, text layer kept."""
+    source, target = pypdfium2.PdfDocument(data), pypdfium2.PdfDocument.new()
+    try:
+        target.import_pages(source, [n - 1 for n in numbers])
+        buffer = io.BytesIO()
+        target.save(buffer)
+        return buffer.getvalue()
+    finally:
+        target.close()
+        source.close()
+
+
 def measure_document(path: Path, pages: int | None) -> dict:
+    """The reference is what the loader reads from the same pages of the original (with ``--pages 4``, a
+    4-page PDF): which lines are running headers depends on the pages there are, and only the OCR is measured."""
     from qa.loaders.formats import extract_in_process
 
     data = path.read_bytes()
-    original = extract_in_process("pdf", path.name, data)
     count = len(pypdfium2.PdfDocument(data))
     numbers = list(range(1, min(count, pages or count) + 1))
+    original = extract_in_process("pdf", path.name, data if len(numbers) == count else page_subset(data, numbers))
     scan = scanned_copy(data, numbers)
     seconds = []
     started = time.perf_counter()

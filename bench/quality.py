@@ -4,6 +4,7 @@
     .venv/bin/python bench/quality.py --split test         # what the README reports (never tuned on)
     .venv/bin/python bench/quality.py --sets team          # the team's own sets (seeds_questions, un_questions)
     .venv/bin/python bench/quality.py --calibrate          # fit the "not found" model on dev; prints constants
+    .venv/bin/python bench/quality.py --split all --sets all --corpora un --scanned   # the UN PDFs as degraded scans
 
 Each set is asked of an index of its own corpus (seeds/, or the UN documents of ../shared/corpora/, copied
 to a temporary folder, never into the repository), built with the current settings (``QA_*``) and kept in
@@ -38,7 +39,21 @@ SETS = {
     "team": {"seeds_questions": ("seeds", DATA / "seeds_questions.jsonl"), "un_questions": ("un", DATA / "un_questions.jsonl")},
 }
 CACHE = Path(os.environ.get("VERBATIM_QUALITY_CACHE", "/tmp/verbatim-quality"))
-COPY = {"seeds": copy_seeds, "un": copy_un_docs}
+
+
+def copy_un_scanned(target: Path) -> None:
+    """The UN documents with every PDF replaced by a degraded scan of itself (``bench/ocr.py``), same names."""
+    import shutil
+
+    from bench.ocr import write_scanned_folder
+
+    plain = target.parent / "plain"
+    copy_un_docs(plain)
+    write_scanned_folder(plain, target)
+    shutil.rmtree(plain)
+
+
+COPY = {"seeds": copy_seeds, "un": copy_un_docs, "un-scanned": copy_un_scanned}
 
 
 def corpus_index(corpus: str, settings, encoders) -> Path:
@@ -129,6 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calibrate", action="store_true", help="fit the not-found model on the dev split")
     parser.add_argument("--misses", action="store_true", help="print every miss")
     parser.add_argument("--langchain", action="store_true", help="also LangChain's default pipeline, same model")
+    parser.add_argument("--scanned", action="store_true", help="ask the UN sets of degraded scans of the UN PDFs (OCR)")
     parser.add_argument("--weights", help="fusion weights dense,lexical,sentence to use instead of qa/fusion.py's "
                                           "(e.g. 0.3,1,1.3, those of the SciFact tuning)")
     args = parser.parse_args(argv)
@@ -145,7 +161,7 @@ def main(argv=None) -> int:
     results, pairs = {"settings": {"model": settings.model_name, "second_encoder": settings.second_encoder}}, []
     for name, (corpus, path) in chosen.items():
         questions = [row for row in load_questions(path) if in_split(row, args.split)]
-        index = corpus_index(corpus, settings, encoders)
+        index = corpus_index(f"{corpus}-scanned" if args.scanned and corpus == "un" else corpus, settings, encoders)
         with Store.open(index, settings) as store:
             results[name] = {
                 mode: evaluate_questions(questions, store, encoders, mode=mode,
@@ -183,7 +199,7 @@ def main(argv=None) -> int:
         features = answer_module.confidence_features(next(iter(pairs))[1].signals)
         results["calibration"] = calibrate(pairs, features)
         print("calibration:", json.dumps(results["calibration"]))
-    save_result(f"quality-{args.split}", results)
+    save_result(f"quality-{args.split}" + ("-scanned" if args.scanned else ""), results)
     return 0
 
 

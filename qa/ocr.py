@@ -1,4 +1,4 @@
-"""OCR of image-only PDF pages: page image → words with boxes (in PDF points), read by the bundled model.
+"""OCR of image-only PDF pages and of pictures in Word documents: image → words with boxes (in points).
 
 The engine is PyPI's ``rapidocr`` with the PP-OCRv6 detection and recognition models its wheel ships (Latin
 letters, digits and Chinese), run by ``onnxruntime`` on the CPU, without the angle classifier (it turned whole
@@ -9,6 +9,7 @@ lines upside down on scanned letters). Nothing is downloaded: a missing model fi
   page's coordinates (points, y down) with the scan's skew taken out, so that ``pdf.py`` can treat them as
   the words of a text layer (running headers, columns, paragraphs), and the page's mean confidence; or, for a
   page it could not read, the reason (``status`` "blank" or "unreadable").
+* ``ocr_image_bytes`` reads an image file's bytes (a scanned page pasted into a Word document) the same way.
 * ``OcrCache`` keeps every page read, by the file's content hash and ``ENGINE_KEY``, in the index folder, so
   an unchanged file is never read twice (also across ``--rebuild``).
 """
@@ -16,6 +17,7 @@ lines upside down on scanned letters). Nothing is downloaded: a missing model fi
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -178,6 +180,57 @@ def read_image(image, scale: float, number: int = 1, threads: int = 1) -> OcrPag
     height_px, width_px = image.shape[:2]
     lines = raw_lines(result)
     return page_from_lines(lines, scale, number, width_px / scale, height_px / scale)
+
+
+MIN_IMAGE_SIDE_PX = 24  # smaller pictures (bullets, icons, rules) hold no line of text worth reading
+
+
+def image_from_bytes(data: bytes):
+    """An image file's bytes (PNG, JPEG, TIFF, … as pasted into a Word document) as a grey uint8 array and its
+    pixels per point (from the DPI it records, else ``DPI``); None when Pillow cannot decode it or it is too
+    small to hold a line of text."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = ImageOps.exif_transpose(opened)
+            dpi = opened.info.get("dpi", (DPI, DPI))[0] or DPI
+            if image.mode in ("RGBA", "LA", "P"):  # a transparent background is white paper, not black
+                rgba = image.convert("RGBA")
+                image = Image.new("RGBA", rgba.size, "white")
+                image.alpha_composite(rgba)
+            image = image.convert("L")
+    except Exception:  # noqa: BLE001 - Pillow's errors for undecodable or unknown images (EMF, WMF, SVG)
+        return None
+    if min(image.size) < MIN_IMAGE_SIDE_PX:
+        return None
+    scale = float(dpi) / 72.0
+    if max(image.size) > MAX_SIDE_PX:
+        factor = MAX_SIDE_PX / max(image.size)
+        image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))))
+        scale *= factor
+    return np.asarray(image, dtype=np.uint8).copy(), scale
+
+
+def ocr_image_bytes(data: bytes, threads: int = 1, folder: Path | None = None) -> OcrPage | None:
+    """OCR an image file's bytes as one page, cached in ``folder`` by the image's sha256 like a PDF's pages
+    (None when the bytes are not an image worth reading)."""
+    import time
+
+    cache = OcrCache(folder, hashlib.sha256(data).hexdigest())
+    cached = cache.get(1)
+    if cached is not None:
+        return cached
+    decoded = image_from_bytes(data)
+    if decoded is None:
+        return None
+    started = time.perf_counter()
+    page = read_image(decoded[0], decoded[1], 1, threads)
+    page = OcrPage(page.number, page.width, page.height, page.words, page.confidence, page.status,
+                   round(time.perf_counter() - started, 3))
+    cache.put(page)
+    return page
 
 
 # ------------------------------------------------------------------------------------- engine output → words

@@ -264,3 +264,72 @@ def test_a_scanned_page_is_indexed_answerable_and_cited_by_page(tmp_path, monkey
 
     update_index(docs, index, settings, rebuild=True, embedder=real_embedder)
     assert counter.pages == [2]  # the unchanged file's page came from the cache
+
+
+# ------------------------------------------------------------------------------------ pictures in Word files
+
+
+def docx_with_scan(image: Image.Image) -> bytes:
+    """A Word document: a typed paragraph, a pasted scan (a picture paragraph of its own), a typed paragraph."""
+    import docx
+    from docx.shared import Inches
+
+    picture = io.BytesIO()
+    image.save(picture, "PNG")
+    document = docx.Document()
+    document.add_paragraph("Typed cover note before the scan.")
+    document.add_picture(io.BytesIO(picture.getvalue()), width=Inches(6))
+    document.add_paragraph("Typed text after the scan.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_a_scan_pasted_into_a_word_file_is_read_in_its_place(tmp_path, monkeypatch):
+    from qa.loaders.docx import extract_docx
+
+    scan = text_image(["The Committee received the report of Italy", "on the rights of persons in detention."])
+    data = docx_with_scan(scan)
+    settings = SimpleNamespace(ocr_threads=1)
+    monkeypatch.setattr(ocr, "cache_folder", lambda _settings: tmp_path / "ocr")
+    extracted = extract_docx("reply.docx", data, settings)
+    paragraphs = extracted.text.split("\n\n")
+    assert paragraphs == [
+        "Typed cover note before the scan.",
+        "The Committee received the report of Italy on the rights of persons in detention.",
+        "Typed text after the scan.",
+    ]
+    quote = "report of Italy"
+    start = extracted.text.index(quote)
+    assert extracted.text[start : start + len(quote)] == quote
+    cached = list((tmp_path / "ocr").glob("*.json"))
+    assert len(cached) == 1  # the picture, by its own hash
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("a cached picture was read again")
+
+    monkeypatch.setattr(ocr, "read_image", no_engine)
+    assert extract_docx("renamed.docx", data, settings).text == extracted.text
+
+
+def test_pictures_without_text_add_nothing_to_a_word_file():
+    from qa.loaders.docx import extract_docx
+
+    blank = Image.new("L", (600, 300), 255)
+    tiny = Image.new("L", (12, 12), 0)  # a bullet or an icon: not read
+    assert ocr.image_from_bytes(_png(tiny)) is None
+    assert ocr.image_from_bytes(b"not an image") is None
+    assert extract_docx("blank.docx", docx_with_scan(blank)).text == (
+        "Typed cover note before the scan.\n\nTyped text after the scan.")
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_the_benchmark_counts_misread_characters_not_typography():
+    assert word_recall("26 April–2 May, the State’s reply", "26 April-2 May, the State's reply") == 1.0
+    assert char_accuracy("Contents …", "Contents ...") == 1.0
+    assert word_recall("the report of letters", "the report ofletters") == 0.5  # a lost space loses two words

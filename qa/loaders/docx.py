@@ -1,7 +1,9 @@
 """Word (.docx) loader (python-docx): paragraphs, list items and table rows in document order.
 
 Paragraph styles "Title" and "Heading N" (or an outline level) make headings; each table row becomes one
-paragraph with its cells separated by " | "; the title comes from the core properties.
+paragraph with its cells separated by " | "; the title comes from the core properties. A paragraph that
+holds only pictures (a scanned page pasted into the document) is read by OCR (``qa/ocr.py``), its text taking
+the picture's place; every picture is read once, cached by its content hash like a scanned PDF page.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
 
 
-def extract_docx(rel: str, data: bytes) -> Extracted:
-    """Clean text, headings and title of a Word document; ``DocumentError`` for anything else."""
+def extract_docx(rel: str, data: bytes, settings=None) -> Extracted:
+    """Clean text, headings and title of a Word document; ``DocumentError`` for anything else. Pictures that
+    are a paragraph of their own are OCR'd (cached in the index folder of ``settings``)."""
     check_package(rel, data)
     document = open_document(rel, data)
-    paragraphs = list(_body_paragraphs(document))
+    reader = _PictureReader(settings)
+    paragraphs = list(_body_paragraphs(document, reader))
     symbol = first_symbol(_header_lines(document)) or first_symbol(squash(p.text) for p in paragraphs[:15])
     title = clean_title(document.core_properties.title, rel)
     extracted = assemble(paragraphs, "docx", title=title, symbol=symbol)
@@ -57,8 +61,8 @@ def open_document(rel: str, data: bytes):
         raise DocumentError(rel, f"not a readable Word document ({message[:160]})") from None
 
 
-def _body_paragraphs(document):
-    """Paragraphs and table rows of the body, in order."""
+def _body_paragraphs(document, reader=None):
+    """Paragraphs and table rows of the body, in order; a paragraph of pictures only, the text OCR reads."""
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             yield from _table_rows(block)
@@ -66,6 +70,39 @@ def _body_paragraphs(document):
             text = _paragraph_text(block)
             if text:
                 yield Paragraph([(text, None)], _heading_level(block))
+            elif reader is not None:
+                for blob in _pictures(block):
+                    yield from reader.paragraphs(blob)
+
+
+def _pictures(paragraph) -> list[bytes]:
+    """The bytes of the pictures (inline or floating ``w:drawing``, old ``v:imagedata``) in a paragraph."""
+    ids = paragraph._p.xpath(".//a:blip/@r:embed") + paragraph._p.xpath(".//*[local-name()='imagedata']/@*[local-name()='id']")
+    blobs = []
+    for rid in ids:
+        part = paragraph.part.related_parts.get(rid)
+        blob = getattr(part, "blob", None)
+        if blob:
+            blobs.append(blob)
+    return blobs
+
+
+class _PictureReader:
+    """OCR of a document's pictures (the engine is loaded only when there is one); a picture OCR finds no text
+    in (a photo, a logo, handwriting) adds nothing."""
+
+    def __init__(self, settings=None):
+        self.settings = settings
+
+    def paragraphs(self, blob: bytes) -> list[Paragraph]:
+        from .. import ocr
+        from .pdf import ocr_paragraphs
+
+        threads = int(getattr(self.settings, "ocr_threads", 0) or ocr.cores())
+        page = ocr.ocr_image_bytes(blob, threads, ocr.cache_folder(self.settings))
+        if page is None or page.status != "ok":
+            return []
+        return ocr_paragraphs(page)
 
 
 def _paragraph_text(paragraph) -> str:

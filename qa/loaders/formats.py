@@ -57,6 +57,8 @@ def extract_in_process(kind: str, rel: str, data: bytes, settings=None, progress
     if kind == "pdf":
         pages = None if progress is None else (lambda done, total: progress("ocr", done, total))
         return _extractor(kind, rel)(rel, data, settings=settings, progress=pages)
+    if kind == "docx":  # pictures of text are read by OCR, cached in the index folder
+        return _extractor(kind, rel)(rel, data, settings=settings)
     return _extractor(kind, rel)(rel, data)
 
 

@@ -236,6 +236,20 @@ def ocr_words(page) -> list[Word]:
     return words
 
 
+def ocr_paragraphs(page) -> list[Paragraph]:
+    """The paragraphs of one image read by OCR (an ``OcrPage``: a scanned page pasted into a Word document),
+    laid out as a PDF page's text layer is (columns, lines, paragraphs, headings), without page numbers and
+    without dropping running lines (there is one image, nothing repeats)."""
+    words = ocr_words(page)
+    if not words:
+        return []
+    lines_by_page = [reading_order(Page(page.number, page.width, page.height, words))]
+    stats = body_stats(lines_by_page)
+    mark_footnotes(lines_by_page, stats)
+    return [Paragraph([(text, None) for text, _ in para.pieces], para.level, para.size)
+            for para in paragraphs(lines_by_page, stats)]
+
+
 def check_complete(rel: str, data: bytes) -> None:
     """A PDF ends with ``%%EOF``; a file cut short (a partial download) does not."""
     if b"%%EOF" not in data.rstrip(b"\x00\r\n\t \x1a")[-4096:]:
