@@ -64,3 +64,17 @@ def save_result(name: str, result: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     return out
+
+
+def pipeline_fingerprint() -> str:
+    """A digest of the code that decides what an index holds (loaders, chunking, sentences, encoders, BM25):
+    benchmarks key their cached indexes by it, so an index built by older code is never measured as new."""
+    import hashlib
+
+    qa_dir = Path(__file__).resolve().parents[1] / "qa"
+    digest = hashlib.sha256()
+    for path in sorted([*qa_dir.glob("loaders/*.py"), *(qa_dir / name for name in (
+            "chunking.py", "sentences.py", "embedding.py", "e5.py", "lexical.py", "language.py", "ocr.py", "schema.py"))]):
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -39,7 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import UN_DOCS, copy_un_docs, save_result  # noqa: E402
+from bench.corpus import UN_DOCS, copy_un_docs, pipeline_fingerprint, save_result  # noqa: E402
 
 MULTILINGUAL = REPO.parent / "shared" / "corpora" / "un_multilingual"
 QUESTIONS = REPO / "tests" / "data" / "multilingual.jsonl"
@@ -75,7 +75,7 @@ def build_index(settings, encoders, mixed: bool) -> Path:
     from qa.indexing import update_index
 
     fingerprint = json.dumps([settings.model_name, settings.second_encoder, settings.chunk_settings(),
-                              settings.sentence_vectors, mixed], sort_keys=True)
+                              settings.sentence_vectors, mixed, pipeline_fingerprint()], sort_keys=True)
     root = CACHE / f"{'mixed' if mixed else 'udhr6'}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}"
     docs = root / "docs"
     if not docs.exists():

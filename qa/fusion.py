@@ -93,12 +93,14 @@ def zscores(scores: Sequence[float]) -> np.ndarray:
     return (values - values.mean()) / spread
 
 
-def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float], blind: Sequence | None = None) -> Ranked:
+def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float], blind: Sequence | None = None,
+            stand_in: int | None = None) -> Ranked:
     """Weighted sum of per-list z-scores over the union of ids, best first (ties: smaller id first).
 
     An id absent from a list gets that list's lowest z-score; an empty list contributes nothing.
     ``blind[i]``, if given, holds ids that list ``i`` cannot judge (chunks in a language its model does
-    not read): they are left out of that list's z-scores and get 0, the list's mean, instead.
+    not read): they are left out of that list's z-scores and get, in it, their z-score in list ``stand_in``
+    (0, the list's mean, without one).
     """
     if len(ranked_lists) != len(weights):
         raise ValueError("one weight per list")
@@ -115,11 +117,18 @@ def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float], blind: Seq
         return []
     ids = np.unique(np.concatenate(every))
     total = np.zeros(len(ids))
+    substitute = np.zeros(len(ids))
+    if stand_in is not None and ranked_lists[stand_in] and not blind[stand_in]:
+        stand_ids = np.fromiter((c for c, _ in ranked_lists[stand_in]), np.int64)
+        z = zscores([v for _, v in ranked_lists[stand_in]])
+        substitute[:] = z.min()
+        substitute[np.searchsorted(ids, stand_ids)] = z
     for list_ids, scores, weight, unjudged in columns:
         z = zscores(scores)
         column = np.full(len(ids), z.min())
         if unjudged:
-            column[np.isin(ids, np.fromiter(unjudged, np.int64))] = 0.0
+            where = np.isin(ids, np.fromiter(unjudged, np.int64))
+            column[where] = substitute[where]
         column[np.searchsorted(ids, list_ids)] = z
         total += weight * column
     order = np.lexsort((ids, -total))

@@ -18,6 +18,10 @@ from .types import Passage
 
 MODES = ("hybrid", "dense", "bm25")
 PRIMARY_LANGUAGES = ("en", "und")  # what all-MiniLM-L6-v2 reads ("und": too short to tell)
+# In the primary model's lists, a chunk it cannot read takes its BM25 z-score (which reads every language)
+# instead of the list's mean: multilingual dev, whole index, the answer first 0.809 → 0.845 of the time; the
+# English dev questions on the mixed index unchanged.
+STAND_IN = True
 _QUERY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="question-encoder")
 
 
@@ -227,7 +231,8 @@ class Searcher:
         blind = None
         if signals.foreign:  # the primary model's lists: dense, sentence
             blind = [signals.foreign, None] + ([signals.foreign] if signals.sentence else []) + [None] * len(signals.extra)
-        ranked = fusion.combine(signals.lists(), weights or fusion.weights_for(signals), blind)
+        ranked = fusion.combine(signals.lists(), weights or fusion.weights_for(signals), blind,
+                                stand_in=1 if signals.foreign and STAND_IN else None)
         dense, lexical, sentence = dict(signals.dense), dict(signals.lexical), dict(signals.sentence)
         extra = {key: dict(scores) for key, scores in signals.extra.items()}
         return [

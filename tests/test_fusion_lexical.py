@@ -369,3 +369,12 @@ def test_ids_a_list_cannot_judge_get_its_mean_and_stay_out_of_its_z_scores():
         assert math.isclose(blind[chunk_id] - dict(combine([second], [1.0]))[chunk_id], judged[chunk_id])
     assert math.isclose(blind[4], dict(combine([second], [1.0]))[4])  # 0 from the English list
     assert plain[4] > blind[4]
+
+
+def test_a_blind_list_can_take_another_lists_judgement_of_what_it_cannot_read():
+    english = [(1, 0.9), (2, 0.5), (3, 0.1), (4, 0.95)]  # 4: a French chunk
+    lexical = [(1, 1.0), (2, 2.0), (3, 3.0), (4, 0.0)]  # the question's words are not in 4 at all
+    fused = dict(combine([english, lexical], [1.0, 1.0], blind=[{4}, None], stand_in=1))
+    z_lexical = dict(zip([1, 2, 3, 4], fusion.zscores([1.0, 2.0, 3.0, 0.0])))
+    assert math.isclose(fused[4], 2 * z_lexical[4])  # its BM25 z-score stands in for the English model's
+    assert fused[4] < min(fused[1], fused[2], fused[3])
