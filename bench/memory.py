@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from qa import evaluation  # noqa: E402
-from qa.chunking import ChunkSettings, chunk_document, embedding_text, sentence_units  # noqa: E402
+from qa.chunking import ChunkSettings, chunk_document, embedding_text, sentence_units, spans_in_embedding_text  # noqa: E402
 from qa.errors import DocumentError  # noqa: E402
 from qa.loaders import load_document  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
@@ -150,8 +150,7 @@ def pooled_sentences_cached(encoder, texts, bodies, sentence_spans, sentence_tex
     with all_cores(encoder):
         for begin in range(0, len(texts), ENCODE_SLICE):
             part = range(begin, min(begin + ENCODE_SLICE, len(texts)))
-            spans = [[(int(s) + len(texts[i]) - len(bodies[i]), int(e) + len(texts[i]) - len(bodies[i]))
-                      for s, e in sentence_spans[i][1]] for i in part]
+            spans = [spans_in_embedding_text(sentence_spans[i][1], bodies[i], texts[i]) for i in part]
             _, pooled = encoder.encode_with_sentences([texts[i] for i in part], spans)
             rows.extend(pooled)
             log(f"  pooled sentences of {part.stop:,}/{len(texts):,} chunks ({time.perf_counter() - started:.0f} s)")

@@ -167,7 +167,7 @@ def ask(
             cosines.update(zip(unknown, (float(c) for c in snap.cosines(unknown, query_vector))))
         second_scores = _second_scores(snap, result, passages)
         snapshot_manifest = snap.manifest
-        analyzers = snap.lexical.query_analyzers(query) if hasattr(snap.lexical, "query_analyzers") else ("en",)
+        analyzers = snap.lexical.query_analyzers(query)
     sentence_scores = matrix @ query_vector[0] if len(flat) else np.zeros(0)
     passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000

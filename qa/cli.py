@@ -89,16 +89,12 @@ def cmd_ask(args) -> int:
             max_question_chars=settings.max_question_chars,
         )
         headings, openings = ({}, set()) if args.json else structure(store, answer.passages)
-        languages = store.chunk_languages([p.chunk_id for p in answer.passages])
         shown = {p.doc for p in answer.passages}
         doc_languages = {d.path: d.lang for d in store.documents() if d.path in shown} if not args.json else {}
     finally:
         store.close()
     if args.json:
-        result = answer_to_json(answer)
-        for item, passage in zip(result["passages"], answer.passages):
-            item.setdefault("lang", languages.get(passage.chunk_id, passage.lang))
-        print(json.dumps(result, ensure_ascii=False))
+        print(json.dumps(answer_to_json(answer), ensure_ascii=False))
         return 0
     sys.stdout.write(format_answer(answer, headings, openings, color=_stdout_is_terminal(), languages=doc_languages))
     return 0

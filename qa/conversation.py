@@ -115,7 +115,7 @@ def answer_question(store, embedder, question: str, *, k: int, docs=None, histor
     answer = ask(store, embedder, question, k=k, docs=list(docs) if docs else None, mode=mode,
                  history=list(history or []) or None, max_question_chars=max_chars)
     turn = Turn(id=turn_id, question=question, answer=answer, docs=tuple(docs or ()), langs=langs)
-    turn.languages = store.chunk_languages([p.chunk_id for p in answer.passages])
+    turn.languages = {p.chunk_id: p.lang for p in answer.passages}  # read with the passages, in one snapshot
     shown = {p.doc for p in answer.passages}
     turn.doc_languages = {d.path: d.lang for d in store.documents() if d.path in shown}
     for p in answer.passages:

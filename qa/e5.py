@@ -143,6 +143,8 @@ class E5Encoder:
 
 
 def _usable_cores() -> int:
+    """The CPU cores this process may run on (as ``qa.ocr.cores``, which this module cannot import: qa.ocr
+    reaches the store, which reaches the encoders)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

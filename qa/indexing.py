@@ -43,7 +43,7 @@ import numpy as np
 
 from . import embedding as embedding_module
 from . import vectors
-from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units
+from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units, spans_in_embedding_text
 from .changes import UNCHANGED, quick_state
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
 from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_file, scan_folder, title_after_rename
@@ -489,20 +489,18 @@ def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dic
     # forward pass where the model allows it, else encoded on their own in the same length-sorted pass.
     known_sentences: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     sentence_spans: dict[str, list[tuple[int, int]]] = {}
+    bodies: dict[str, str] = {}  # the chunk text the spans point into
     if settings.sentence_vectors:
         known_sentences = {} if rebuild else store.sentences_by_hash(hashes)
         for title, chunk in all_chunks:
             if chunk.chunk_hash not in known_sentences and chunk.chunk_hash not in sentence_spans:
                 spans, texts = sentence_units(chunk.text, title)
-                sentence_spans[chunk.chunk_hash] = spans
+                sentence_spans[chunk.chunk_hash], bodies[chunk.chunk_hash] = spans, chunk.text
                 missing.update({(chunk.chunk_hash, i): text for i, text in enumerate(texts)})
     chunks_embedded = sum(isinstance(key, str) for key in missing)
     if missing:
         primary = _encoder(encoders, PRIMARY, settings)
         if sentence_spans and hasattr(primary, "encode_with_sentences"):
-            bodies: dict[str, str] = {}
-            for _, chunk in all_chunks:
-                bodies.setdefault(chunk.chunk_hash, chunk.text)
             known.update(_encode_pooled(primary, missing, sentence_spans, bodies, settings.batch_size, progress))
         if missing:
             known.update(_encode(primary, missing, settings.batch_size, progress))
@@ -588,9 +586,7 @@ def _encode_pooled(embedder, missing: dict, sentence_spans: dict, bodies: dict, 
         _notify(progress, "embed", total - len(missing), total)
         part = hashes[offset : offset + step]
         texts = [missing[h] for h in part]
-        # sentence spans are offsets into the chunk's text, which ends the embedding text
-        spans = [[(s + len(t) - len(bodies[h]), e + len(t) - len(bodies[h])) for s, e in sentence_spans[h]]
-                 for h, t in zip(part, texts)]
+        spans = [spans_in_embedding_text(sentence_spans[h], bodies[h], t) for h, t in zip(part, texts)]
         pooled = embedder.encode_with_sentences(texts, spans, batch_size=batch_size)
         if pooled is None:
             return result

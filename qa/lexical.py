@@ -136,9 +136,6 @@ def tokenize(text: str, language: str | None = None) -> list[str]:
     """Tokens of ``text`` as analysed for ``language`` (``None``, ``"und"`` or one without an analyser: English):
     lower-case words of two or more characters, stopwords removed, Snowball-stemmed; CJK character n-grams."""
     analyzer = analyzer_of(language)
-    if analyzer == ENGLISH:
-        words = [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in STOPWORDS]
-        return _stemmer.stemWords(words)
     if analyzer in CJK:
         return _cjk_tokens(text)
     if analyzer == "ar":
@@ -205,6 +202,8 @@ class LexicalIndex:
         self._row_of = None
         # rows per analyser ({"en": 120, "fr": 30}); an index of no rows answers English questions as English
         self._languages = dict(sorted((languages or {}).items()))
+        # the last question's analysers: a hybrid question asks for them three times (search, fill-in, coverage)
+        self._last_analyzers: tuple[tuple | None, list[str]] = (None, [])
 
     @classmethod
     def build(cls, texts: list[str], ids: list[int], languages: Sequence[str] | None = None) -> "LexicalIndex":
@@ -254,12 +253,17 @@ class LexicalIndex:
     def query_analyzers(self, query: str) -> list[str]:
         """The analysers ``query`` is tokenised with: every language of the index (``QUERY_LANGUAGES = "all"``),
         or the question's own detected language when the index has chunks of it (``"own"``)."""
+        key = (query, QUERY_LANGUAGES)
+        last_key, analyzers = self._last_analyzers  # one read: another thread may replace the pair
+        if key == last_key:
+            return list(analyzers)
         present = [code for code, rows in self._languages.items() if rows] or [ENGLISH]
         if QUERY_LANGUAGES == "own" and len(present) > 1:
             code = language_module.detect(query, among=present)
             if code != language_module.UNDETERMINED:
-                return [code]
-        return present
+                present = [code]
+        self._last_analyzers = (key, present)
+        return list(present)
 
     def term_weights(self, query: str) -> dict[int, float]:
         """Known query terms as {term id: count}."""

@@ -23,7 +23,7 @@ import math
 import os
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import DocumentError
@@ -31,7 +31,6 @@ from .errors import DocumentError
 DPI = 200
 MAX_SIDE_PX = 4000  # a poster-sized page is rendered smaller rather than at DPI
 MIN_LINE_SCORE = 0.5  # lines read with less confidence are dropped (stamps, signatures, noise)
-PAGE_TIMEOUT_S = 60.0  # per page, on top of the per-file limit (qa/loaders/formats.py)
 ALGORITHM = 1  # bump when the words made from the engine's output change, to ignore older cache entries
 KNOWN_SCRIPTS = "Latin letters, digits and Chinese"
 
@@ -96,6 +95,11 @@ def engine_key() -> str:
     """What a cached page depends on: engine and model versions, the rendering and this module's word rules."""
     text = f"{engine_version()}|dpi={DPI}|min_score={MIN_LINE_SCORE}|algorithm={ALGORITHM}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def threads_for(settings) -> int:
+    """OCR threads for these settings: ``ocr_threads``, or every core this process may use when it is 0."""
+    return int(getattr(settings, "ocr_threads", 0) or cores())
 
 
 def cores() -> int:
@@ -166,9 +170,7 @@ def ocr_pdf_page(pdf, number: int, threads: int = 1) -> OcrPage:
 
     started = time.perf_counter()
     image, scale = render_page(pdf, number - 1)
-    page = read_image(image, scale, number, threads)
-    return OcrPage(page.number, page.width, page.height, page.words, page.confidence, page.status,
-                   round(time.perf_counter() - started, 3))
+    return replace(read_image(image, scale, number, threads), seconds=round(time.perf_counter() - started, 3))
 
 
 def read_image(image, scale: float, number: int = 1, threads: int = 1) -> OcrPage:
@@ -226,9 +228,7 @@ def ocr_image_bytes(data: bytes, threads: int = 1, folder: Path | None = None) -
     if decoded is None:
         return None
     started = time.perf_counter()
-    page = read_image(decoded[0], decoded[1], 1, threads)
-    page = OcrPage(page.number, page.width, page.height, page.words, page.confidence, page.status,
-                   round(time.perf_counter() - started, 3))
+    page = replace(read_image(decoded[0], decoded[1], 1, threads), seconds=round(time.perf_counter() - started, 3))
     cache.put(page)
     return page
 

@@ -66,7 +66,7 @@ class ProgressReporter:
         fraction = lo + (hi - lo) * (done / total if total else 1.0)
         self._fraction = min(max(fraction, 0.0), 1.0)
         text = stage_text(stage, done, total)
-        self.sink(min(max(fraction, 0.0), 1.0), text)
+        self.sink(self._fraction, text)
 
 
 def _tqdm_unit(stage: str) -> str:

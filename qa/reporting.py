@@ -56,7 +56,7 @@ def lines(report) -> list[tuple[str, str]]:
     for f in report.failed:
         out.append((ERROR, f"Could not index {f.doc}: {f.error}"))
     unread: dict[str, list] = {}
-    for u in getattr(report, "unread_pages", ()):
+    for u in report.unread_pages:
         unread.setdefault(u.doc, []).append(u)
     for doc, pages in unread.items():
         detail = "; ".join(f"page {u.page}: {u.reason}" for u in pages)

@@ -313,7 +313,7 @@ def documents_in_languages(documents, codes, within=None) -> list[str]:
     if not codes:
         raise UnknownLanguageError("No language given: use a code such as fr or es." + present)
     for code in codes:
-        if not _CODE.match(code) or code not in _known_codes() and code not in counts:
+        if not _CODE.match(code) or code not in counts and code not in _known_codes():
             shown = code if len(code) <= 40 else code[:40] + "…"
             raise UnknownLanguageError(f"Unknown language '{shown}': use an ISO 639-1 code such as fr or es." + present)
     missing = [code for code in codes if not counts.get(code)]

@@ -78,6 +78,8 @@ class Records(Protocol):
 
     def languages(self) -> dict[str, int]: ...
 
+    def ocr_pages(self, paths) -> dict[str, dict[int, float]]: ...
+
 
 @dataclass
 class MemoryRecords:
@@ -98,6 +100,9 @@ class MemoryRecords:
 
     def chunk_languages(self, ids) -> dict[int, str]:
         return {int(i): self._language(int(i)) for i in ids}
+
+    def ocr_pages(self, paths) -> dict[str, dict[int, float]]:
+        return {}  # rows in memory carry no page maps
 
     def languages(self) -> dict[str, int]:
         counts = Counter(self._language(i) for i in set(self.rows) | set(self.languages_by_id))
@@ -208,8 +213,7 @@ class Snapshot:
 
     def ocr_pages(self, paths) -> dict[str, dict[int, float]]:
         """``{document: {page: mean OCR confidence}}`` of the documents' scanned pages (none in memory)."""
-        reader = getattr(self.records, "ocr_pages", None)
-        return reader(paths) if reader is not None else {}
+        return self.records.ocr_pages(paths)
 
 
 # ------------------------------------------------------------------ files

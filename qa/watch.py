@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
 from .indexing import DocsFolderError, IndexWriteError, check_folders, update_index
-from .loaders import SUPPORTED_EXTENSIONS, is_ignored_name
+from .loaders import NOT_DOCUMENTS, SUPPORTED_EXTENSIONS, is_ignored_name
 from .progress import progress_printer
 from .reporting import as_log_line
 
@@ -38,7 +38,6 @@ MAX_DELAY_S = 10.0
 RETRY_S = 5.0
 POLL_S = 0.1
 _EVENTS = {"created", "deleted", "modified", "moved", "closed", "attrib"}
-_NOT_DOCUMENTS = {"readme.md", "source.md"}  # skipped by ``qa.loaders.discover`` too
 
 
 def _relevant_path(path: str, is_directory: bool, docs: Path) -> bool:
@@ -54,7 +53,7 @@ def _relevant_path(path: str, is_directory: bool, docs: Path) -> bool:
     if is_directory:
         return True
     name = parts[-1]
-    return name.lower() not in _NOT_DOCUMENTS and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS
+    return name.lower() not in NOT_DOCUMENTS and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS
 
 
 class _Changes:

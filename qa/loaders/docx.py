@@ -61,7 +61,7 @@ def open_document(rel: str, data: bytes):
         raise DocumentError(rel, f"not a readable Word document ({message[:160]})") from None
 
 
-def _body_paragraphs(document, reader=None):
+def _body_paragraphs(document, reader):
     """Paragraphs and table rows of the body, in order; a paragraph of pictures only, the text OCR reads."""
     for block in document.iter_inner_content():
         if isinstance(block, Table):
@@ -70,7 +70,7 @@ def _body_paragraphs(document, reader=None):
             text = _paragraph_text(block)
             if text:
                 yield Paragraph([(text, None)], _heading_level(block))
-            elif reader is not None:
+            else:
                 for blob in _pictures(block):
                     yield from reader.paragraphs(blob)
 
@@ -93,13 +93,15 @@ class _PictureReader:
 
     def __init__(self, settings=None):
         self.settings = settings
+        self._where = None  # (threads, cache folder), the same for every picture of the document
 
     def paragraphs(self, blob: bytes) -> list[Paragraph]:
         from .. import ocr
         from .pdf import ocr_paragraphs
 
-        threads = int(getattr(self.settings, "ocr_threads", 0) or ocr.cores())
-        page = ocr.ocr_image_bytes(blob, threads, ocr.cache_folder(self.settings))
+        if self._where is None:
+            self._where = (ocr.threads_for(self.settings), ocr.cache_folder(self.settings))
+        page = ocr.ocr_image_bytes(blob, *self._where)
         if page is None or page.status != "ok":
             return []
         return ocr_paragraphs(page)

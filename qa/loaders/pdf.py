@@ -199,8 +199,9 @@ def read_scanned(rel: str, data: bytes, pages: list[Page], settings=None, progre
 
     from .. import ocr
 
-    cache = ocr.OcrCache(ocr.cache_folder(settings), hashlib.sha256(data).hexdigest())  # = loaders.content_hash
-    threads = int(getattr(settings, "ocr_threads", 0) or ocr.cores())
+    # = loaders.content_hash, which this module cannot import (qa.loaders imports the format modules)
+    cache = ocr.OcrCache(ocr.cache_folder(settings), hashlib.sha256(data).hexdigest())
+    threads = ocr.threads_for(settings)
     pdf = None
     found = {}
     if progress is not None:
