@@ -20,7 +20,7 @@ from qa.render import (ANSWERED, BRAND_HTML, PAGE_CSS, UNCERTAIN, answer_html, a
                        document_choices, document_html, documents_html, language_choices, md_escape, not_answered_html,
                        passage_card_html,
                        question_html, sources_label, turn_footer, uncertain_html, welcome_html)
-from qa.store import Store
+from qa.store import index_location, store_exists, store_needs_upgrade
 
 log = logging.getLogger("verbatim")
 
@@ -90,16 +90,16 @@ def open_store():
         pass
     except Exception:
         pass  # not cached: opened again below, where the error is shown
-    if not Store.exists(settings.index):
+    if not store_exists(settings):
         if not settings.docs.is_dir():
-            st.error(md_escape(f"There is no index at {settings.index} and no documents folder at {settings.docs}. "
+            st.error(md_escape(f"There is no index at {index_location(settings)} and no documents folder at {settings.docs}. "
                                   "Set QA_DOCS to your documents folder."))
             return None
         report = run_update("Building the index for the first time…", lock_wait=600)
         if report is None:
             return None
         state.index_checked = True
-    if Store.needs_upgrade(settings.index):  # an older schema: upgraded in place by an update, nothing re-embedded
+    if store_needs_upgrade(settings):  # an older schema: upgraded in place by an update, nothing re-embedded
         page.forget_store(settings)
         if run_update("Upgrading the index…", lock_wait=600) is None:
             return None
@@ -195,7 +195,7 @@ with st.sidebar:
         with st.expander(md_escape(reporting.headline(report)), expanded=report.changed_anything or bool(report.failed),
                          icon=":material/error:" if report.failed else ":material/task_alt:"):
             show_report(report)
-    st.caption(md_escape(f"Documents: {settings.docs}") + "  \n" + md_escape(f"Index: {settings.index}"))
+    st.caption(md_escape(f"Documents: {settings.docs}") + "  \n" + md_escape(f"Index: {index_location(settings)}"))
 
 # ----------------------------------------------------------------------------- conversation
 

@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .errors import QAError
+from .errors import QAError, SettingsError
 from .settings import load_settings
 
 
@@ -31,19 +31,29 @@ class NotAFolderError(QAError):
 
 def _settings(args):
     settings = load_settings()
+    store = getattr(args, "store", None)
+    if store is not None:
+        from .pgstore import url_password
+
+        if url_password(store):
+            raise SettingsError(
+                "--store must not hold a password: other users of this machine can read command lines. "
+                "Put the URL with its password in QA_STORE, or the password in ~/.pgpass."
+            )
     return settings.with_(
         docs=Path(args.docs) if getattr(args, "docs", None) else None,
         index=Path(args.index) if getattr(args, "index", None) else None,
-    )
+        store=store,
+    ).validate()
 
 
 def _open_store(settings):
     """The index, for the commands that read it."""
-    from .store import Store
+    from .store import open_store
 
-    if settings.index.exists() and not settings.index.is_dir():
+    if not settings.store and settings.index.exists() and not settings.index.is_dir():
         raise NotAFolderError(f"The index path {settings.index} is a file, not a folder.")
-    return Store.open(settings.index, settings)
+    return open_store(settings)
 
 
 def cmd_index(args) -> int:
@@ -56,6 +66,15 @@ def cmd_index(args) -> int:
         from .watch import watch
 
         return watch(settings, rebuild=args.rebuild, as_json=args.json)
+    if getattr(args, "worker", False):
+        from .pgindex import update_shared
+
+        if not settings.store:
+            raise SettingsError("--worker needs a PostgreSQL store: set QA_STORE or --store.")
+        report = update_shared(settings.docs, settings, plan=False,
+                               progress=progress_printer(not args.json and sys.stderr.isatty()))
+        print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else as_text(report))
+        return report.exit_code
     report = update_index(
         settings.docs,
         settings.index,
@@ -257,9 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], help="build or update the index")
     p.add_argument("--docs", help="documents folder (default: $QA_DOCS or seeds/)")
     p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
+    p.add_argument("--store", help="postgresql://user@host/db: a team's PostgreSQL store instead of the index folder "
+                                   "(default: $QA_STORE; the password goes in QA_STORE or ~/.pgpass, never here)")
     p.add_argument("--rebuild", action="store_true", help="re-extract and re-embed everything")
     p.add_argument("--watch", action="store_true", help="keep the index current while running (Ctrl-C stops)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--worker", action="store_true",
+                   help="PostgreSQL store only: index files other processes queued, without scanning the folder")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", parents=[common], help="ask a question")
@@ -270,16 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search only documents in these languages: ISO 639-1 codes, comma-separated (e.g. fr,es; repeatable)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default hybrid)")
     p.add_argument("--index", help="index folder")
+    p.add_argument("--store", help="postgresql://user@host/db (default: $QA_STORE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("text", parents=[common], help="print the extracted text of a document (what offsets refer to)")
     p.add_argument("doc")
     p.add_argument("--index", help="index folder")
+    p.add_argument("--store", help="postgresql://user@host/db (default: $QA_STORE)")
     p.set_defaults(func=cmd_text)
 
     p = sub.add_parser("docs", parents=[common], help="list indexed documents")
     p.add_argument("--index", help="index folder")
+    p.add_argument("--store", help="postgresql://user@host/db (default: $QA_STORE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docs)
 
@@ -296,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="update the index, then start the app (http://localhost:8501)")
     p.add_argument("--docs", help="documents folder (default: $QA_DOCS or seeds/)")
     p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
+    p.add_argument("--store", help="postgresql://user@host/db: a team's PostgreSQL store instead of the index folder "
+                                   "(default: $QA_STORE; the password goes in QA_STORE or ~/.pgpass, never here)")
     p.add_argument("--port", type=int, help="port (default: 8501, or the next free one)")
     p.add_argument("--no-update", action="store_true", help="start the app without updating the index first")
     p.add_argument("streamlit_args", nargs="*", metavar="-- STREAMLIT_ARGS", help="passed to `streamlit run`")

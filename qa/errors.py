@@ -76,3 +76,9 @@ class UnknownLanguageError(QAError):
     """A language filter (``--lang``, the page's language choice) naming an unknown code or no indexed document."""
 
     exit_code = 2
+
+
+class StoreConnectionError(QAError):
+    """The PostgreSQL store cannot be reached or used (the message never holds a password)."""
+
+    exit_code = 3

@@ -269,6 +269,11 @@ def update_index(
     started = time.perf_counter()
     docs_dir, index_dir = Path(docs_dir), Path(index_dir)
     check_folders(docs_dir, index_dir)
+    if getattr(settings, "store", ""):  # a PostgreSQL store of record: queued, several indexers at once
+        from .pgindex import update_shared
+
+        return update_shared(docs_dir, settings.with_(index=index_dir), rebuild=rebuild, embedder=embedder,
+                             progress=progress, lock_wait=lock_wait, after_commit=after_commit)
     if hasattr(settings, "with_"):
         settings = settings.with_(index=index_dir)  # where the loaders keep their OCR cache
     with UpdateLock(index_dir, wait=lock_wait):

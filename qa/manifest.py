@@ -66,6 +66,8 @@ def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vec
 
 
 def rebuild_hint(directory: Path) -> str:
+    if str(directory).startswith(("postgresql://", "postgres://")):  # a PostgreSQL store (shown without password)
+        return "Rebuild it with: QA_STORE=… verbatim index --rebuild"
     return f"Rebuild it with: verbatim index --rebuild --index {directory}"
 
 

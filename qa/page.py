@@ -46,16 +46,17 @@ def settle_heap() -> None:
 
 @st.cache_resource(show_spinner=False)
 def load_store(index: str, model_name: str, chunking: tuple, _settings=None):
-    """The open index, once per process and folder. It notices new generations by itself (per query)."""
-    from .store import Store
+    """The open index, once per process and folder (or PostgreSQL store). It notices new generations by itself
+    (per query); a PostgreSQL store applies only the chunks that changed."""
+    from .store import open_store
 
-    return Store.open(Path(index), _settings)
+    return open_store(_settings)
 
 
 def store_for(settings):
-    """The cached store for ``settings.index`` (keyed on the folder and the settings that must match)."""
-    return load_store(str(Path(settings.index).resolve()), settings.model_name,
-                      tuple(sorted(settings.chunk_settings().items())), _settings=settings)
+    """The cached store for ``settings.index`` or ``settings.store`` (keyed on where it is and the settings that must match)."""
+    where = settings.store or str(Path(settings.index).resolve())
+    return load_store(where, settings.model_name, tuple(sorted(settings.chunk_settings().items())), _settings=settings)
 
 
 def forget_store(settings) -> None:

@@ -119,6 +119,8 @@ def serve(args, settings) -> int:
     if not getattr(args, "no_update", False):
         update(settings)
     env = dict(os.environ, QA_DOCS=str(Path(settings.docs).resolve()), QA_INDEX=str(Path(settings.index).resolve()))
+    if settings.store:  # in the child's environment only: never on a command line
+        env["QA_STORE"] = settings.store
     print(f"Starting Verbatim: open {address(port, extra)} in your browser (Ctrl-C stops it).", flush=True)
     sys.stderr.flush()
     process = subprocess.Popen(streamlit_command(app, own_port, extra), cwd=app.parent, env=env)

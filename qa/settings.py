@@ -15,6 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     docs: Path = REPO_ROOT / "seeds"
     index: Path = REPO_ROOT / "index"
+    # "" keeps the index in ``index`` (SQLite + FAISS + BM25 files); a ``postgresql://`` URL makes that database the
+    # store of record for a team (qa/pgstore.py); ``index`` then only holds local caches (OCR results).
+    store: str = ""
     # The primary encoder (chunk vectors, sentence vectors, the dense list) and an optional second one
     # whose chunk vectors are scored for every hybrid candidate (see qa/encoders.py for the packaged models).
     model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
@@ -80,6 +83,8 @@ class Settings:
                      "top_k", "ann_threshold", "file_timeout_s", "e5_threads", "ocr_page_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_name(name)} is {getattr(self, name)}; it must be a positive number.")
+        if self.store and not self.store.startswith(("postgresql://", "postgres://")):
+            raise SettingsError(f"{_name('store')} must be empty or a postgresql:// URL.")
         if self.ocr_threads < 0:
             raise SettingsError(f"{_name('ocr_threads')} is {self.ocr_threads}; use 0 (every core) or a positive number.")
         if self.chunk_overlap_chars < 0:

@@ -844,3 +844,42 @@ class Store:
         if loaded:
             return "ok"
         return "stale" if path.exists() else "missing"
+
+
+def uses_postgres(settings) -> bool:
+    """Whether ``settings`` name a PostgreSQL store of record (``QA_STORE``) rather than the index folder."""
+    return bool(getattr(settings, "store", ""))
+
+
+def open_store(settings, **kwargs) -> "Store":
+    """The index of ``settings``: the PostgreSQL store of ``settings.store`` if set, else the folder ``settings.index``."""
+    if uses_postgres(settings):
+        from .pgstore import PgStore
+
+        return PgStore.open(settings.store, settings, **kwargs)
+    return Store.open(settings.index, settings, **kwargs)
+
+
+def store_exists(settings) -> bool:
+    if uses_postgres(settings):
+        from .pgstore import PgStore
+
+        return PgStore.exists(settings.store)
+    return Store.exists(settings.index)
+
+
+def store_needs_upgrade(settings) -> bool:
+    if uses_postgres(settings):
+        from .pgstore import PgStore
+
+        return PgStore.needs_upgrade(settings.store)
+    return Store.needs_upgrade(settings.index)
+
+
+def index_location(settings) -> str:
+    """Where the index of ``settings`` is, for messages: the folder, or the PostgreSQL URL without its password."""
+    if uses_postgres(settings):
+        from .pgstore import redact
+
+        return redact(settings.store)
+    return str(settings.index)

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 from qa.indexing import update_index
-from qa.store import Store
+from qa.store import Store, open_store
 
 SYLLABLES = "ka lo mi nu pe ra si to vu ze ba do fi gu he ji ko la me no".split()
 
@@ -61,13 +61,13 @@ def run_update(settings, embedder, **kwargs):
 
 def state(settings) -> tuple:
     """What a reader sees: generation and sorted (path, content hash, chunk count) of every document."""
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         return store.generation, tuple((d.path, d.content_hash, d.chunk_count) for d in store.documents())
 
 
 def check(settings, strict: bool = True) -> dict:
     """Open the index as a reader and verify that FAISS, BM25 and the store agree."""
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         return store.verify(strict=strict)
 
 
@@ -84,3 +84,19 @@ def leftovers(index_dir: Path) -> list[str]:
     names = {p.name for p in Path(index_dir).iterdir()}
     extra = [n for n in names if n.endswith(".tmp") or (n.startswith(("vectors-", "lexical-")) and n not in expected)]
     return sorted(extra) + sorted(f"missing {n}" for n in expected - names)
+
+
+def leftovers_of(settings) -> list[str]:
+    """``leftovers`` of the index folder; for a PostgreSQL store, staged rows and queued files left behind."""
+    if not getattr(settings, "store", ""):
+        return leftovers(settings.index)
+    from qa.pgstore import connect
+
+    conn = connect(settings.store)
+    try:
+        staged = [f"staged document {p}" for (p,) in conn.execute("SELECT path FROM documents_all WHERE generation IS NULL")]
+        queued = [f"{state} work item {p}" for p, state in conn.execute(
+            "SELECT path, state FROM work WHERE state IN ('todo', 'staged')")]
+        return staged + queued
+    finally:
+        conn.close()

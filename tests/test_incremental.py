@@ -16,20 +16,43 @@ import numpy as np
 import pytest
 
 from qa import vectors
-from qa.errors import IndexCorruptError, IndexMissingError, UnknownDocumentError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, UnknownDocumentError
 from qa.indexing import EXIT_BAD_INPUT, EXIT_PARTIAL, DocsFolderError
 from qa.retrieval import search
 from qa.report import Duplicate, Renamed
-from qa.store import Store, build_manifest
+from qa.pgstore import PgStore
+from qa.store import Store, build_manifest, open_store, store_exists
 
 from conftest import write
-from index_helpers import check, leftovers, make_docs, paragraph, question, run_update, sectioned_doc
+from index_helpers import check, leftovers, leftovers_of, make_docs, paragraph, question, run_update, sectioned_doc
 
 MODES = ("dense", "bm25", "hybrid")
 
 
+def pytest_generate_tests(metafunc):
+    """Every test runs on the SQLite index folder and on a PostgreSQL store, except those about the folder's files."""
+    if "store_kind" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("store_kind", ["sqlite"] if sqlite_only else ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def store_kind(request):
+    return request.param
+
+
+@pytest.fixture
+def settings(tmp_path, store_kind, request):
+    from qa.settings import load_settings
+
+    base = load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index")
+    if store_kind == "postgresql":
+        return base.with_(store=request.getfixturevalue("pg_url"))
+    return base
+
+
 def _hits(settings, embedder, question, mode, k=5):
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         return search(store, embedder, question, k=k, mode=mode)
 
 
@@ -73,7 +96,7 @@ def test_add_a_document(settings, docs_dir, fake_embedder, corpus):
     result = check(settings)
     assert result["documents"] == 6 and result["files"] == {"vectors": "ok", "lexical": "ok"}
     _assert_found(settings, fake_embedder, "zanzibar quokka petition", "new/arrival.md", "quokka")
-    assert not leftovers(settings.index)
+    assert not leftovers_of(settings)
 
 
 def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fake_embedder):
@@ -82,7 +105,7 @@ def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fak
     write(docs_dir, "long.md", sectioned_doc("A long report", paragraphs))
     write(docs_dir, "other.md", "# Other\n\nUnrelated text about prisons and judges.")
     report = run_update(settings, fake_embedder)
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         old_chunks = store.document_chunks("long.md")
     assert len(old_chunks) == 6  # six sections, the title opening the first
 
@@ -99,7 +122,7 @@ def test_changing_one_paragraph_re_embeds_only_its_chunk(settings, docs_dir, fak
     assert "wombat tribunal" in max(new_texts, key=len) and any(t.endswith("A wombat tribunal was convened.") for t in new_texts)
     check(settings)
 
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         new_chunks = store.document_chunks("long.md")
         assert [c.text for c in new_chunks if c.ordinal != 3] == [c.text for c in old_chunks if c.ordinal != 3]
         # Unchanged chunks keep their stored embeddings (reused by chunk hash, not re-encoded).
@@ -119,14 +142,14 @@ def store_embedding_text(chunk) -> str:
 
 
 def test_deleting_a_document(settings, docs_dir, fake_embedder, corpus):
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         gone_ids = set(store.chunk_ids_for_docs(["doc002.md"]).tolist())
     (docs_dir / "doc002.md").unlink()
     report = run_update(settings, fake_embedder)
     assert report.removed == ["doc002.md"] and report.chunks_embedded == 0 and report.unchanged == 4
     result = check(settings)
     assert result["documents"] == 4 and result["chunks"] == 12
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         assert not gone_ids & set(vectors.ids_of(store.vector_index()).tolist())
         with pytest.raises(UnknownDocumentError):
             store.document("doc002.md")
@@ -134,7 +157,7 @@ def test_deleting_a_document(settings, docs_dir, fake_embedder, corpus):
 
 
 def test_renaming_or_moving_keeps_embeddings(settings, docs_dir, fake_embedder, corpus):
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         old_ids = store.chunk_ids_for_docs(["doc001.md"]).tolist()
     (docs_dir / "moved").mkdir()
     os.replace(docs_dir / "doc001.md", docs_dir / "moved" / "renamed.md")
@@ -144,7 +167,7 @@ def test_renaming_or_moving_keeps_embeddings(settings, docs_dir, fake_embedder, 
     assert not report.added and not report.removed and not report.changed
     assert report.chunks_embedded == 0 and len(fake_embedder.encoded_texts) == before
     check(settings)
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         assert store.chunk_ids_for_docs(["moved/renamed.md"]).tolist() == old_ids
         assert "doc001.md" not in [d.path for d in store.documents()]
     _assert_found(settings, fake_embedder, question("doc1s2"), "moved/renamed.md", "doc1s2x")
@@ -212,7 +235,7 @@ def test_no_change_and_touch_do_not_commit(settings, docs_dir, fake_embedder, co
     os.utime(old, ns=(stamp, stamp))  # new mtime, same content
     report = run_update(settings, fake_embedder)
     assert report.unchanged == 5 and report.generation == generation and not report.changed_anything
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         assert store.document_info("doc000.md").mtime_ns == stamp  # recorded: the next scan does not read it
 
 
@@ -227,18 +250,21 @@ def test_rebuild_re_embeds_everything(settings, docs_dir, fake_embedder, corpus)
     assert len(fake_embedder.encoded_texts) - before == report.chunks_embedded + report.sentences_embedded
     result = check(settings)
     assert result["generation"] == old_generation + 1 and result["chunks"] == 12
-    assert not leftovers(settings.index)
+    assert not leftovers_of(settings)
     _assert_found(settings, fake_embedder, question("doc3s2"), "doc003.md", "doc3s2x")
 
 
-def test_rebuild_installs_new_settings(settings, docs_dir, fake_embedder, corpus):
+def test_rebuild_installs_new_settings(settings, docs_dir, fake_embedder, corpus, store_kind):
     other = settings.with_(chunk_max_chars=400)
     report = run_update(other, fake_embedder, rebuild=True)
     assert report.documents_total == 5
-    with Store.open(settings.index, other) as store:
+    with open_store(other) as store:
         assert store.manifest["chunking"]["max_chars"] == 400
         store.verify(strict=True)
-    assert json.loads((settings.index / "manifest.json").read_text())["chunking"]["max_chars"] == 400
+    if store_kind == "sqlite":
+        assert json.loads((settings.index / "manifest.json").read_text())["chunking"]["max_chars"] == 400
+    with pytest.raises(IndexMismatchError, match="other settings"):
+        open_store(settings)
 
 
 def test_bad_documents_are_reported_and_the_rest_indexed(settings, docs_dir, fake_embedder, monkeypatch):
@@ -333,15 +359,19 @@ def test_progress_callback(settings, docs_dir, fake_embedder):
 
 def test_first_build_of_an_empty_folder_and_unfinished_first_build(settings, docs_dir, fake_embedder):
     manifest = build_manifest(settings, 384, "float32")
-    Store.create(settings.index, manifest).close()  # what a first build that died leaves
-    assert not Store.exists(settings.index)  # so the app builds it again
+    if settings.store:
+        PgStore.create(settings.store, manifest).close()
+    else:
+        Store.create(settings.index, manifest).close()  # what a first build that died leaves
+    assert not store_exists(settings)  # so the app builds it again
     with pytest.raises(IndexMissingError, match="not been built yet"):
-        Store.open(settings.index, settings)
+        open_store(settings)
     report = run_update(settings, fake_embedder)
     assert report.generation == 1 and report.documents_total == 0
-    assert Store.exists(settings.index) and check(settings)["chunks"] == 0
+    assert store_exists(settings) and check(settings)["chunks"] == 0
 
 
+@pytest.mark.sqlite_only
 def test_a_store_file_without_a_manifest_is_started_afresh(settings, docs_dir, fake_embedder):
     import sqlite3
 
@@ -361,6 +391,7 @@ def test_missing_docs_folder_is_bad_input(settings, fake_embedder):
     assert info.value.exit_code == EXIT_BAD_INPUT
 
 
+@pytest.mark.sqlite_only
 def test_unreadable_store_is_set_aside_by_rebuild(settings, docs_dir, fake_embedder, corpus):
     db = settings.index / "store.sqlite3"
     for extra in ("store.sqlite3-wal", "store.sqlite3-shm"):
@@ -376,6 +407,7 @@ def test_unreadable_store_is_set_aside_by_rebuild(settings, docs_dir, fake_embed
     assert list(settings.index.glob("store.sqlite3.corrupt-*"))
 
 
+@pytest.mark.sqlite_only
 def test_derived_files_missing_or_damaged_are_rebuilt_without_re_encoding(settings, docs_dir, fake_embedder, corpus):
     generation = check(settings)["generation"]
     (settings.index / f"vectors-{generation}.faiss").write_bytes(b"truncated")

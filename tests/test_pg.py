@@ -1,0 +1,272 @@
+"""The PostgreSQL store of record: app servers that follow generations, several indexers, kills, roles, secrets.
+
+Each test gets a fresh database on a throwaway cluster (``pg_fixtures``). The suites of
+tests/test_incremental.py also run against PostgreSQL (their ``store_kind`` parameter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import vectors
+from qa.errors import QAError, SettingsError, StoreConnectionError
+from qa.pgindex import queue_state
+from qa.pgstore import PgStore, connect, redact
+from qa.retrieval import search
+from qa.store import open_store
+
+from conftest import write
+from index_helpers import check, leftovers_of, make_docs, question, run_update
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "pg_worker.py"
+
+
+@pytest.fixture
+def pg_settings(settings, pg_url):
+    return settings.with_(store=pg_url)
+
+
+def _documents(url: str) -> list[tuple[str, int]]:
+    """(path, live copies) of every live document, and the staged rows left, straight from the tables."""
+    conn = connect(url)
+    try:
+        return conn.execute("SELECT path, COUNT(*) FROM documents GROUP BY path ORDER BY path").fetchall()
+    finally:
+        conn.close()
+
+
+def test_an_app_server_follows_new_generations_without_reloading(pg_settings, docs_dir, fake_embedder):
+    make_docs(docs_dir, 4, seed=5)
+    run_update(pg_settings, fake_embedder)
+    with open_store(pg_settings) as app:
+        assert search(app, fake_embedder, question("doc1s1"), k=1)[0].doc == "doc001.md"
+        assert (app.full_loads, app.catch_ups) == (1, 0)
+        write(docs_dir, "late.md", "# Late\n\nA petition about zanzibar quokkas and their wardens.\n")
+        (docs_dir / "doc002.md").unlink()
+        report = run_update(pg_settings, fake_embedder)
+        assert report.added == ["late.md"] and report.removed == ["doc002.md"] and report.chunks_embedded == 1
+        hits = search(app, fake_embedder, "zanzibar quokkas wardens", k=20)
+        assert hits[0].doc == "late.md" and all(h.doc != "doc002.md" for h in hits)
+        # two generations (the removal, then the addition) applied in one catch-up, not reloaded
+        assert (app.full_loads, app.catch_ups, app.generation) == (1, 1, 3)
+        verified = app.verify()
+        fresh = PgStore.open(pg_settings.store, pg_settings)
+        try:
+            assert fresh.verify()["chunks"] == verified["chunks"] == 4 * 3 - 3 + 1
+            ids = fresh.chunk_ids()
+            np.testing.assert_array_equal(vectors.ids_of(app.vector_index()), ids)
+            np.testing.assert_array_equal(vectors.reconstruct(app.vector_index(), ids),
+                                          vectors.reconstruct(fresh.vector_index(), ids))
+            assert sorted(app.lexical_index().ids.tolist()) == ids.tolist()
+        finally:
+            fresh.close()
+
+
+def test_a_reader_during_updates_sees_whole_generations(pg_settings, docs_dir, fake_embedder):
+    make_docs(docs_dir, 6, seed=6)
+    run_update(pg_settings, fake_embedder)
+    seen, problems, stop = set(), [], threading.Event()
+
+    def read():
+        with open_store(pg_settings) as app:
+            while not stop.is_set():
+                try:
+                    with app.snapshot() as snap:
+                        rows = snap.records.chunk_ids()
+                        if not np.array_equal(rows, snap.generation.ids) or len(snap.lexical) != len(rows):
+                            problems.append(snap.number)
+                        docs = {c.doc for c in snap.chunks(rows.tolist()).values()}
+                        if len(docs) * 3 != len(rows):  # every document whole: 3 passages each
+                            problems.append(("partial", snap.number, len(rows)))
+                        seen.add(snap.number)
+                except QAError as exc:  # pragma: no cover - reported below
+                    problems.append(repr(exc))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for round_ in range(6):
+            make_docs(docs_dir, 2, seed=100 + round_, prefix=f"r{round_}")
+            if round_ % 2:
+                (docs_dir / f"r{round_ - 1}000.md").unlink()
+            run_update(pg_settings, fake_embedder)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        reader.join(30)
+    assert not problems
+    assert len(seen) >= 3
+
+
+def _start_indexer(url, docs, cache, *extra):
+    proc = subprocess.Popen([sys.executable, str(WORKER), "index", url, str(docs), str(cache), *extra],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    return proc
+
+
+def test_two_indexers_and_two_app_servers_on_one_database(pg_settings, docs_dir, fake_embedder, tmp_path):
+    make_docs(docs_dir, 2, seed=7)
+    run_update(pg_settings, fake_embedder)  # generation 1
+    texts = make_docs(docs_dir, 24, seed=8, prefix="batch")
+    servers = [subprocess.Popen([sys.executable, str(WORKER), "serve", pg_settings.store, "2", question("batch17s1")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for server in servers:
+        assert server.stdout.readline().strip() == "ready", server.stderr.read()
+    indexers = [_start_indexer(pg_settings.store, docs_dir, tmp_path / f"cache{i}", "--slow", "0.05") for i in range(2)]
+    for proc in indexers:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    reports = [json.loads(proc.communicate(timeout=120)[0].strip().splitlines()[-1]) for proc in indexers]
+    assert sorted(p for r in reports for p in r["added"]) == sorted(texts)  # each file indexed by exactly one
+    assert all(r["added"] for r in reports), "both indexers took a share of the queue"
+    answers = [json.loads(server.communicate(timeout=120)[0].strip().splitlines()[-1]) for server in servers]
+    for answer in answers:
+        assert answer["generation"] >= 2 and answer["full_loads"] == 1
+    assert all(copies == 1 for _, copies in _documents(pg_settings.store))
+    assert len(_documents(pg_settings.store)) == 26 and check(pg_settings)["chunks"] == 26 * 3
+    assert not leftovers_of(pg_settings)
+
+
+def test_killed_indexers_lose_only_their_unfinished_files(pg_settings, docs_dir, fake_embedder, tmp_path):
+    """SIGKILL an indexer at a random moment, ten times; a later update finishes the work, nothing twice."""
+    rng = random.Random(11)
+    expected, interrupted = set(), 0
+    for trial in range(10):
+        expected |= set(make_docs(docs_dir, 6, seed=200 + trial, prefix=f"k{trial}-"))
+        proc = _start_indexer(pg_settings.store, docs_dir, tmp_path / "cache", "--slow", "0.15")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(rng.uniform(0.3, 1.6))
+        proc.send_signal(signal.SIGKILL)
+        interrupted += proc.wait(30) == -signal.SIGKILL
+        proc.stdout.close()
+        proc.stderr.close()
+        documents = _documents(pg_settings.store)
+        assert all(copies == 1 for _, copies in documents)
+        assert {path for path, _ in documents} <= expected
+        if trial % 3 == 2:  # sometimes the next killed indexer takes over the queue; sometimes a clean run does
+            run_update(pg_settings, fake_embedder)
+            assert {path for path, _ in _documents(pg_settings.store)} == expected
+    assert interrupted >= 8  # killed while working, not after it had finished
+    run_update(pg_settings, fake_embedder)
+    documents = _documents(pg_settings.store)
+    assert {path for path, _ in documents} == expected and all(copies == 1 for _, copies in documents)
+    assert check(pg_settings)["chunks"] == 3 * len(expected)
+    assert not leftovers_of(pg_settings)
+    state = queue_state(open_store(pg_settings))
+    assert set(state) <= {"done", "superseded"}
+
+
+def test_an_app_server_needs_only_a_read_only_role(pg_settings, docs_dir, fake_embedder, pg_cluster, pg_url):
+    make_docs(docs_dir, 3, seed=9)
+    run_update(pg_settings, fake_embedder)
+    dbname = pg_url.rsplit("/", 1)[1]
+    pg_cluster.create_role("verbatim_app", "app pass/1")
+    grants = ["GRANT CONNECT ON DATABASE {db} TO verbatim_app", "GRANT USAGE ON SCHEMA verbatim TO verbatim_app",
+              "GRANT SELECT ON ALL TABLES IN SCHEMA verbatim TO verbatim_app"]
+    for grant in grants:
+        pg_cluster.execute(grant.format(db=dbname), dbname=dbname)
+    reader_url = pg_cluster.url(dbname, user="verbatim_app", password="app pass/1")
+    reader = pg_settings.with_(store=reader_url)
+    with open_store(reader) as app:
+        assert search(app, fake_embedder, question("doc2s1"), k=1)[0].doc == "doc002.md"
+        with pytest.raises(Exception) as denied:
+            app.apply([], ["doc002.md"], [])
+        assert "permission denied" in str(denied.value)
+    assert len(_documents(pg_settings.store)) == 3
+
+
+def test_passwords_never_appear_in_messages(pg_cluster, pg_url, settings, monkeypatch, capsys):
+    dbname = pg_url.rsplit("/", 1)[1]
+    pg_cluster.create_role("verbatim_secret", "s3cret-Pa55")
+    wrong = pg_cluster.url(dbname, user="verbatim_secret", password="wr0ng-Pa55")
+    with pytest.raises(StoreConnectionError) as failed:
+        open_store(settings.with_(store=wrong))
+    message = str(failed.value)
+    assert "wr0ng-Pa55" not in message and "verbatim_secret@" in message and "authentication failed" in message
+    assert redact(wrong) == f"postgresql://verbatim_secret@{pg_cluster.host}:{pg_cluster.port}/{dbname}"
+    # On the command line a password would be visible to every user of the machine: refused.
+    from qa.cli import main
+
+    code = main(["docs", "--store", wrong])
+    err = capsys.readouterr().err
+    assert code == SettingsError.exit_code and "QA_STORE" in err and "wr0ng-Pa55" not in err
+    # From the environment it is used, and still never shown.
+    monkeypatch.setenv("QA_STORE", wrong)
+    code = main(["docs"])
+    err = capsys.readouterr().err
+    assert code == StoreConnectionError.exit_code and "authentication failed" in err and "wr0ng-Pa55" not in err
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_with_the_real_model(pg_url, tmp_path, monkeypatch, capsys):
+    """A newcomer's flow on a team store: QA_STORE set, index the bundled reply, list it, ask with citations."""
+    from qa.cli import main
+
+    monkeypatch.setenv("QA_STORE", pg_url)
+    seeds = HERE.parent / "seeds"
+    assert main(["index", "--docs", str(seeds), "--index", str(tmp_path / "cache"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["added"] and report["generation"] == 1
+    assert main(["docs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["documents"]
+    assert [d["doc"] for d in listed] == report["added"]
+    assert main(["ask", "what did the state say about access to case materials?", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    passages = answer["passages"]
+    assert passages
+    with open_store(load_settings_with(pg_url)) as store:
+        for passage in passages:
+            text = store.document(passage["doc"]).text
+            assert text[passage["start"]:passage["end"]] == passage["text"]
+    assert main(["index", "--docs", str(seeds), "--index", str(tmp_path / "cache"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["unchanged"] == len(report["added"]) and again["chunks_embedded"] == 0
+
+
+def load_settings_with(url):
+    from qa.settings import load_settings
+
+    return load_settings({}).with_(store=url)
+
+
+def test_store_setting_is_checked():
+    from qa.settings import load_settings
+
+    with pytest.raises(SettingsError, match="QA_STORE"):
+        load_settings({"QA_STORE": "mysql://x"})
+    assert load_settings({"QA_STORE": "postgresql://u@h/db"}).store == "postgresql://u@h/db"
+
+
+@pytest.mark.slow
+def test_the_page_answers_from_a_postgresql_store(pg_url, tmp_path, real_embedder, monkeypatch):
+    """The Streamlit page on a team store (QA_STORE): cited passages, and the store shown without its password."""
+    import shutil
+
+    from qa.indexing import update_index
+    from qa.settings import load_settings
+    from test_app import QUESTION, ask, cards, markdown_texts, plain, start
+
+    docs = tmp_path / "docs"
+    shutil.copytree(HERE.parent / "seeds", docs)
+    settings = load_settings({}).with_(docs=docs, index=tmp_path / "cache", store=pg_url)
+    assert not update_index(docs, settings.index, settings, embedder=real_embedder).failed
+    monkeypatch.setenv("QA_DOCS", str(docs))
+    monkeypatch.setenv("QA_INDEX", str(tmp_path / "cache"))
+    monkeypatch.setenv("QA_STORE", pg_url)
+    at = ask(start(), QUESTION)
+    assert any("denied access to the materials are untrue" in card for card in cards(at))
+    assert any(redact(pg_url) in plain(text) for text in markdown_texts(at))
