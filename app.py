@@ -20,7 +20,7 @@ from qa.render import (ANSWERED, BRAND_HTML, PAGE_CSS, UNCERTAIN, answer_html, a
                        document_choices, document_html, documents_html, language_choices, md_escape, not_answered_html,
                        passage_card_html,
                        question_html, sources_label, turn_footer, uncertain_html, welcome_html)
-from qa.store import index_location, store_exists, store_needs_upgrade
+from qa.stores import index_location, store_exists, store_needs_upgrade
 
 log = logging.getLogger("verbatim")
 

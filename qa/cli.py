@@ -49,7 +49,7 @@ def _settings(args):
 
 def _open_store(settings):
     """The index, for the commands that read it."""
-    from .store import open_store
+    from .stores import open_store
 
     if not settings.store and settings.index.exists() and not settings.index.is_dir():
         raise NotAFolderError(f"The index path {settings.index} is a file, not a folder.")
@@ -57,7 +57,7 @@ def _open_store(settings):
 
 
 def cmd_index(args) -> int:
-    from .indexing import update_index
+    from .stores import update_index
     from .progress import progress_printer
     from .reporting import as_text
 

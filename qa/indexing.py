@@ -45,7 +45,7 @@ from . import embedding as embedding_module
 from . import vectors
 from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units, spans_in_embedding_text
 from .changes import UNCHANGED, quick_state
-from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError
+from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError, SettingsError
 from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_file, scan_folder, title_after_rename
 from .report import Duplicate, Failure, IndexReport, Renamed, UnreadPage
 from .retrieval import as_encoders
@@ -269,11 +269,8 @@ def update_index(
     started = time.perf_counter()
     docs_dir, index_dir = Path(docs_dir), Path(index_dir)
     check_folders(docs_dir, index_dir)
-    if getattr(settings, "store", ""):  # a PostgreSQL store of record: queued, several indexers at once
-        from .pgindex import update_shared
-
-        return update_shared(docs_dir, settings.with_(index=index_dir), rebuild=rebuild, embedder=embedder,
-                             progress=progress, lock_wait=lock_wait, after_commit=after_commit)
+    if getattr(settings, "store", ""):
+        raise SettingsError("A PostgreSQL store (QA_STORE) is updated through qa.stores.update_index.")
     if hasattr(settings, "with_"):
         settings = settings.with_(index=index_dir)  # where the loaders keep their OCR cache
     with UpdateLock(index_dir, wait=lock_wait):

@@ -48,7 +48,7 @@ def settle_heap() -> None:
 def load_store(index: str, model_name: str, chunking: tuple, _settings=None):
     """The open index, once per process and folder (or PostgreSQL store). It notices new generations by itself
     (per query); a PostgreSQL store applies only the chunks that changed."""
-    from .store import open_store
+    from .stores import open_store
 
     return open_store(_settings)
 

@@ -106,7 +106,7 @@ def settle(docs_dir: Path, report) -> None:
 
 def update(settings, embedder, progress=None, *, rebuild: bool = False, lock_wait: float = 0.0):
     """``qa.indexing.update_index`` for the app's docs/index folders; remembers unreadable files (see :func:`settle`)."""
-    from .indexing import update_index
+    from .stores import update_index
 
     report = update_index(settings.docs, settings.index, settings, rebuild=rebuild, embedder=embedder,
                           progress=progress, lock_wait=lock_wait)

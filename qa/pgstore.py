@@ -361,29 +361,29 @@ class PgStore(Store):
                 return current
             manifest = reads.manifest()
             if current is not None and number > current.number and self._can_catch_up(reads, current, manifest):
-                generation = self._catch_up(reads, current, number, manifest)
+                generation, corpus = self._catch_up(reads, current, number, manifest)
                 self.catch_ups += 1
             else:
-                generation = self._load_generation(number, manifest, reads)
+                generation, corpus = self._full_load(number, manifest, reads)
                 self.full_loads += 1
-            if current is None or number > current.number:
-                self._current = generation
-                self.manifest = manifest
+            if current is None or number > current.number:  # a reader of an older generation keeps its own
+                self._current, self._corpus, self.manifest = generation, corpus, manifest
             return generation
 
-    def _load_generation(self, number: int, manifest: dict, reads: Reads) -> Generation:
+    def _full_load(self, number: int, manifest: dict, reads: Reads) -> tuple[Generation, dict]:
         ids = reads.chunk_ids()
         dense = {key: self._build_dense(reads, manifest, key, dim) for key, dim in self._encoder_dimensions(manifest).items()}
         chunk_ids, texts, languages = reads.lexical_rows()
-        self._corpus = {i: (t, lang) for i, t, lang in zip(chunk_ids, texts, languages)}
-        lexical = self._lexical_from_corpus()
-        return Generation(number, manifest, ids, dense, lexical, self._kept_sentences(reads, manifest, len(ids)))
+        corpus = {i: (t, lang) for i, t, lang in zip(chunk_ids, texts, languages)}
+        sentences = self._kept_sentences(reads, manifest, len(ids))
+        return Generation(number, manifest, ids, dense, self._lexical_from(corpus), sentences), corpus
 
-    def _lexical_from_corpus(self):
+    @staticmethod
+    def _lexical_from(corpus: dict):
         from .lexical import LexicalIndex
 
-        ids = sorted(self._corpus)
-        return LexicalIndex.build([self._corpus[i][0] for i in ids], ids, languages=[self._corpus[i][1] for i in ids])
+        ids = sorted(corpus)
+        return LexicalIndex.build([corpus[i][0] for i in ids], ids, languages=[corpus[i][1] for i in ids])
 
     def _can_catch_up(self, reads: Reads, current: Generation, manifest: dict) -> bool:
         if manifest != current.manifest and {k: v for k, v in manifest.items() if not k.startswith("vector_")} != {
@@ -393,7 +393,7 @@ class PgStore(Store):
         row = reads.conn.execute("SELECT value FROM meta WHERE key='log_from'").fetchone()
         return row is not None and int(row[0]) <= current.number + 1 and len(self._corpus) == len(current.ids)
 
-    def _catch_up(self, reads: Reads, current: Generation, number: int, manifest: dict) -> Generation:
+    def _catch_up(self, reads: Reads, current: Generation, number: int, manifest: dict) -> tuple[Generation, dict]:
         """Generation ``number`` from ``current`` and the chunks added and removed since: no full reload."""
         conn = reads.conn
         removed = np.array(
@@ -433,19 +433,20 @@ class PgStore(Store):
                     if not np.array_equal(vectors.ids_of(index), ids):
                         index = None
             dense[key] = index if index is not None else self._build_dense(reads, manifest, key, dim)
-        for chunk_id in removed.tolist():
-            self._corpus.pop(chunk_id, None)
+        corpus = dict(self._corpus)  # the current generation's stays as it is for its readers
+        gone = set(removed.tolist())
+        for chunk_id in gone:
+            corpus.pop(chunk_id, None)
         for chunk_id, _, section, text, title, lang in rows:
-            self._corpus[chunk_id] = (embedding_text(section, text, title), lang)
-        if len(self._corpus) != len(ids):  # the log and the rows disagree: reload from the rows
-            return self._load_generation(number, manifest, reads)
-        sentences = None
+            corpus[chunk_id] = (embedding_text(section, text, title), lang)
+        if len(corpus) != len(ids):  # the log and the rows disagree: reload from the rows
+            return self._full_load(number, manifest, reads)
         if current.sentences is not None and manifest.get("sentence_vectors") and len(ids) <= self.sentence_cache_passages:
-            sentences = {i: v for i, v in current.sentences.items() if i not in set(removed.tolist())}
+            sentences = {i: v for i, v in current.sentences.items() if i not in gone}
             sentences.update(reads.sentence_vectors(added_ids.tolist()))
         else:
             sentences = self._kept_sentences(reads, manifest, len(ids))
-        return Generation(number, manifest, ids, dense, self._lexical_from_corpus(), sentences)
+        return Generation(number, manifest, ids, dense, self._lexical_from(corpus), sentences), corpus
 
     def _committed_generation(self) -> int | None:
         try:
@@ -500,8 +501,6 @@ class PgStore(Store):
                 removed_ids += remove_documents(raw, list(removed) + [u.document.path for u in upserts])
                 for upsert in upserts:
                     insert_document(raw, upsert, target, number, None, now)
-                if manifest is None and self.manifest.get("vector_index") is None:
-                    pass
                 self.finish_publish(raw, number, removed_ids)
             if after_commit is not None:
                 after_commit()

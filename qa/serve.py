@@ -90,7 +90,7 @@ def address(port: int, extra: list[str]) -> str:
 def update(settings) -> None:
     """The index brought up to date, with progress bars on a terminal; the report is printed. Documents that
     cannot be read are reported and the app still starts; another running update (a watcher) is left to finish."""
-    from .indexing import update_index
+    from .stores import update_index
     from .progress import progress_printer
     from .reporting import as_text
 

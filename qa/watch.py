@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, QAError
-from .indexing import DocsFolderError, IndexWriteError, check_folders, update_index
+from .indexing import DocsFolderError, IndexWriteError, check_folders
+from .stores import update_index
 from .loaders import NOT_DOCUMENTS, SUPPORTED_EXTENSIONS, is_ignored_name
 from .progress import progress_printer
 from .reporting import as_log_line

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from qa.indexing import update_index
-from qa.store import Store, open_store
+from qa.stores import update_index
+from qa.store import Store
+from qa.stores import open_store
 
 SYLLABLES = "ka lo mi nu pe ra si to vu ze ba do fi gu he ji ko la me no".split()
 

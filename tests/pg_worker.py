@@ -50,7 +50,7 @@ def index(argv: list[str]) -> int:
 
 def serve(argv: list[str]) -> int:
     from qa.retrieval import search
-    from qa.store import open_store
+    from qa.stores import open_store
 
     url, wanted, question = argv[0], int(argv[1]), argv[2]
     settings = load_settings({}).with_(store=url)

@@ -21,34 +21,14 @@ from qa.indexing import EXIT_BAD_INPUT, EXIT_PARTIAL, DocsFolderError
 from qa.retrieval import search
 from qa.report import Duplicate, Renamed
 from qa.pgstore import PgStore
-from qa.store import Store, build_manifest, open_store, store_exists
+from qa.store import Store, build_manifest
+from qa.stores import open_store, store_exists
 
 from conftest import write
+from store_kinds import pytest_generate_tests, settings, store_kind  # noqa: F401
 from index_helpers import check, leftovers, leftovers_of, make_docs, paragraph, question, run_update, sectioned_doc
 
 MODES = ("dense", "bm25", "hybrid")
-
-
-def pytest_generate_tests(metafunc):
-    """Every test runs on the SQLite index folder and on a PostgreSQL store, except those about the folder's files."""
-    if "store_kind" in metafunc.fixturenames:
-        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("store_kind", ["sqlite"] if sqlite_only else ["sqlite", "postgresql"], indirect=True)
-
-
-@pytest.fixture
-def store_kind(request):
-    return request.param
-
-
-@pytest.fixture
-def settings(tmp_path, store_kind, request):
-    from qa.settings import load_settings
-
-    base = load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index")
-    if store_kind == "postgresql":
-        return base.with_(store=request.getfixturevalue("pg_url"))
-    return base
 
 
 def _hits(settings, embedder, question, mode, k=5):

@@ -24,7 +24,7 @@ from qa.errors import QAError, SettingsError, StoreConnectionError
 from qa.pgindex import queue_state
 from qa.pgstore import PgStore, connect, redact
 from qa.retrieval import search
-from qa.store import open_store
+from qa.stores import open_store
 
 from conftest import write
 from index_helpers import check, leftovers_of, make_docs, question, run_update
@@ -256,7 +256,7 @@ def test_the_page_answers_from_a_postgresql_store(pg_url, tmp_path, real_embedde
     """The Streamlit page on a team store (QA_STORE): cited passages, and the store shown without its password."""
     import shutil
 
-    from qa.indexing import update_index
+    from qa.stores import update_index
     from qa.settings import load_settings
     from test_app import QUESTION, ask, cards, markdown_texts, plain, start
 

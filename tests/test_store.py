@@ -9,11 +9,13 @@ import pytest
 
 from qa import vectors
 from qa.errors import IndexMismatchError, IndexMissingError, UnknownDocumentError
-from qa.indexing import update_index
+from qa.stores import update_index
 from qa.retrieval import search
 from qa.store import FORMAT_VERSION, Store
+from qa.stores import open_store
 
 from conftest import write
+from store_kinds import pytest_generate_tests, settings, store_kind  # noqa: F401
 
 
 def _faiss_files(index_dir):
@@ -33,7 +35,7 @@ def test_add_remove_reopen(settings, docs_dir, fake_embedder):
     report = update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
     assert sorted(report.added) == ["a.md", "b.txt"] and report.chunks_total == 2
 
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     _agree(store)
     assert [d.path for d in store.documents()] == ["a.md", "b.txt"]
     assert store.document("a.md").text.startswith("Alpha")
@@ -43,7 +45,7 @@ def test_add_remove_reopen(settings, docs_dir, fake_embedder):
     report = update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
     assert report.removed == ["b.txt"] and report.chunks_total == 1
 
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     _agree(store)
     assert [d.path for d in store.documents()] == ["a.md"]
     hits = search(store, fake_embedder, "peaceful assemblies almaty", k=5, mode="hybrid")
@@ -55,13 +57,16 @@ def test_add_remove_reopen(settings, docs_dir, fake_embedder):
 
 def test_missing_index_says_how_to_build(settings):
     with pytest.raises(IndexMissingError, match="verbatim index"):
-        Store.open(settings.index, settings)
+        open_store(settings)
 
 
 def test_manifest_mismatch_is_refused_with_rebuild_hint(settings, docs_dir, fake_embedder):
     write(docs_dir, "a.md", "Some text about access to materials.")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
-    manifest = json.loads((settings.index / "manifest.json").read_text())
+    with open_store(settings) as store:
+        manifest = store.manifest
+    if not settings.store:
+        assert json.loads((settings.index / "manifest.json").read_text()) == manifest
     assert manifest["format_version"] == FORMAT_VERSION == 2 and manifest["dimension"] == 384
     assert manifest["sentence_vectors"] is True
     assert manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -69,19 +74,19 @@ def test_manifest_mismatch_is_refused_with_rebuild_hint(settings, docs_dir, fake
 
     other = settings.with_(chunk_max_chars=600)
     with pytest.raises(IndexMismatchError, match=r"--rebuild"):
-        Store.open(settings.index, other)
+        open_store(other)
     with pytest.raises(IndexMismatchError, match="chunking"):
         update_index(docs_dir, settings.index, other, embedder=fake_embedder)
 
     report = update_index(docs_dir, settings.index, other, embedder=fake_embedder, rebuild=True)
     assert report.added == ["a.md"]
-    assert Store.open(settings.index, other).manifest["chunking"]["max_chars"] == 600
+    assert open_store(other).manifest["chunking"]["max_chars"] == 600
 
 
 def test_sentence_vectors_setting_is_checked_and_both_settings_work(settings, docs_dir, fake_embedder):
     write(docs_dir, "a.md", "# Access\n\nThe lawyer saw the case file. The court met on Monday.\n\nTea is served at noon.")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
-    with Store.open(settings.index, settings) as store:
+    with open_store(settings) as store:
         (chunk_id,) = [int(i) for i in store.chunk_ids()]
         spans, matrix = store.sentence_vectors([chunk_id])[chunk_id]
         text = store.chunks([chunk_id])[chunk_id].text
@@ -93,14 +98,15 @@ def test_sentence_vectors_setting_is_checked_and_both_settings_work(settings, do
 
     off = settings.with_(sentence_vectors=False)
     with pytest.raises(IndexMismatchError, match="sentence_vectors"):
-        Store.open(settings.index, off)
+        open_store(off)
     update_index(docs_dir, settings.index, off, embedder=fake_embedder, rebuild=True)
-    with Store.open(settings.index, off) as store:
+    with open_store(off) as store:
         assert store.sentence_vectors(store.chunk_ids()) == {}
         store.verify(strict=True)
         assert search(store, fake_embedder, "court Monday", k=1)[0].text.startswith("Access")
 
 
+@pytest.mark.sqlite_only
 def test_faiss_file_rebuilt_from_stored_embeddings_without_reencoding(settings, docs_dir, fake_embedder):
     for i in range(5):
         write(docs_dir, f"doc{i}.md", f"# Doc {i}\n\nParagraph number {i} about topic{i} and rights.")
@@ -110,7 +116,7 @@ def test_faiss_file_rebuilt_from_stored_embeddings_without_reencoding(settings, 
     assert len(files) == 1
     (settings.index / files[0]).unlink()
 
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     _agree(store)  # rebuilt in memory by a reader
     store.close()
     assert len(fake_embedder.encoded_texts) == encoded
@@ -121,17 +127,18 @@ def test_faiss_file_rebuilt_from_stored_embeddings_without_reencoding(settings, 
     assert len(fake_embedder.encoded_texts) == encoded
 
 
+@pytest.mark.sqlite_only
 def test_stale_faiss_file_is_detected_and_replaced(settings, docs_dir, fake_embedder):
     write(docs_dir, "a.md", "First document about detention.")
     write(docs_dir, "b.md", "Second document about assembly.")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     path = settings.index / _faiss_files(settings.index)[0]
     ids, matrix = store.all_embeddings()
     vectors.save(vectors.build(ids[:1], matrix[:1], 384), path)  # a file that disagrees with the store
     store.close()
 
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     _agree(store)
     assert store.verify()["chunks"] == 2
 
@@ -140,7 +147,7 @@ def test_restricting_to_documents(settings, docs_dir, fake_embedder):
     write(docs_dir, "kaz/reply.md", "The lawyer was denied access to materials.")
     write(docs_dir, "other.md", "The lawyer was denied access to materials in another case.")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     for mode in ("dense", "bm25", "hybrid"):
         hits = search(store, fake_embedder, "lawyer denied access", k=5, docs=["reply.md"], mode=mode)
         assert hits and {p.doc for p in hits} == {"kaz/reply.md"}
@@ -154,7 +161,7 @@ def test_exact_ranking_with_fake_embedder(settings, docs_dir, fake_embedder):
     write(docs_dir, "b.md", fruit + "apple banana")
     write(docs_dir, "c.md", fruit + "zebra")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
-    store = Store.open(settings.index, settings)
+    store = open_store(settings)
     hits = search(store, fake_embedder, "apple banana cherry", k=3, mode="dense")
     assert [p.doc for p in hits] == ["a.md", "b.md", "c.md"]
     # What is embedded is the document title and the text.
