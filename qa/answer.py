@@ -15,7 +15,10 @@ from functools import lru_cache
 import numpy as np
 
 from .followup import contextualize
-from .retrieval import PRIMARY_LANGUAGES, Searcher, as_encoders, check_question, expand_acronyms, to_passages
+from .retrieval import (
+    PRIMARY_LANGUAGES, SPARE_HITS, Searcher, as_encoders, check_question, drop_copies, expand_acronyms, gap_reader, join_neighbours,
+    to_passages,
+)
 from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
 from .types import Answer, AnswerSentence, Passage
@@ -73,13 +76,20 @@ def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
 def _sentence_vectors(snapshot, embedder, passages: list[Passage]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """``(passage index, absolute start, end)`` of every sentence of the passages, and their vectors:
     the ones stored with the index when it has them, else encoded now (and cached)."""
-    stored = snapshot.sentence_vectors([p.chunk_id for p in passages])  # {} for an index built without them
+    members = {i: p.parts or ((p.chunk_id, p.start),) for i, p in enumerate(passages)}
+    stored = snapshot.sentence_vectors([c for chunks in members.values() for c, _ in chunks])  # {} without them
     flat, parts = [], []
     for i, passage in enumerate(passages):
-        if passage.chunk_id in stored:
-            spans, matrix = stored[passage.chunk_id]
-            flat += [(i, passage.start + int(s), passage.start + int(e)) for s, e in spans]
-            parts.append(matrix)
+        if all(c in stored for c, _ in members[i]):
+            seen = set()  # a sentence in the overlap of two joined chunks is taken once
+            for chunk_id, chunk_start in members[i]:
+                spans, matrix = stored[chunk_id]
+                rows = [r for r, (s, e) in enumerate(spans) if (chunk_start + int(s), chunk_start + int(e)) not in seen]
+                for r in rows:
+                    s, e = chunk_start + int(spans[r][0]), chunk_start + int(spans[r][1])
+                    seen.add((s, e))
+                    flat.append((i, s, e))
+                parts.append(matrix[rows])
         else:  # an index built without sentence vectors (or a chunk replaced since it was retrieved)
             spans = _sentences_of(passage)
             flat += [(i, s, e) for s, e in spans]
@@ -151,9 +161,9 @@ def ask(
     query = expand_acronyms(contextualize(question, history))
     encoders = as_encoders(embedder)
     with store.snapshot() as snap:
-        result = Searcher(snap, encoders).search(query, k=k, docs=docs, mode=mode, expand=False)
+        result = Searcher(snap, encoders).search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False)
         timings = dict(result.timings)
-        passages = to_passages(snap, result.hits)
+        passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
             return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND)
         query_vector = result.query_vectors.get(PRIMARY)
@@ -289,6 +299,9 @@ def answer_to_json(answer: Answer) -> dict:
                 "text": p.text,
                 "highlights": [list(h) for h in p.highlights],
                 "lang": p.lang,  # the language of the passage (ISO 639-1, "und" when too short to tell)
+                # the same words in other documents (shown once): where, with offsets and pages
+                "also_in": [{"doc": c.doc, "start": c.start, "end": c.end, "page": c.page, "page_end": c.page_end}
+                            for c in p.also_in],
                 "ocr": p.ocr,  # read by OCR from a scanned page
                 "ocr_confidence": None if p.ocr_confidence is None else round(p.ocr_confidence, 3),
             }

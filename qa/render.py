@@ -363,6 +363,11 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
     spans = [f"<span>{esc(x)}</span>" for x in parts]
     if named != UNDETERMINED:
         spans.append(f'<span class="vb-lang" title="Language of the document">{esc(language_name(named))}</span>')
+    also_in = getattr(passage, "also_in", ())
+    if also_in:
+        where = ", ".join(c.doc + (f" p. {c.page}" + (f"–{c.page_end}" if c.page_end and c.page_end != c.page else "")
+                                   if c.page else "") for c in also_in)
+        spans.append(f'<span class="vb-also" title="The same words are in these documents too">also in {esc(where)}</span>')
     ocr = ocr_mark(passage)
     if ocr:
         spans.append(f'<span class="vb-ocr" title="{esc(OCR_NOTE)}">{esc(ocr)}</span>')

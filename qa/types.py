@@ -89,6 +89,17 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """Where else a passage's words are: a document, offsets into its extracted text, and pages."""
+
+    doc: str
+    start: int
+    end: int
+    page: int | None = None
+    page_end: int | None = None
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with its score and citation data."""
 
@@ -111,6 +122,10 @@ class Passage:
     ocr: bool = False
     ocr_confidence: float | None = None
     lang: str = "und"  # the chunk's language (``StoredChunk.lang``), "und" when undetermined or not looked up
+    # ``(chunk id, chunk start)`` of every chunk a passage joins (``retrieval.join_neighbours``); () for one chunk.
+    parts: tuple[tuple[int, int], ...] = ()
+    # The same words in other documents (a treaty as PDF and as Markdown): shown once, the copies cited here.
+    also_in: tuple["Copy", ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,101 @@
+"""Passages shown together: neighbouring chunks of one section joined, copies of the same words shown once."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer import ask
+from qa.retrieval import JOIN_MOST, drop_copies, join_neighbours
+from qa.stores import open_store
+from qa.types import Copy, Passage
+
+from conftest import write
+from index_helpers import run_update
+
+DOC = "".join(f"Sentence number {i} of the report says something about topic {i}. " for i in range(40))
+
+
+def passage(rank, start, end, doc="a.md", section="S", chunk_id=None, text=None, page=None):
+    return Passage(rank=rank, score=1.0 / rank, chunk_id=chunk_id or rank, doc=doc, title="T", section=section,
+                   start=start, end=end, text=DOC[start:end] if text is None else text, page=page, page_end=page)
+
+
+def test_overlapping_neighbours_in_the_first_three_become_one_exact_passage():
+    joined = join_neighbours([passage(1, 300, 700, page=2), passage(2, 600, 1000, page=3), passage(3, 1500, 1800)], k=5)
+    assert [(p.rank, p.start, p.end) for p in joined] == [(1, 300, 1000), (2, 1500, 1800)]
+    assert joined[0].text == DOC[300:1000] and joined[0].chunk_id == 1
+    assert joined[0].parts == ((1, 300), (2, 600)) and (joined[0].page, joined[0].page_end) == (2, 3)
+
+
+def test_the_better_ranked_chunk_keeps_its_place_when_the_earlier_chunk_ranks_lower():
+    joined = join_neighbours([passage(1, 1500, 1800), passage(2, 600, 1000), passage(3, 300, 650)], k=5)
+    assert [(p.rank, p.start, p.end, p.chunk_id) for p in joined] == [(1, 1500, 1800, 1), (2, 300, 1000, 2)]
+
+
+def test_a_small_gap_is_filled_from_the_document_only_when_its_text_is_known():
+    apart = [passage(1, 300, 700), passage(2, 702, 1000)]
+    assert len(join_neighbours(apart, k=5)) == 2
+    joined = join_neighbours(apart, k=5, gap_text=lambda doc, start, end: DOC[start:end])
+    assert len(joined) == 1 and joined[0].text == DOC[300:1000]
+    assert len(join_neighbours([passage(1, 300, 700), passage(2, 760, 1000)], k=5,
+                               gap_text=lambda doc, start, end: DOC[start:end])) == 2  # too far apart
+
+
+@pytest.mark.parametrize("other", [
+    passage(2, 600, 1000, section="Other section"),
+    passage(2, 600, 1000, doc="b.md"),
+])
+def test_no_join_across_sections_or_documents(other):
+    assert len(join_neighbours([passage(1, 300, 700), other], k=5)) == 2
+
+
+def test_only_the_first_three_join_and_at_most_three_chunks_make_one_passage():
+    far = [passage(1, 0, 100), passage(2, 2000, 2100), passage(3, 3000, 3100), passage(4, 50, 150)]
+    assert len(join_neighbours(far, k=5)) == 4  # the fourth is not joined into the first
+    chain = [passage(1, 0, 400), passage(2, 350, 800), passage(3, 750, 1200)]
+    assert len(join_neighbours(chain + [passage(4, 1150, 1500)], k=5, within=4)) == 2
+    assert JOIN_MOST == 3
+    assert len(join_neighbours(chain, k=5)[0].parts) == 3
+
+
+def test_k_passages_are_kept_after_joining():
+    many = [passage(1, 0, 400), passage(2, 350, 800)] + [passage(r, 1000 * r, 1000 * r + 100) for r in range(3, 9)]
+    joined = join_neighbours(many, k=5)
+    assert [p.rank for p in joined] == [1, 2, 3, 4, 5]
+
+
+def test_copies_of_the_same_words_in_other_documents_are_shown_once():
+    article = ("Article 9\n\n3. Anyone arrested or detained on a criminal charge shall be brought promptly before a judge "
+               "or other officer authorized by law to exercise judicial power and shall be entitled to trial within a "
+               "reasonable time or to release.")
+    copies = [
+        passage(1, 0, len(article), doc="iccpr.md", text=article),
+        passage(2, 0, 40, doc="other.md", text="Something else entirely about assemblies."),
+        passage(3, 10, 10 + len(article), doc="iccpr.pdf", text=article.replace("\n\n", "\n")),  # other spacing
+        passage(4, 5, 60, doc="factsheet.pdf", text=article[11:], page=7),  # chunked a little differently
+        passage(5, 0, len(article), doc="iccpr.md", text=article),  # the same document: kept
+        passage(6, 0, 30, doc="short.md", text="Anyone arrested or detained"),  # too short to call a copy
+    ]
+    kept = drop_copies(copies)
+    assert [p.doc for p in kept] == ["iccpr.md", "other.md", "iccpr.md", "short.md"]
+    assert kept[0].also_in == (Copy("iccpr.pdf", 10, 10 + len(article)), Copy("factsheet.pdf", 5, 60, 7, 7))
+
+
+def test_a_joined_passage_is_highlighted_and_quoted_inside_its_exact_text(settings, docs_dir, fake_embedder):
+    cue = "The zanzibar quokka petition was heard by the district court in the spring of that year."
+    answer = "The judges ruled that the wardens acted lawfully, and the appeal was rejected."
+    filler = " ".join(f"Background paragraph {i} talks about unrelated administrative matters." for i in range(9))
+    write(docs_dir, "case.md", f"# Case\n\n{filler}\n\n{cue} {filler}\n\n{answer} More words follow here.\n")
+    run_update(settings, fake_embedder)
+    with open_store(settings) as store:
+        result = ask(store, fake_embedder, "zanzibar quokka petition court wardens judges ruled appeal")
+        text = store.document("case.md").text
+    for p in result.passages:
+        assert text[p.start:p.end] == p.text
+        for s, e in p.highlights:
+            assert p.start <= s < e <= p.end
+    assert result.sentences
+    for quote in result.sentences:
+        assert text[quote.start:quote.end] == quote.text
+    top = result.passages[0]
+    assert len(top.parts) >= 2 and "zanzibar" in top.text and "wardens acted lawfully" in top.text
