@@ -50,6 +50,8 @@ PLAN_LOCK = 0x5645524241540001
 PUBLISH_LOCK = 0x5645524241540002
 MIGRATE_LOCK = 0x5645524241540003
 CHANNEL = "verbatim_generation"
+# Idle read connections an app server keeps open for the next questions.
+IDLE_READERS = 8
 # Generations whose removed chunk ids are kept for app servers catching up; one further behind reloads.
 LOG_GENERATIONS = 1000
 
@@ -297,16 +299,27 @@ class PgStore(Store):
             raise
         return cls(url, conn, manifest)
 
-    def _reader(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+    def _borrow(self) -> _Connection:
+        """An idle read connection, or a new one: each question holds one only while it reads (the page runs
+        every session in threads of its own, so connections per thread would pile up)."""
+        with self._lock:
             if self._closed:
                 raise IndexCorruptError(f"The store {self.directory} is closed.")
-            conn = _Connection(connect(self.url))
-            self._local.conn = conn
-            with self._lock:
+            while self._readers:
+                conn = self._readers.pop()
+                if not (conn.raw.closed or conn.raw.broken):
+                    return conn
+        return _Connection(connect(self.url))
+
+    def _give_back(self, conn: _Connection) -> None:
+        with self._lock:
+            if not self._closed and not (conn.raw.closed or conn.raw.broken) and len(self._readers) < IDLE_READERS:
                 self._readers.append(conn)
-        return conn
+                return
+        try:
+            conn.raw.close()
+        except Exception:
+            pass
 
     def close(self) -> None:
         with self._lock:
@@ -327,17 +340,24 @@ class PgStore(Store):
     # ----------------------------------------------------------------- reading
     @contextmanager
     def _read(self):
-        """``Reads`` inside one read-only REPEATABLE READ transaction on this thread's connection (reentrant)."""
-        conn = self._reader()
-        if conn.in_transaction:
+        """``Reads`` inside one read-only REPEATABLE READ transaction on a borrowed connection (reentrant
+        within a thread: a nested read joins the open transaction)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
             yield Reads(conn, self.dimension)
             return
-        conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn = self._borrow()
+        self._local.conn = conn
         try:
-            yield Reads(conn, self.dimension)
+            conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield Reads(conn, self.dimension)
+            finally:
+                if conn.in_transaction and not conn.raw.broken:
+                    conn.raw.execute("ROLLBACK")  # read only: nothing to keep
         finally:
-            if conn.in_transaction:
-                conn.raw.execute("COMMIT")
+            self._local.conn = None
+            self._give_back(conn)
 
     @contextmanager
     def snapshot(self):
@@ -447,17 +467,6 @@ class PgStore(Store):
         else:
             sentences = self._kept_sentences(reads, manifest, len(ids))
         return Generation(number, manifest, ids, dense, self._lexical_from(corpus), sentences), corpus
-
-    def _committed_generation(self) -> int | None:
-        try:
-            conn = connect(self.url)
-        except StoreConnectionError:
-            return None
-        try:
-            row = conn.execute("SELECT value FROM verbatim.meta WHERE key='generation'").fetchone()
-            return int(row[0]) if row else None
-        finally:
-            conn.close()
 
     # ----------------------------------------------------------------- writing
     def cleanup(self) -> list[str]:

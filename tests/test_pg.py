@@ -270,3 +270,34 @@ def test_the_page_answers_from_a_postgresql_store(pg_url, tmp_path, real_embedde
     at = ask(start(), QUESTION)
     assert any("denied access to the materials are untrue" in card for card in cards(at))
     assert any(redact(pg_url) in plain(text) for text in markdown_texts(at))
+
+
+def test_an_app_server_keeps_few_connections_however_many_threads_ask(pg_settings, docs_dir, fake_embedder):
+    """The page runs each session's script in a thread of its own: connections are borrowed, not per thread."""
+    from qa.pgstore import IDLE_READERS
+
+    make_docs(docs_dir, 3, seed=12)
+    run_update(pg_settings, fake_embedder)
+    dbname = pg_settings.store.rsplit("/", 1)[1]
+    with open_store(pg_settings) as app:
+        found, barrier = [], threading.Barrier(12)
+
+        def one():
+            barrier.wait()
+            found.append(search(app, fake_embedder, question("doc1s2"), k=1)[0].doc)
+
+        for _ in range(3):  # 36 threads, 12 at a time
+            threads = [threading.Thread(target=one) for _ in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+        assert found == ["doc001.md"] * 36
+        conn = connect(pg_settings.store)
+        try:
+            open_connections = conn.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'verbatim'", (dbname,)
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        assert open_connections <= IDLE_READERS + 2  # idle readers, the store's own, this check
