@@ -282,7 +282,9 @@ class PgStore(Store):
         except BaseException:
             conn.close()
             raise
-        return cls(url, conn, manifest)
+        store = cls(url, conn, manifest)
+        store.vector_policy = vectors.Policy.from_settings(settings)
+        return store
 
     @classmethod
     def create(cls, url: str, manifest: dict) -> "PgStore":
@@ -392,7 +394,10 @@ class PgStore(Store):
 
     def _full_load(self, number: int, manifest: dict, reads: Reads) -> tuple[Generation, dict]:
         ids = reads.chunk_ids()
-        dense = {key: self._build_dense(reads, manifest, key, dim) for key, dim in self._encoder_dimensions(manifest).items()}
+        # The FAISS kind follows the passage count and this server's settings (exact up to ``ann_threshold``).
+        kind, codec = vectors.choose(len(ids), self.vector_policy)
+        dense = {key: self._build_dense(reads, manifest, key, dim, kind, codec)
+                 for key, dim in self._encoder_dimensions(manifest).items()}
         chunk_ids, texts, languages = reads.lexical_rows()
         corpus = {i: (t, lang) for i, t, lang in zip(chunk_ids, texts, languages)}
         sentences = self._kept_sentences(reads, manifest, len(ids))
@@ -452,7 +457,10 @@ class PgStore(Store):
                     vectors.update(index, removed, added_ids, added[key])
                     if not np.array_equal(vectors.ids_of(index), ids):
                         index = None
-            dense[key] = index if index is not None else self._build_dense(reads, manifest, key, dim)
+            if index is None:
+                kind, codec = vectors.choose(len(ids), self.vector_policy, old)
+                index = self._build_dense(reads, manifest, key, dim, kind, codec)
+            dense[key] = index
         corpus = dict(self._corpus)  # the current generation's stays as it is for its readers
         gone = set(removed.tolist())
         for chunk_id in gone:

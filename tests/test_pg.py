@@ -301,3 +301,18 @@ def test_an_app_server_keeps_few_connections_however_many_threads_ask(pg_setting
         finally:
             conn.close()
         assert open_connections <= IDLE_READERS + 2  # idle readers, the store's own, this check
+
+
+def test_a_large_store_is_served_from_an_inverted_file_and_followed_in_place(pg_settings, docs_dir, fake_embedder):
+    """Above ``ann_threshold`` passages an app server builds an IVF index (as the folder's updater would),
+    and applies later generations to it in place."""
+    settings = pg_settings.with_(ann_threshold=100)
+    make_docs(docs_dir, 270, seed=13, sections=10)  # 2,700 passages: enough to train 64 lists
+    run_update(settings, fake_embedder)
+    with open_store(settings) as app:
+        assert vectors.index_kind(app.vector_index()) == "ivf"
+        write(docs_dir, "late.md", "# Late\n\nA petition about zanzibar quokkas and their wardens.\n")
+        run_update(settings, fake_embedder)
+        assert search(app, fake_embedder, "zanzibar quokkas wardens", k=1)[0].doc == "late.md"
+        assert (app.full_loads, app.catch_ups) == (1, 1) and vectors.index_kind(app.vector_index()) == "ivf"
+        assert app.verify()["chunks"] == 270 * 10 + 1
