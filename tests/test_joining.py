@@ -99,3 +99,12 @@ def test_a_joined_passage_is_highlighted_and_quoted_inside_its_exact_text(settin
         assert text[quote.start:quote.end] == quote.text
     top = result.passages[0]
     assert len(top.parts) >= 2 and "zanzibar" in top.text and "wardens acted lawfully" in top.text
+
+
+def test_a_card_cites_the_copies_escaped():
+    from qa.render import passage_card_html
+
+    shown = passage(1, 0, 80, doc="iccpr.md")
+    shown = Passage(**{**shown.__dict__, "also_in": (Copy("<img src=x onerror=alert(1)>.pdf", 5, 85, 8, 9),)})
+    html = passage_card_html(shown, turn_id=1)
+    assert "also in &lt;img src=x onerror=alert(1)&gt;.pdf p. 8–9" in html and "<img" not in html
