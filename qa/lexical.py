@@ -193,6 +193,66 @@ def _bm25_matrix(cols: np.ndarray, tfs: np.ndarray, terms_per_row: np.ndarray, n
     return data.astype(np.float32, copy=False)[order], rows[order], indptr
 
 
+class TermCounts:
+    """Each chunk's distinct term ids and their counts, row after row: what a BM25 matrix is computed from.
+
+    Immutable: ``with_texts`` and ``without`` return new counts; term ids keep their meaning from one to the
+    next (the vocabulary only grows; a term no row holds any more scores nothing). An app server on a PostgreSQL store keeps them, so that a new
+    generation tokenises only its new chunks before the matrix is recomputed (``LexicalIndex._from_counts``).
+    """
+
+    def __init__(self, vocab=None, ids=None, cols=None, tfs=None, terms_per_row=None, analyzers=None):
+        self.vocab: dict[str, int] = {} if vocab is None else vocab
+        self.ids = np.zeros(0, np.int64) if ids is None else ids
+        self.cols = np.zeros(0, np.int32) if cols is None else cols
+        self.tfs = np.zeros(0, np.int32) if tfs is None else tfs
+        self.terms_per_row = np.zeros(0, np.int32) if terms_per_row is None else terms_per_row
+        self.analyzers = np.zeros(0, dtype="<U8") if analyzers is None else analyzers  # per row
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def with_texts(self, ids, texts, languages=None) -> "TermCounts":
+        """These counts plus one row per text (``languages[i]`` its language; detected when not given)."""
+        vocab = dict(self.vocab) if self.vocab else {}  # a copy: an index built on these counts keeps its own
+        cols, tfs, terms_per_row, analyzers = array("i"), array("i"), array("i"), []
+        for i, text in enumerate(texts):
+            analyzer = analyzer_of(languages[i] if languages is not None else language_module.detect(text))
+            analyzers.append(analyzer)
+            counts = Counter(vocab.setdefault(token, len(vocab)) for token in index_terms(text, analyzer))
+            cols.extend(counts.keys())
+            tfs.extend(counts.values())
+            terms_per_row.append(len(counts))
+
+        def joined(old, new, dtype):
+            new = np.frombuffer(new, dtype=dtype) if len(new) else np.zeros(0, dtype)
+            return np.concatenate([old, new]) if len(old) else new.copy()
+
+        return TermCounts(
+            vocab, np.concatenate([self.ids, np.asarray(list(ids), dtype=np.int64)]),
+            joined(self.cols, cols, np.int32), joined(self.tfs, tfs, np.int32),
+            joined(self.terms_per_row, terms_per_row, np.int32),
+            np.concatenate([self.analyzers, np.asarray(analyzers, dtype="<U8")]),
+        )
+
+    def without(self, ids) -> "TermCounts":
+        """These counts less the rows of chunk ``ids``."""
+        gone = np.isin(self.ids, np.asarray(list(ids), dtype=np.int64))
+        if not gone.any():
+            return self
+        keep = ~gone
+        per_term = np.repeat(keep, self.terms_per_row)
+        return TermCounts(self.vocab, self.ids[keep], self.cols[per_term], self.tfs[per_term],
+                          self.terms_per_row[keep], self.analyzers[keep])
+
+    def analyzer_counts(self) -> dict[str, int]:
+        codes, counts = np.unique(self.analyzers, return_counts=True)
+        return {str(c): int(n) for c, n in zip(codes, counts)}
+
+    def index(self) -> "LexicalIndex":
+        return LexicalIndex._from_counts(self)
+
+
 class LexicalIndex:
     """BM25 index over chunk texts; rows are addressed by int64 chunk ids."""
 
@@ -214,28 +274,17 @@ class LexicalIndex:
         """
         if len(texts) != len(ids) or (languages is not None and len(languages) != len(texts)):
             raise ValueError("texts, ids and languages must have the same length")
-        vocab: dict[str, int] = {}
-        analyzers: Counter = Counter()
-        cols, tfs, terms_per_row = array("i"), array("i"), array("i")  # compact while streaming
-        for i, text in enumerate(texts):
-            analyzer = analyzer_of(languages[i] if languages is not None else language_module.detect(text))
-            analyzers[analyzer] += 1
-            counts = Counter(vocab.setdefault(token, len(vocab)) for token in index_terms(text, analyzer))
-            cols.extend(counts.keys())
-            tfs.extend(counts.values())
-            terms_per_row.append(len(counts))
-        data, indices, indptr = _bm25_matrix(
-            np.frombuffer(cols, dtype=np.int32) if cols else np.zeros(0, np.int32),
-            np.frombuffer(tfs, dtype=np.int32) if tfs else np.zeros(0, np.int32),
-            np.frombuffer(terms_per_row, dtype=np.int32) if terms_per_row else np.zeros(0, np.int32),
-            len(vocab),
-        )
+        return TermCounts().with_texts(ids, texts, languages).index()
+
+    @classmethod
+    def _from_counts(cls, counts: "TermCounts") -> "LexicalIndex":
+        data, indices, indptr = _bm25_matrix(counts.cols, counts.tfs, counts.terms_per_row, len(counts.vocab))
         retriever = bm25s.BM25(k1=K1, b=B, method=METHOD)
-        retriever.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(texts)}
-        retriever.vocab_dict = vocab
-        retriever.unique_token_ids_set = set(vocab.values())
+        retriever.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": len(counts.ids)}
+        retriever.vocab_dict = counts.vocab
+        retriever.unique_token_ids_set = set(counts.vocab.values())
         retriever.nonoccurrence_array = None
-        return cls(retriever, np.asarray(ids, dtype=np.int64), dict(analyzers))
+        return cls(retriever, counts.ids, counts.analyzer_counts())
 
     def __len__(self) -> int:
         return len(self._ids)

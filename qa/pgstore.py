@@ -37,6 +37,7 @@ from . import vectors
 from .chunking import embedding_text
 from .errors import IndexCorruptError, IndexMismatchError, IndexMissingError, StoreConnectionError
 from .manifest import check_manifest, expected_manifest
+from .lexical import TermCounts
 from .rows import Reads
 from .schema import row_checksum
 from .snapshot import PRIMARY, Generation, Snapshot
@@ -214,7 +215,7 @@ class PgStore(Store):
         self._lock = threading.RLock()
         self._generation_lock = threading.Lock()
         self._current: Generation | None = None
-        self._corpus: dict[int, tuple[str, str]] = {}  # chunk id → (BM25 text, language), for catching up
+        self._corpus = TermCounts()  # the current generation's BM25 term counts, for catching up
         self._local = threading.local()
         self._readers: list = []
         self._closed = False
@@ -399,16 +400,9 @@ class PgStore(Store):
         dense = {key: self._build_dense(reads, manifest, key, dim, kind, codec)
                  for key, dim in self._encoder_dimensions(manifest).items()}
         chunk_ids, texts, languages = reads.lexical_rows()
-        corpus = {i: (t, lang) for i, t, lang in zip(chunk_ids, texts, languages)}
+        counts = TermCounts().with_texts(chunk_ids, texts, languages)
         sentences = self._kept_sentences(reads, manifest, len(ids))
-        return Generation(number, manifest, ids, dense, self._lexical_from(corpus), sentences), corpus
-
-    @staticmethod
-    def _lexical_from(corpus: dict):
-        from .lexical import LexicalIndex
-
-        ids = sorted(corpus)
-        return LexicalIndex.build([corpus[i][0] for i in ids], ids, languages=[corpus[i][1] for i in ids])
+        return Generation(number, manifest, ids, dense, counts.index(), sentences), counts
 
     def _can_catch_up(self, reads: Reads, current: Generation, manifest: dict) -> bool:
         if manifest != current.manifest and {k: v for k, v in manifest.items() if not k.startswith("vector_")} != {
@@ -461,20 +455,20 @@ class PgStore(Store):
                 kind, codec = vectors.choose(len(ids), self.vector_policy, old)
                 index = self._build_dense(reads, manifest, key, dim, kind, codec)
             dense[key] = index
-        corpus = dict(self._corpus)  # the current generation's stays as it is for its readers
-        gone = set(removed.tolist())
-        for chunk_id in gone:
-            corpus.pop(chunk_id, None)
-        for chunk_id, _, section, text, title, lang in rows:
-            corpus[chunk_id] = (embedding_text(section, text, title), lang)
-        if len(corpus) != len(ids):  # the log and the rows disagree: reload from the rows
+        # BM25: only the new chunks are tokenised; the matrix is recomputed from every row's term counts.
+        counts = self._corpus.without(removed).with_texts(
+            added_ids.tolist(), [embedding_text(section, text, title) for _, _, section, text, title, _ in rows],
+            [r[5] for r in rows],
+        )
+        if len(counts) != len(ids):  # the log and the rows disagree: reload from the rows
             return self._full_load(number, manifest, reads)
+        gone = set(removed.tolist())
         if current.sentences is not None and manifest.get("sentence_vectors") and len(ids) <= self.sentence_cache_passages:
             sentences = {i: v for i, v in current.sentences.items() if i not in gone}
             sentences.update(reads.sentence_vectors(added_ids.tolist()))
         else:
             sentences = self._kept_sentences(reads, manifest, len(ids))
-        return Generation(number, manifest, ids, dense, self._lexical_from(corpus), sentences), corpus
+        return Generation(number, manifest, ids, dense, counts.index(), sentences), counts
 
     # ----------------------------------------------------------------- writing
     def cleanup(self) -> list[str]:

@@ -382,3 +382,27 @@ def test_a_blind_list_can_take_another_lists_judgement_of_what_it_cannot_read():
     z_lexical = dict(zip([1, 2, 3, 4], fusion.zscores([1.0, 2.0, 3.0, 0.0])))
     assert math.isclose(fused[4], 2 * z_lexical[4])  # its BM25 z-score stands in for the English model's
     assert fused[4] < min(fused[1], fused[2], fused[3])
+
+
+def test_term_counts_updated_in_place_score_as_a_fresh_build():
+    """What an app server on a PostgreSQL store does for a new generation: drop removed rows, tokenise only
+    the new ones, recompute the matrix. It must score every question as a build from scratch would."""
+    from qa.lexical import LexicalIndex, TermCounts
+
+    texts = {1: "The lawyer was denied access to the case materials.", 2: "Peaceful assemblies in Almaty.",
+             3: "Le droit de réunion pacifique est reconnu.", 4: "Detention of the blogger was extended.",
+             5: "人人有权享有和平集会和结社的自由。"}
+    languages = {1: "en", 2: "en", 3: "fr", 4: "en", 5: "zh"}
+    old = TermCounts().with_texts([1, 2, 3], [texts[i] for i in (1, 2, 3)], [languages[i] for i in (1, 2, 3)])
+    before = old.index()
+    new = old.without([2]).with_texts([4, 5], [texts[4], texts[5]], [languages[4], languages[5]])
+    fresh = LexicalIndex.build([texts[i] for i in (1, 3, 4, 5)], [1, 3, 4, 5], languages=[languages[i] for i in (1, 3, 4, 5)])
+    assert new.index().search("Almaty", 5) == fresh.search("Almaty", 5) == []  # only in the removed row
+    for query in ("lawyer denied access", "blogger detention extended", "réunion pacifique", "和平集会"):
+        got, want = sorted(new.index().search(query, 5)), sorted(fresh.search(query, 5))
+        assert [c for c, _ in got] == [c for c, _ in want] and got
+        assert [s for _, s in got] == pytest.approx([s for _, s in want])
+    assert new.index().languages == fresh.languages == {"en": 2, "fr": 1, "zh": 1}
+    # the index of the older counts is untouched by the newer ones (readers of the old generation)
+    assert [c for c, _ in before.search("Almaty", 5)] == [2] and len(before) == 3
+    assert before.search("blogger", 5) == []
