@@ -182,7 +182,8 @@ def work(store: PgStore, docs_dir: Path, settings, report: IndexReport, encoders
 
 def _stage(store, conn, docs_dir, settings, chunk_settings, rows, report, encoders, progress, worker, counter) -> int:
     """Load, embed and write staged rows for the claimed ``rows`` (inside the claim transaction)."""
-    stored = {d.path: d for d in store.documents()}
+    claimed = [path for _, paths_json, *_ in rows for path in json.loads(paths_json)]
+    stored = set(r[0] for r in conn.execute("SELECT path FROM verbatim.documents WHERE path = ANY(%s)", (claimed,)))
     loaded, by_work = [], {}
     now = time.time()
     counter["total"] = max(counter["total"], counter["done"] + len(rows))  # files queued by a later plan
@@ -245,11 +246,12 @@ def publish(store: PgStore, after_commit=None, progress=None) -> int | None:
             now = time.time()
             for work_id, path in staged:  # in queue order: a later version of a file replaces an earlier one
                 removed_ids += remove_documents(raw, [path])
+                # chunks first, while their document is still staged (the index on staged documents finds it)
+                raw.execute("UPDATE verbatim.chunks_all SET generation=%s WHERE doc_id IN "
+                            "(SELECT id FROM verbatim.documents_all WHERE work_id=%s AND generation IS NULL)",
+                            (number, work_id))
                 raw.execute("UPDATE verbatim.documents_all SET generation=%s, indexed_at=%s WHERE work_id=%s "
                             "AND generation IS NULL", (number, now, work_id))
-                raw.execute("UPDATE verbatim.chunks_all SET generation=%s WHERE doc_id IN "
-                            "(SELECT id FROM verbatim.documents_all WHERE work_id=%s AND generation=%s)",
-                            (number, work_id, number))
             raw.execute("UPDATE verbatim.work SET state='done', finished_at=%s WHERE id = ANY(%s)",
                         (now, [w for w, _ in staged]))
             store.finish_publish(raw, number, removed_ids)

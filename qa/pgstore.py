@@ -64,6 +64,8 @@ CREATE TABLE verbatim.documents_all(
     kind text NOT NULL, text text NOT NULL, headings text NOT NULL, pages text NOT NULL, page_count integer NOT NULL,
     chunk_count integer NOT NULL, size bigint NOT NULL DEFAULT 0, mtime_ns bigint NOT NULL DEFAULT 0,
     indexed_at double precision NOT NULL, lang text NOT NULL DEFAULT 'und', generation bigint, work_id bigint);
+-- uncompressed: a passage's text is a substr() of its document's, read without decompressing the whole document
+ALTER TABLE verbatim.documents_all ALTER COLUMN text SET STORAGE EXTERNAL;
 CREATE UNIQUE INDEX documents_live_path ON verbatim.documents_all(path) WHERE generation IS NOT NULL;
 CREATE INDEX documents_staged ON verbatim.documents_all(work_id) WHERE generation IS NULL;
 CREATE TABLE verbatim.chunks_all(
@@ -94,6 +96,7 @@ CREATE TABLE verbatim.work(
     created_at double precision NOT NULL, finished_at double precision);
 CREATE INDEX work_todo ON verbatim.work(id) WHERE state = 'todo';
 CREATE INDEX work_staged ON verbatim.work(id) WHERE state = 'staged';
+CREATE INDEX work_todo_path ON verbatim.work(path) WHERE state = 'todo';
 INSERT INTO verbatim.meta(key, value) VALUES ('generation', '0'), ('log_from', '1');
 """
 MIGRATIONS = {1: _DDL_V1}
