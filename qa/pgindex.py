@@ -134,6 +134,10 @@ def plan_update(store: PgStore, docs_dir: Path, settings, report: IndexReport, p
     with raw.transaction():
         waiting = {(path, digest) for path, digest in raw.execute(
             "SELECT path, digest FROM verbatim.work WHERE state IN ('todo', 'staged')")}
+        # A file another indexer published since the scan read the documents is live already: not queued again.
+        candidates = [scan.candidates[paths[0]].path for paths in planned.to_load]
+        waiting |= set(raw.execute("SELECT path, content_hash FROM verbatim.documents WHERE path = ANY(%s)",
+                                   (candidates,)).fetchall())
         now = time.time()
         for paths in planned.to_load:
             first = scan.candidates[paths[0]]

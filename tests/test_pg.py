@@ -316,3 +316,19 @@ def test_a_large_store_is_served_from_an_inverted_file_and_followed_in_place(pg_
         assert search(app, fake_embedder, "zanzibar quokkas wardens", k=1)[0].doc == "late.md"
         assert (app.full_loads, app.catch_ups) == (1, 1) and vectors.index_kind(app.vector_index()) == "ivf"
         assert app.verify()["chunks"] == 270 * 10 + 1
+
+
+def test_a_file_published_while_another_indexer_scanned_is_not_queued_again(pg_settings, docs_dir, fake_embedder,
+                                                                             monkeypatch):
+    from qa.pgindex import plan_update
+    from qa.report import IndexReport
+
+    make_docs(docs_dir, 3, seed=14)
+    run_update(pg_settings, fake_embedder)
+    store = PgStore.open(pg_settings.store, pg_settings)
+    try:
+        monkeypatch.setattr(store, "documents", lambda: [])  # what a scan that read before the publish saw
+        assert plan_update(store, docs_dir, pg_settings, IndexReport()) == 0
+        assert queue_state(store) == {"done": 3}
+    finally:
+        store.close()
