@@ -352,15 +352,25 @@ class PgStore(Store):
         if conn is not None:
             yield Reads(conn, self.dimension)
             return
+        psycopg = _psycopg()
         conn = self._borrow()
-        self._local.conn = conn
         try:
             conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except psycopg.OperationalError:  # an idle connection the server dropped (a restart): take a fresh one
+            self._give_back(conn)
+            conn = _Connection(connect(self.url))
+            conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._local.conn = conn
+        try:
             try:
                 yield Reads(conn, self.dimension)
             finally:
                 if conn.in_transaction and not conn.raw.broken:
                     conn.raw.execute("ROLLBACK")  # read only: nothing to keep
+        except psycopg.OperationalError as exc:  # the server went away or restarted: say so, without the password
+            raise StoreConnectionError(
+                f"Lost the connection to the PostgreSQL store {self.directory}: {_scrub(exc, self.url)}"
+            ) from None
         finally:
             self._local.conn = None
             self._give_back(conn)

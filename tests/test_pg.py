@@ -332,3 +332,23 @@ def test_a_file_published_while_another_indexer_scanned_is_not_queued_again(pg_s
         assert queue_state(store) == {"done": 3}
     finally:
         store.close()
+
+
+def test_dropped_connections_are_replaced_and_a_server_gone_is_a_clear_error(pg_settings, docs_dir, fake_embedder,
+                                                                             pg_cluster):
+    make_docs(docs_dir, 2, seed=15)
+    run_update(pg_settings, fake_embedder)
+    with open_store(pg_settings) as app:
+        assert search(app, fake_embedder, question("doc1s1"), k=1)[0].doc == "doc001.md"
+        admin = connect(pg_settings.store)
+        try:  # what a server restart does to the app server's idle connections
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid() AND application_name = 'verbatim'")
+        finally:
+            admin.close()
+        # the idle connections were dropped: the question takes a fresh one and is answered
+        assert search(app, fake_embedder, question("doc1s1"), k=1)[0].doc == "doc001.md"
+    gone = pg_settings.with_(store=pg_cluster.url("no_such_database"))
+    with pytest.raises(StoreConnectionError, match="Cannot connect") as failed:
+        open_store(gone)
+    assert "no_such_database" in str(failed.value)
