@@ -131,6 +131,7 @@ class Cluster:
                     shutil.chown(p, user)
             self._initdb()
             (self.data / "pg_hba.conf").write_text(PG_HBA)
+            self._make_certificate()
             self._start_server()
             self._wait_connectable()
         except BaseException:
@@ -160,12 +161,22 @@ class Cluster:
             shutil.rmtree(self.data, ignore_errors=True)
             self._run(*base, "--no-locale")
 
+    def _make_certificate(self):
+        """A self-signed certificate for 127.0.0.1, so that the server speaks TLS (``ca_file``: what a client
+        verifies it with, ``?sslmode=verify-full&sslrootcert=…``)."""
+        key, crt = self.data / "server.key", self.data / "server.crt"
+        self._run("openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", f"/CN={HOST}",
+                  "-addext", f"subjectAltName=IP:{HOST}", "-keyout", str(key), "-out", str(crt))
+        self.ca_file = self.tmp / "ca.crt"
+        shutil.copyfile(crt, self.ca_file)
+        self.ca_file.chmod(0o644)
+
     def _start_server(self, attempts: int = 3):
         for attempt in range(attempts):
             self.port = _free_port()
             self.log.unlink(missing_ok=True)
             opts = (f"-p {self.port} -k {shlex.quote(str(self.sockets))} -c listen_addresses={HOST} "
-                    "-c fsync=off -c max_connections=100")
+                    "-c fsync=off -c max_connections=100 -c ssl=on")
             proc = self._run(str(self.bin_dir / "pg_ctl"), "-w", "-t", "60", "-D", str(self.data),
                              "-l", str(self.log), "-o", opts, "start", check=False)
             if proc.returncode == 0:

@@ -352,3 +352,18 @@ def test_dropped_connections_are_replaced_and_a_server_gone_is_a_clear_error(pg_
     with pytest.raises(StoreConnectionError, match="Cannot connect") as failed:
         open_store(gone)
     assert "no_such_database" in str(failed.value)
+
+
+def test_tls_when_the_url_asks_for_it(pg_settings, docs_dir, fake_embedder, pg_cluster, tmp_path):
+    make_docs(docs_dir, 2, seed=16)
+    run_update(pg_settings, fake_embedder)
+    verified = f"{pg_settings.store}?sslmode=verify-full&sslrootcert={pg_cluster.ca_file}"
+    with open_store(pg_settings.with_(store=verified)) as app:
+        assert search(app, fake_embedder, question("doc1s1"), k=1)[0].doc == "doc001.md"
+        with app._read() as reads:
+            assert reads.conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0] is True
+    other = tmp_path / "other.crt"  # a certificate authority that did not sign the server's certificate
+    subprocess.run(["openssl", "req", "-new", "-x509", "-days", "1", "-nodes", "-subj", "/CN=other",
+                    "-keyout", str(tmp_path / "other.key"), "-out", str(other)], check=True, capture_output=True)
+    with pytest.raises(StoreConnectionError, match="Cannot connect"):
+        open_store(pg_settings.with_(store=f"{pg_settings.store}?sslmode=verify-full&sslrootcert={other}"))
