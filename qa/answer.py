@@ -76,7 +76,7 @@ def _sentences_of(passage: Passage) -> list[tuple[int, int]]:
 def _sentence_vectors(snapshot, embedder, passages: list[Passage]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """``(passage index, absolute start, end)`` of every sentence of the passages, and their vectors:
     the ones stored with the index when it has them, else encoded now (and cached)."""
-    members = {i: p.parts or ((p.chunk_id, p.start),) for i, p in enumerate(passages)}
+    members = {i: p.members for i, p in enumerate(passages)}
     stored = snapshot.sentence_vectors([c for chunks in members.values() for c, _ in chunks])  # {} without them
     flat, parts = [], []
     for i, passage in enumerate(passages):

@@ -66,21 +66,15 @@ def cmd_index(args) -> int:
         from .watch import watch
 
         return watch(settings, rebuild=args.rebuild, as_json=args.json)
-    if getattr(args, "worker", False):
-        from .pgindex import update_shared
-
-        if not settings.store:
-            raise SettingsError("--worker needs a PostgreSQL store: set QA_STORE or --store.")
-        report = update_shared(settings.docs, settings, plan=False,
-                               progress=progress_printer(not args.json and sys.stderr.isatty()))
-        print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else as_text(report))
-        return report.exit_code
+    if args.worker and not settings.store:
+        raise SettingsError("--worker needs a PostgreSQL store: set QA_STORE or --store.")
     report = update_index(
         settings.docs,
         settings.index,
         settings,
         rebuild=args.rebuild,
         progress=progress_printer(not args.json and sys.stderr.isatty()),
+        **({"plan": False} if args.worker else {}),  # a worker claims queued files; it never scans the folder
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))

@@ -37,7 +37,7 @@ from .errors import DocumentError, IndexLockedError
 from .indexing import COMMIT_EVERY_PASSAGES, _Candidate, _embed_batch, _fail, _load, _notify, _plan, _scan
 from .chunking import ChunkSettings
 from .pgstore import PLAN_LOCK, PgStore, connect, insert_document, redact, remove_documents
-from .report import Duplicate, Failure, IndexReport, Renamed, UnreadPage
+from .report import Duplicate, IndexReport, Renamed, UnreadPage
 from .retrieval import as_encoders
 
 # Files claimed in one transaction by a worker (the batch a killed worker gives back).
@@ -187,7 +187,7 @@ def work(store: PgStore, docs_dir: Path, settings, report: IndexReport, encoders
 def _stage(store, conn, docs_dir, settings, chunk_settings, rows, report, encoders, progress, worker, counter) -> int:
     """Load, embed and write staged rows for the claimed ``rows`` (inside the claim transaction)."""
     claimed = [path for _, paths_json, *_ in rows for path in json.loads(paths_json)]
-    stored = set(r[0] for r in conn.execute("SELECT path FROM verbatim.documents WHERE path = ANY(%s)", (claimed,)))
+    stored = {r[0] for r in conn.execute("SELECT path FROM verbatim.documents WHERE path = ANY(%s)", (claimed,))}
     loaded, by_work = [], {}
     now = time.time()
     counter["total"] = max(counter["total"], counter["done"] + len(rows))  # files queued by a later plan
@@ -268,6 +268,3 @@ def queue_state(store: PgStore) -> dict[str, int]:
     """``{state: files}`` of the work queue (``todo``, ``staged``, ``done``, ``failed``, ``superseded``)."""
     with store._read() as reads:
         return dict(reads.conn.execute("SELECT state, COUNT(*) FROM work GROUP BY state").fetchall())
-
-
-__all__ = ["update_shared", "plan_update", "work", "publish", "queue_state", "Failure"]

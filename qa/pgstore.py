@@ -41,8 +41,7 @@ from .lexical import TermCounts
 from .rows import Reads
 from .schema import row_checksum
 from .snapshot import PRIMARY, Generation, Snapshot
-from .store import DocumentUpsert, Store, _headings_json, _pages_json, _sentence_blobs  # noqa: F401
-from . import schema
+from .store import DocumentUpsert, Store, _headings_json, _pages_json, chunk_rows
 
 SCHEMA_NAME = "verbatim"
 PG_SCHEMA_VERSION = 1
@@ -119,10 +118,6 @@ def _psycopg():
     return psycopg
 
 
-def is_postgres_url(value) -> bool:
-    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
-
-
 def redact(url: str) -> str:
     """The URL without its password (and without any query parameter that could carry one)."""
     match = re.match(r"^(postgres(?:ql)?://)(?:([^:@/]*)(?::[^@/]*)?@)?([^/?]*)(/[^?]*)?", url or "")
@@ -189,7 +184,7 @@ def _schema_version(conn) -> int:
     return int(row[0]) if row else 1
 
 
-def migrate(conn) -> None:
+def migrate_schema(conn) -> None:
     """Bring the schema up to ``PG_SCHEMA_VERSION``, one transaction per step, under an advisory lock."""
     for step in sorted(MIGRATIONS):
         with conn.transaction():
@@ -218,7 +213,7 @@ class PgStore(Store):
         self._lock = threading.RLock()
         self._generation_lock = threading.Lock()
         self._current: Generation | None = None
-        self._corpus = TermCounts()  # the current generation's BM25 term counts, for catching up
+        self._term_counts = TermCounts()  # the current generation's BM25 term counts, for catching up
         self._local = threading.local()
         self._readers: list = []
         self._closed = False
@@ -255,7 +250,7 @@ class PgStore(Store):
         conn = connect(url)
         try:
             if migrate:
-                globals()["migrate"](conn)
+                migrate_schema(conn)
             version = _schema_version(conn)
             if version == 0:
                 raise IndexMissingError(
@@ -295,7 +290,7 @@ class PgStore(Store):
         """Create the schema (if needed) and install ``manifest``; generation stays where it is (0 when new)."""
         conn = connect(url)
         try:
-            migrate(conn)
+            migrate_schema(conn)
             conn.execute(
                 "INSERT INTO verbatim.meta(key, value) VALUES('manifest', %s) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(manifest),)
@@ -381,14 +376,19 @@ class PgStore(Store):
         if current is not None:
             yield current
             return
-        with self._read() as reads:
-            generation = self._generation(reads.generation(), reads)
-            snap = Snapshot(generation, reads)
-            self._local.snapshot = snap
-            try:
-                yield snap
-            finally:
-                self._local.snapshot = None
+        for _ in range(10):
+            with self._read() as reads:
+                number, current = reads.generation(), self._current
+                if current is not None and number < current.number:
+                    continue  # began before a commit another thread has caught up with: read the newer one
+                snap = Snapshot(self._generation(number, reads), reads)
+                self._local.snapshot = snap
+                try:
+                    yield snap
+                finally:
+                    self._local.snapshot = None
+                return
+        raise IndexCorruptError(f"The store {self.directory} keeps changing; try again.")
 
     def _generation(self, number: int, reads: Reads) -> Generation:
         with self._generation_lock:
@@ -397,16 +397,16 @@ class PgStore(Store):
                 return current
             manifest = reads.manifest()
             if current is not None and number > current.number and self._can_catch_up(reads, current, manifest):
-                generation, corpus = self._catch_up(reads, current, number, manifest)
+                generation, counts = self._catch_up(reads, current, number, manifest)
                 self.catch_ups += 1
             else:
-                generation, corpus = self._full_load(number, manifest, reads)
+                generation, counts = self._full_load(number, manifest, reads)
                 self.full_loads += 1
-            if current is None or number > current.number:  # a reader of an older generation keeps its own
-                self._current, self._corpus, self.manifest = generation, corpus, manifest
+            if current is None or number > current.number:
+                self._current, self._term_counts, self.manifest = generation, counts, manifest
             return generation
 
-    def _full_load(self, number: int, manifest: dict, reads: Reads) -> tuple[Generation, dict]:
+    def _full_load(self, number: int, manifest: dict, reads: Reads) -> tuple[Generation, TermCounts]:
         ids = reads.chunk_ids()
         # The FAISS kind follows the passage count and this server's settings (exact up to ``ann_threshold``).
         kind, codec = vectors.choose(len(ids), self.vector_policy)
@@ -418,14 +418,15 @@ class PgStore(Store):
         return Generation(number, manifest, ids, dense, counts.index(), sentences), counts
 
     def _can_catch_up(self, reads: Reads, current: Generation, manifest: dict) -> bool:
-        if manifest != current.manifest and {k: v for k, v in manifest.items() if not k.startswith("vector_")} != {
-            k: v for k, v in current.manifest.items() if not k.startswith("vector_")
-        }:
+        def settled(m: dict) -> dict:  # what the rows mean; the FAISS kind is this server's own choice
+            return {k: v for k, v in m.items() if not k.startswith("vector_")}
+
+        if settled(manifest) != settled(current.manifest):
             return False
         row = reads.conn.execute("SELECT value FROM meta WHERE key='log_from'").fetchone()
-        return row is not None and int(row[0]) <= current.number + 1 and len(self._corpus) == len(current.ids)
+        return row is not None and int(row[0]) <= current.number + 1 and len(self._term_counts) == len(current.ids)
 
-    def _catch_up(self, reads: Reads, current: Generation, number: int, manifest: dict) -> tuple[Generation, dict]:
+    def _catch_up(self, reads: Reads, current: Generation, number: int, manifest: dict) -> tuple[Generation, TermCounts]:
         """Generation ``number`` from ``current`` and the chunks added and removed since: no full reload."""
         conn = reads.conn
         removed = np.array(
@@ -469,7 +470,7 @@ class PgStore(Store):
                 index = self._build_dense(reads, manifest, key, dim, kind, codec)
             dense[key] = index
         # BM25: only the new chunks are tokenised; the matrix is recomputed from every row's term counts.
-        counts = self._corpus.without(removed).with_texts(
+        counts = self._term_counts.without(removed).with_texts(
             added_ids.tolist(), [embedding_text(section, text, title) for _, _, section, text, title, _ in rows],
             [r[5] for r in rows],
         )
@@ -586,61 +587,32 @@ def insert_document(raw, upsert: DocumentUpsert, manifest: dict, generation: int
                     now: float) -> int:
     """Write a document and its chunks, live at ``generation`` or staged (``generation`` None) for ``work_id``."""
     doc = upsert.document
-    dimension = int(manifest["dimension"])
-    keys = Store._encoder_dimensions(manifest)
-    if len(upsert.chunks) != len(upsert.embeddings):
-        raise ValueError(f"{doc.path}: {len(upsert.chunks)} chunks but {len(upsert.embeddings)} embeddings")
-    extra = upsert.extra or {}
-    for key in keys:
-        if key != PRIMARY and (key not in extra or len(extra[key]) != len(upsert.chunks)):
-            raise ValueError(f"{doc.path}: the '{key}' vectors are missing or do not match the chunks")
     if "\x00" in doc.text:
         raise ValueError(f"{doc.path}: the text holds NUL characters, which PostgreSQL text cannot store")
-    languages, document_language = schema.detect_languages(
-        embedding_text(chunk.section, chunk.text, doc.title) for chunk in upsert.chunks
-    )
+    document_language, rows = chunk_rows(upsert, int(manifest["dimension"]), Store._encoder_dimensions(manifest))
     doc_id = raw.execute(
         "INSERT INTO verbatim.documents_all(path, content_hash, title, symbol, kind, text, headings, pages, page_count, "
         "chunk_count, size, mtime_ns, indexed_at, lang, generation, work_id) "
         "VALUES(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
         (doc.path, doc.content_hash, doc.title, doc.symbol, doc.kind, doc.text, _headings_json(doc.headings),
-         _pages_json(doc.pages), len(doc.pages), len(upsert.chunks), upsert.size, upsert.mtime_ns, now,
+         _pages_json(doc.pages), len(doc.pages), len(rows), upsert.size, upsert.mtime_ns, now,
          document_language, generation, work_id),
     ).fetchone()[0]
-    count = len(upsert.chunks)
     chunk_ids = [r[0] for r in raw.execute(
-        "SELECT nextval('verbatim.chunks_all_id_seq') FROM generate_series(1, %s)", (count,)
-    ).fetchall()] if count else []
-    sentences = upsert.sentences or (None,) * count
-    if len(sentences) != count:
-        raise ValueError(f"{doc.path}: {count} chunks but {len(sentences)} sentence sets")
+        "SELECT nextval('verbatim.chunks_all_id_seq') FROM generate_series(1, %s)", (len(rows),)
+    ).fetchall()] if rows else []
     extra_rows = []
     with raw.cursor().copy(
         'COPY verbatim.chunks_all(id, doc_id, ordinal, start, "end", section, page, page_end, page_label, para, '
         "chunk_hash, embedding, sentence_spans, sentence_vectors, checksum, lang, generation) FROM STDIN"
     ) as copy:
-        for i, (chunk_id, chunk, vector, sentence_set, lang) in enumerate(
-            zip(chunk_ids, upsert.chunks, upsert.embeddings, sentences, languages)
-        ):
-            vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-            if vector.shape[0] != dimension:
-                raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
-            spans_blob = matrix_blob = None
-            if sentence_set is not None:
-                spans_blob, matrix_blob = _sentence_blobs(sentence_set, chunk, dimension, doc.path)
-            blob = vector.tobytes()
+        for chunk_id, row in zip(chunk_ids, rows):
+            chunk = row.chunk
             copy.write_row((
                 chunk_id, doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.section, chunk.page, chunk.page_end,
-                chunk.page_label, chunk.para, chunk.chunk_hash, blob, spans_blob, matrix_blob,
-                row_checksum(blob, spans_blob, matrix_blob), lang, generation,
+                chunk.page_label, chunk.para, chunk.chunk_hash, *row.blobs, row.checksum, row.lang, generation,
             ))
-            for key, dim in keys.items():
-                if key == PRIMARY:
-                    continue
-                other = np.ascontiguousarray(extra[key][i], dtype=np.float32).reshape(-1)
-                if other.shape[0] != dim:
-                    raise ValueError(f"{doc.path}: a '{key}' vector has {other.shape[0]} dimensions, not {dim}")
-                extra_rows.append((chunk_id, key, other.tobytes(), row_checksum(other.tobytes())))
+            extra_rows += [(chunk_id, key, v.tobytes(), row_checksum(v.tobytes())) for key, v in row.extra.items()]
     if extra_rows:
         with raw.cursor().copy("COPY verbatim.extra_all(chunk_id, encoder, vector, checksum) FROM STDIN") as copy:
             for row in extra_rows:

@@ -324,7 +324,7 @@ def join_neighbours(passages: list[Passage], k: int, within: int = JOIN_WITHIN, 
             (i for i, kept in enumerate(result)
              if index < within and i < within and kept.doc == passage.doc and kept.section == passage.section
              and passage.start <= kept.end + JOIN_GAP and kept.start <= passage.end + JOIN_GAP
-             and len(kept.parts or ((kept.chunk_id, kept.start),)) < JOIN_MOST),
+             and len(kept.members) < JOIN_MOST),
             None,
         )
         joined = _joined(result[target], passage, gap_text) if target is not None else None
@@ -347,7 +347,7 @@ def _joined(better: Passage, other: Passage, gap_text=None) -> Passage | None:
             return None
         text = first.text + gap + second.text
     pages = [p for p in (first.page, first.page_end, second.page, second.page_end) if p is not None]
-    parts = (better.parts or ((better.chunk_id, better.start),)) + (other.parts or ((other.chunk_id, other.start),))
+    parts = better.members + other.members
     return replace(
         better, start=first.start, end=max(first.end, second.end), text=text,
         page=min(pages) if pages else None, page_end=max(pages) if pages else None,

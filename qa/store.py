@@ -95,6 +95,57 @@ def _pages_json(pages) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ChunkRow:
+    """What a store writes for one chunk of a ``DocumentUpsert``, checked (``chunk_rows``)."""
+
+    chunk: Chunk
+    lang: str
+    vector: np.ndarray  # float32, the primary encoder's
+    blobs: tuple  # (embedding, sentence spans or None, sentence vectors or None)
+    checksum: str
+    extra: dict  # {encoder key: float32 vector} of the other encoders
+
+
+def chunk_rows(upsert: DocumentUpsert, dimension: int, keys: dict) -> tuple[str, list[ChunkRow]]:
+    """``(document language, rows)`` of an upsert, for either store; ``keys`` is ``{encoder key: dimension}``.
+
+    Raises ``ValueError`` naming the document when the vectors or sentence sets do not fit its chunks.
+    Languages are detected here, on the text BM25 indexes (``schema.detect_languages``)."""
+    doc, count = upsert.document, len(upsert.chunks)
+    if count != len(upsert.embeddings):
+        raise ValueError(f"{doc.path}: {count} chunks but {len(upsert.embeddings)} embeddings")
+    extra = upsert.extra or {}
+    for key in keys:
+        if key != PRIMARY and (key not in extra or len(extra[key]) != count):
+            raise ValueError(f"{doc.path}: the '{key}' vectors are missing or do not match the chunks")
+    sentences = upsert.sentences or (None,) * count
+    if len(sentences) != count:
+        raise ValueError(f"{doc.path}: {count} chunks but {len(sentences)} sentence sets")
+    languages, document_language = schema.detect_languages(
+        embedding_text(chunk.section, chunk.text, doc.title) for chunk in upsert.chunks
+    )
+    rows = []
+    for i, (chunk, vector, sentence_set, lang) in enumerate(zip(upsert.chunks, upsert.embeddings, sentences, languages)):
+        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != dimension:
+            raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
+        spans_blob = matrix_blob = None
+        if sentence_set is not None:
+            spans_blob, matrix_blob = _sentence_blobs(sentence_set, chunk, dimension, doc.path)
+        blob = vector.tobytes()
+        others = {}
+        for key, dim in keys.items():
+            if key == PRIMARY:
+                continue
+            others[key] = np.ascontiguousarray(extra[key][i], dtype=np.float32).reshape(-1)
+            if others[key].shape[0] != dim:
+                raise ValueError(f"{doc.path}: a '{key}' vector has {others[key].shape[0]} dimensions, not {dim}")
+        rows.append(ChunkRow(chunk, lang, vector, (blob, spans_blob, matrix_blob),
+                             row_checksum(blob, spans_blob, matrix_blob), others))
+    return document_language, rows
+
+
 class _Moved(Exception):
     """The generation a reader started on was replaced while it loaded its files: start again on the new one."""
 
@@ -642,15 +693,7 @@ class Store:
     @staticmethod
     def _insert_document(conn, upsert: DocumentUpsert, dimension: int, keys: dict, now: float):
         doc = upsert.document
-        if len(upsert.chunks) != len(upsert.embeddings):
-            raise ValueError(f"{doc.path}: {len(upsert.chunks)} chunks but {len(upsert.embeddings)} embeddings")
-        extra = upsert.extra or {}
-        for key in keys:
-            if key != PRIMARY and (key not in extra or len(extra[key]) != len(upsert.chunks)):
-                raise ValueError(f"{doc.path}: the '{key}' vectors are missing or do not match the chunks")
-        languages, document_language = schema.detect_languages(
-            embedding_text(chunk.section, chunk.text, doc.title) for chunk in upsert.chunks
-        )
+        document_language, rows = chunk_rows(upsert, dimension, keys)
         cursor = conn.execute(
             "INSERT INTO documents(path, content_hash, title, symbol, kind, text, headings, pages, "
             "page_count, chunk_count, size, mtime_ns, indexed_at, lang) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -661,41 +704,24 @@ class Store:
             ),
         )
         doc_id = cursor.lastrowid
-        sentences = upsert.sentences or (None,) * len(upsert.chunks)
-        if len(sentences) != len(upsert.chunks):
-            raise ValueError(f"{doc.path}: {len(upsert.chunks)} chunks but {len(sentences)} sentence sets")
         inserted = []
-        for i, (chunk, vector, sentence_set, lang) in enumerate(zip(upsert.chunks, upsert.embeddings, sentences, languages)):
-            vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-            if vector.shape[0] != dimension:
-                raise ValueError(f"{doc.path}: an embedding has {vector.shape[0]} dimensions, not {dimension}")
-            spans_blob = matrix_blob = None
-            if sentence_set is not None:
-                spans_blob, matrix_blob = _sentence_blobs(sentence_set, chunk, dimension, doc.path)
-            blob = vector.tobytes()
+        for row in rows:
+            chunk = row.chunk
             cursor = conn.execute(
                 "INSERT INTO chunks(doc_id, ordinal, start, end, section, page, page_end, page_label, para, chunk_hash, "
                 "embedding, sentence_spans, sentence_vectors, checksum, lang) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id, chunk.ordinal, chunk.start, chunk.end, chunk.section, chunk.page, chunk.page_end,
-                    chunk.page_label, chunk.para, chunk.chunk_hash, blob, spans_blob, matrix_blob,
-                    row_checksum(blob, spans_blob, matrix_blob), lang,
+                    chunk.page_label, chunk.para, chunk.chunk_hash, *row.blobs, row.checksum, row.lang,
                 ),
             )
             chunk_id = cursor.lastrowid
-            by_key = {PRIMARY: vector}
-            for key in keys:
-                if key == PRIMARY:
-                    continue
-                other = np.ascontiguousarray(extra[key][i], dtype=np.float32).reshape(-1)
-                if other.shape[0] != keys[key]:
-                    raise ValueError(f"{doc.path}: a '{key}' vector has {other.shape[0]} dimensions, not {keys[key]}")
+            for key, other in row.extra.items():
                 conn.execute(
                     "INSERT INTO extra_vectors(chunk_id, encoder, vector, checksum) VALUES(?,?,?,?)",
                     (chunk_id, key, other.tobytes(), row_checksum(other.tobytes())),
                 )
-                by_key[key] = other
-            inserted.append((chunk_id, by_key))
+            inserted.append((chunk_id, {PRIMARY: row.vector, **row.extra}))
         return inserted
 
     def _next_generation(self, reads: Reads, number: int, old: Generation | None, removed_ids, added, manifest):

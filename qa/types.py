@@ -127,6 +127,11 @@ class Passage:
     # The same words in other documents (a treaty as PDF and as Markdown): shown once, the copies cited here.
     also_in: tuple["Copy", ...] = ()
 
+    @property
+    def members(self) -> tuple[tuple[int, int], ...]:
+        """``(chunk id, chunk start)`` of every chunk the passage shows: its own, or those it joins."""
+        return self.parts or ((self.chunk_id, self.start),)
+
 
 @dataclass(frozen=True)
 class AnswerSentence:
