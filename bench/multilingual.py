@@ -8,7 +8,7 @@ document language), BM25 alone and hybrid.
                                                                 # English natural_un set on it vs an English-only index
     .venv/bin/python bench/multilingual.py --detect             # qa.language.detect on UN passages cut short
 
-The questions are tests/data/multilingual.jsonl (see tests/data/MULTILINGUAL.md): for each of 15 UDHR articles, an
+The questions are tests/data/multilingual.jsonl (see tests/data/MULTILINGUAL.md): for each of the 30 UDHR articles, an
 English question and the same question in French, Spanish, Russian, Arabic and Chinese; gold is the article's text in
 each document. A question is asked of one document (``docs=[…]``, as ``verbatim ask --doc``), so "EN→fr hit@3" is
 "an English question finds the right article in the French UDHR among its first three passages"; ``open`` asks the
