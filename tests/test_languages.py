@@ -292,3 +292,51 @@ def test_the_question_set_quotes_the_documents_and_splits_by_article():
     assert all(len(s) == 1 for s in splits.values())  # an article's questions are all dev or all test
     assert {"dev", "test"} == set().union(*splits.values())
     assert len({row["id"] for row in rows}) == len(rows)
+
+
+# ----------------------------------------------------------------------------------------- structure
+
+
+@pytest.mark.parametrize("lang,first,last", [
+    ("fr", "Article premier", "Article 30"), ("es", "Preámbulo", "Artículo 30"), ("ru", "ПРЕАМБУЛА", "Статья 30"),
+    ("ar", "الديباجة", "المادة 30"), ("zh", "序言", "第三十条"),
+])
+def test_each_article_of_a_plain_text_treaty_is_a_heading_and_a_chunk_of_its_own(lang, first, last):
+    from qa.chunking import ChunkSettings, chunk_document
+    from qa.loaders.text import load_text
+    from qa.types import Document
+
+    extracted = load_text(udhr(lang).encode("utf-8"), FILES[lang])
+    articles = [h for h in extracted.headings if h.title != first or first == "Article premier"]
+    assert extracted.headings[0].title == first and extracted.headings[-1].title == last
+    assert len(articles) == 30 and all(extracted.text[h.start:h.end] == h.title for h in extracted.headings)
+    assert extracted.title.startswith("Universal Declaration of Human Rights")  # the file's first line
+    doc = Document(path=FILES[lang], text=extracted.text, title=extracted.title, content_hash="x", headings=extracted.headings)
+    chunks = chunk_document(doc, ChunkSettings())
+    for heading in extracted.headings:  # every article opens a chunk, whose section is that article
+        opening = [c for c in chunks if c.start == heading.start]
+        assert opening and opening[0].section.endswith(heading.title)
+    assert all(extracted.text[c.start:c.end] == c.text for c in chunks)
+
+
+@pytest.mark.parametrize("line,level", [
+    ("Article 14", 3), ("Article premier", 3), ("Artículo 3.", 3), ("Статья 12", 3), ("المادة 5", 3),
+    ("第十九条", 3), ("第二章", 2), ("PART II", 2), ("Chapitre III", 2), ("Preamble", 3),
+    ("Article 5 – Prohibition of torture", 3),
+    ("Article 5 of the Covenant says that no one shall be held in slavery", None),
+    ("Article 5 – States shall take effective measures.", None), ("Articles 3", None),
+    ("The article 5", None), ("article 9 of the convention,", None), ("Participation", None),
+])
+def test_structure_heading_lines(line, level):
+    from qa.loaders.common import structure_heading_level
+
+    assert structure_heading_level(line) == level
+
+
+def test_a_plain_text_without_structure_headings_is_read_as_before():
+    from qa.loaders.text import load_text
+
+    data = "A note\n\nThe State replied in 2024.\nArticle 9 of the Covenant was cited.\n\nEnd.\n".encode()
+    extracted = load_text(data, "note.txt")
+    assert extracted.headings == () and extracted.title is None
+    assert extracted.text == "A note\n\nThe State replied in 2024.\nArticle 9 of the Covenant was cited.\n\nEnd."

@@ -24,6 +24,42 @@ _JUNK_TITLE = re.compile(
 )
 _SPACES = re.compile(r"\s+")
 
+# The structural headings of legal texts in the UN's six languages, alone on their line: "Article 14",
+# "Article premier", "Artículo 3", "Статья 12", "المادة 5", "第十九条", "PART II", "Chapitre III", "Preamble";
+# optionally followed by a short title after a dash or colon ("Article 5 – Prohibition of torture").
+_NUMBER = r"(?:\d{1,3}[A-Za-z]?|[IVXLC]{1,7}|premier|première|primero|primera|unique|único)"
+_WORD_LEVEL = {  # the word (lower case) → heading level
+    **dict.fromkeys("part partie parte часть الجزء الباب chapter chapitre capítulo capitulo глава الفصل "
+                    "section sección seccion раздел".split(), 2),
+    **dict.fromkeys("article artículo articulo статья المادة rule règle regla правило annex annexe anexo "
+                    "приложение المرفق".split(), 3),
+}
+_STRUCTURE_HEADING = re.compile(
+    r"(?i:(?P<word>" + "|".join(sorted(_WORD_LEVEL, key=len, reverse=True)) + r"))\s+" + _NUMBER + r"\.?"
+    r"(?:\s*[.:–—-]\s*\S.*)?"
+    r"|(?P<zh>第[一二三四五六七八九十百零〇两\d]{1,6}(?P<zh_kind>[条條章节節部编編]))(?:\s+\S.*)?"
+    r"|(?P<preamble>(?i:preamble|préambule|preámbulo|преамбула)|الديباجة|序言|前言)"
+)
+STRUCTURE_HEADING_MAX = 90  # characters: a longer line is prose that starts with "Article 5 of …"
+
+
+def structure_heading_level(line: str) -> int | None:
+    """The heading level of a line that is only a legal text's structural heading (see ``_STRUCTURE_HEADING``),
+    or None: parts, chapters and sections are level 2, articles, rules, annexes and preambles level 3."""
+    line = line.strip()
+    if not line or len(line) > STRUCTURE_HEADING_MAX or line.endswith((",", ";")):
+        return None
+    if line.endswith(".") and len(line.split()) > 3:  # "Article 5 – States shall take measures." is prose
+        return None
+    match = _STRUCTURE_HEADING.fullmatch(line)
+    if match is None:
+        return None
+    if match.group("word"):
+        return _WORD_LEVEL[match.group("word").lower()]
+    if match.group("zh"):
+        return 3 if match.group("zh_kind") in "条條" else 2
+    return 3
+
 
 @dataclass
 class Paragraph:

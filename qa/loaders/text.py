@@ -18,6 +18,7 @@ import unicodedata
 
 from ..errors import DocumentError
 from ..types import Extracted, Heading
+from .common import structure_heading_level
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
 # "## Title"; also "####Title" without the space (common in converted treaties) for two or more
@@ -129,11 +130,33 @@ def _normalise_blocks(lines: list[str]) -> list[list[str]]:
 
 
 def load_text(data: bytes, doc: str) -> Extracted:
-    """A plain text file: paragraphs separated by blank lines, no headings."""
+    """A plain text file: paragraphs separated by blank lines. A line that opens a paragraph and is only a
+    legal text's structural heading ("Article 9", "Статья 9", "第九条", "PART II", "Preamble") is a heading
+    paragraph of its own; the first line is then the title when it comes before the first heading and is
+    short, as in a treaty's plain text ("Universal Declaration of Human Rights - French")."""
     text = decode_text(data, doc)
-    blocks = _normalise_blocks(text.split("\n"))
-    clean = "\n\n".join("\n".join(block) for block in blocks)
-    return Extracted(text=clean, kind="text")
+    paragraphs: list[str] = []
+    headings: list[Heading] = []
+    offset = 0
+    for block in _normalise_blocks(text.split("\n")):
+        level = structure_heading_level(block[0])
+        parts = [block[:1], block[1:]] if level is not None else [block]
+        for i, part in enumerate(p for p in parts if p):
+            paragraph = "\n".join(part)
+            if paragraphs:
+                offset += 2  # the "\n\n" before it
+            if i == 0 and level is not None:
+                start = offset + len(paragraph) - len(paragraph.lstrip())
+                headings.append(Heading(start, start + len(paragraph.strip()), level, paragraph.strip()))
+            paragraphs.append(paragraph)
+            offset += len(paragraph)
+    clean = "\n\n".join(paragraphs)
+    title = None
+    if headings:
+        first_line = clean.lstrip().split("\n", 1)[0].strip()
+        if first_line and len(first_line) <= 150 and clean.index(first_line) < headings[0].start:
+            title = first_line
+    return Extracted(text=clean, headings=tuple(headings), title=title, kind="text")
 
 
 def strip_inline(line: str) -> str:
