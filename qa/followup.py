@@ -13,6 +13,13 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*|\d+")
+# Contractions typed without an apostrophe ("whats", "doesnt"): read as the word they stand for.
+_RUN_TOGETHER = {
+    "whats": "what", "wheres": "where", "whos": "who", "hows": "how", "whens": "when", "whys": "why",
+    "isnt": "is", "arent": "are", "wasnt": "was", "werent": "were", "doesnt": "does", "dont": "do", "didnt": "did",
+    "cant": "can", "couldnt": "could", "wont": "will", "wouldnt": "would", "shouldnt": "should", "hasnt": "has",
+    "havent": "have", "hadnt": "had", "mustnt": "must",
+}
 # Openings that always lean on the previous turn ("what about Russia?", "why not?").
 _CONNECTIVE = re.compile(
     r"^\s*(what about|how about|what of|what else|anything else|same (for|question)|"
@@ -26,7 +33,7 @@ _SOFT_CONNECTIVE = re.compile(r"^\s*(and|but|or|so|then|plus|also)\b[\s,]*", re.
 OWN_TOPIC_WORDS = 3  # content words after a soft connective that make the rest a question of its own
 _POINTER = re.compile(
     r"\b(the (first|second|third|fourth|last|latter|former|other|same|previous|above) (one|ones|case|point|article)|"
-    r"the latter|the former|after that|before that|next|afterwards|as well\?)\b",
+    r"the latter|the former|after that|before that|next|afterwards|as well\?|the (list|rest|others|remainder)\b(?! of))\b",
     re.I,
 )
 # Personal pronouns that point back to someone named before.
@@ -55,7 +62,8 @@ _AUXILIARY = frozenset("is are was were do does did can could may might must sha
 _DUMMY_IT_NEXT = frozenset(
     "legal illegal lawful unlawful allowed permitted possible true false forbidden prohibited banned "
     "required necessary mandatory common usual normal okay ok right wrong fair acceptable compulsory "
-    "enough easy hard difficult still ever really matter matters mattered".split()
+    "enough easy hard difficult still ever really matter matters mattered "
+    "take takes took taking cost costs said claimed reported alleged known believed argued".split()
 )
 # Nouns that only mean something about a topic named before ("which years?", "which court?").
 _NEEDS_TOPIC = frozenset(
@@ -78,12 +86,27 @@ _POINTED = _NEEDS_TOPIC | frozenset(
 _QUANTIFIER = frozenset("no any every some each".split())
 # Antecedents inside the question for "they/them/their" ("detain someone without telling them why").
 _INDEFINITE = frozenset("someone somebody anyone anybody everyone everybody people persons person citizens".split())
+# Nouns for someone or something of the story told before when no name follows ("what was the committee's answer?").
+_GENERIC = frozenset("committee court government state authorities ministry police lawyer judge prosecutor".split())
+# A fragment that goes on from the previous question: "by which police departments?", "under the ICCPR?".
+_PREPOSITION = frozenset("by under in for from with at since during through via on against after before".split())
+# Requests about what was just shown: "quote the sentence", "give me the exact wording", "summarise the reasoning".
+_REQUEST = frozenset(
+    "quote give show summarise summarize explain elaborate expand clarify repeat translate read list cite".split()
+)
+# What a request asks for when it is about the passages just shown ("the exact wording", "the reasoning").
+_SHOWN = frozenset(
+    "wording text sentence sentences reasoning passage passages paragraph paragraphs quote quotes words summary "
+    "argument arguments finding findings conclusion conclusions more".split()
+)
+_BE = frozenset("is are was were be been being am".split())
 # "…, but is slavery banned?": the question is the last clause.
 _LAST_CLAUSE = re.compile(r"^.*(?:,\s*but\s+|;\s*)", re.I | re.S)
 
 
 def _tokens(text: str) -> list[str]:
-    return [w.strip("'’-") for w in _WORD.findall(text)]
+    words = (w.strip("'’-") for w in _WORD.findall(text))
+    return [_RUN_TOGETHER.get(w.lower(), w) for w in words]
 
 
 def _dummy_it(words: list[str], i: int) -> bool:
@@ -96,14 +119,27 @@ def _named_before(tokens: list[str], i: int) -> bool:
     """A name (a capitalised word that does not start the question) or an indefinite person before ``i``."""
     return any(
         (j > 0 and t[:1].isupper() and t.lower() not in _FRAME and t != "I") or t.lower() in _INDEFINITE
+        or (t.lower().endswith(("'s", "’s")) and t.lower()[:-2] not in _FRAME | _GENERIC)  # "was smailova's lawyer…"
         for j, t in enumerate(tokens[:i])
     )
 
 
 def refers_back(question: str) -> bool:
     """Whether ``question`` needs the previous turn to be understood."""
-    if _CONNECTIVE.search(question) or _POINTER.search(question):
+    if _POINTER.search(question):
         return True
+    connective = _CONNECTIVE.search(question)
+    if connective:
+        # "what about the Framework Plan for Civil Society - what does it set out?" asks a question of its own.
+        return not (connective.group(1).lower() in ("what about", "how about") and _asks_of_its_own(question[connective.end():]))
+    words = [t.lower() for t in _tokens(question)]
+    if words and words[0] in _PREPOSITION and len(words) <= 6 and not any(w in _AUXILIARY for w in words):
+        return True  # "by which police departments?", "under the ICCPR?", "in 2023?"
+    if words and words[0] in _REQUEST and any(w in _SHOWN or w in _PERSONAL or w in ("it", "that", "this") for w in words[1:]) \
+            and not _names_something(_tokens(question)[1:], numbers=False):
+        return True  # "quote the sentence", "give me the exact wording of paragraph 2"
+    if len(words) >= 2 and words[-1] == "then" and words[-2] not in ("since", "until", "till", "and", "but"):
+        return True  # "who decides then?"
     soft = _SOFT_CONNECTIVE.match(question)
     if soft:
         rest = question[soft.end():]
@@ -113,8 +149,27 @@ def refers_back(question: str) -> bool:
     return _leans_back(question)
 
 
+def _asks_of_its_own(rest: str) -> bool:
+    """After "what about": a topic of two or more words and then a question about it ("…, is it protected?")."""
+    parts = re.split(r",|\?|\s[-–—]\s", rest, maxsplit=1)
+    if len(parts) < 2:
+        return False
+    topic = [w for w in _tokens(parts[0]) if w.lower() not in _FRAME and len(w) > 1]
+    asks = any(w.lower() in _WH or w.lower() in _AUXILIARY for w in _tokens(parts[1]))
+    return len(topic) >= 2 and asks and not _leans_back(rest)
+
+
+def _names_something(tokens: list[str], numbers: bool = True) -> bool:
+    """A capitalised word that is not a question word ("Optional Protocol", "UDHR"), or a number."""
+    return any((t[:1].isupper() and t.lower() not in _FRAME and t != "I") or (numbers and t.isdigit()) for t in tokens)
+
+
 def _leans_back(question: str) -> bool:
     question = _LAST_CLAUSE.sub("", question)
+    # "It is often said that torture is banned. Where does the Convention say that?": the last sentence may
+    # point at the one before it.
+    sentences = [part for part in re.split(r"(?<=[.!?])\s+", question.strip()) if part]
+    earlier_topic = len(sentences) > 1 and len([w for w in _tokens(" ".join(sentences[:-1])) if w.lower() not in _FRAME]) >= 2
     tokens = _tokens(question)
     words = [t.lower() for t in tokens]
     if not words:
@@ -122,6 +177,8 @@ def _leans_back(question: str) -> bool:
     content = [w for w in words if w not in _FRAME and len(w) > 1]
     if not content or all(w in _NEEDS_TOPIC or w.isdigit() for w in content):
         return True  # "Why?", "When was that?", "Which court?", "And in 2023?"
+    if all(w in _NEEDS_TOPIC or w in _GENERIC or w.rstrip("'s’") in _GENERIC for w in content) and not _names_something(tokens):
+        return True  # "what was the committee's answer?"
     if len(words) <= 2 and words[0] in _WH and not any(t[:1].isupper() for t in tokens[1:]):
         return True  # "who decides?"
     if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME:
@@ -129,20 +186,28 @@ def _leans_back(question: str) -> bool:
     long_question = len(content) >= 8
     # "Right to leave any country, where is that?", "Is that legal, shutting down an NGO over paperwork?",
     # "working group on defenders - who sits on it?": the pronoun points at the other side of the question's
-    # own comma or dash.
+    # own comma or dash, when that side names something rather than asking a question of its own ("what happens
+    # there, do NGOs speak?") or offering an alternative ("does that cover mental pain too, or only physical?").
     parts = re.split(r",|\s[-–—]\s", question, maxsplit=1)
-    own_topic = len(parts) > 1 and any(len([w for w in _tokens(part) if w.lower() not in _FRAME]) >= 2 for part in parts)
+    first_part = len(_tokens(parts[0])) if len(parts) > 1 else len(tokens)
+    names = [_names_a_referent(part) for part in parts] if len(parts) > 1 else [False]
+    own_topics = (earlier_topic or names[-1], earlier_topic or names[0])  # for a pronoun in the first part, the second
     last = len(words) - 1
     for i, word in enumerate(words):
-        if word in _PERSONAL and not (_named_before(tokens, i) or long_question):
-            return True
+        own_topic = own_topics[0] if i < first_part else own_topics[1]
+        if word in _PERSONAL and not (_named_before(tokens, i) or (long_question and _named_before(tokens, len(tokens)))):
+            return True  # "whats his actual title?" however long the rest
         if word in ("it", "its") and not (_dummy_it(words, i) or own_topic or long_question or _said_before(tokens, i)):
             return True
         if word in ("this", "these", "those") and not (own_topic or long_question):
             return True  # "this law", "those cases", "is this allowed?"
+        if word == "there" and i > 0 and words[i - 1] not in _BE and (i == last or words[i + 1] not in _BE) and not own_topic:
+            return True  # "what happens there?", not "is there a right to…"
         if word == "that" and not own_topic:
             before = words[i - 1] if i > 0 else ""
             after = words[i + 1] if i < last else ""
+            if before in _AUXILIARY:
+                return True  # "does that cover mental suffering too?", "was that before or after the hearing…?"
             if after in _POINTED or (i == last and before not in ("so", "than")):
                 return True  # "who brought that case?", "who should decide that?"
             # "when was that adopted?", "does that include…?" — not the "that" of "true that…", "the law that…"
@@ -151,6 +216,12 @@ def _leans_back(question: str) -> bool:
         if word in ("one", "ones") and i == last and i > 0 and words[i - 1] not in _QUANTIFIER and not own_topic:
             return True  # "what if a state doesn't submit one?"
     return False
+
+
+def _names_a_referent(part: str) -> bool:
+    tokens = _tokens(part)
+    return (len([w for w in tokens if w.lower() not in _FRAME]) >= 2
+            and tokens[0].lower() not in _AUXILIARY | _WH | {"or", "and", "but"})
 
 
 def _said_before(tokens: list[str], i: int) -> bool:
@@ -162,7 +233,8 @@ def _said_before(tokens: list[str], i: int) -> bool:
         clause = words[: len(words) - 1 - words[::-1].index("and")]
         if len([w for w in clause if w not in _FRAME and len(w) > 1]) >= 2:
             return True
-    return i + 1 < len(tokens) and _named_before(tokens, i) and tokens[i + 1].lower() not in _FRAME
+    return i + 1 < len(tokens) and _named_before(tokens, i) and (
+        tokens[i + 1].lower() not in _FRAME or tokens[i + 1].lower() in _AUXILIARY)  # "does Italy say it will…"
 
 
 def contextualize(question: str, history: list[str] | None) -> str:

@@ -27,6 +27,9 @@ def _conversations(name: str) -> list[dict]:
     "Since when?", "how many are still pending?", "what about funding of NGOs?", "is this binding?",
     "and the second optional protocol?", "who brought that case", "who should decide that?",
     "what happens if a state doesnt submit one", "And what did the Committee decide?",
+    "By which police departments", "who decides then", "quote the sentence", "What was the committee's answer",
+    "Does that cover purely mental suffering too, or only physical pain?", "What happens there during the session, do NGOs speak",
+    "whats his actual title, acting minister or deputy minister?", "Is Spain on the list?",
 ])
 def test_questions_that_lean_on_the_previous_turn(question):
     assert refers_back(question)
@@ -35,6 +38,11 @@ def test_questions_that_lean_on_the_previous_turn(question):
 
 @pytest.mark.parametrize("question", [
     "Is torture ever allowed?", "Is it legal to detain someone without a trial?", "Who funds NGOs?",
+    "also whats a list of issues prior to reporting", "how long does it normally take to finish an investigation",
+    "what about the Framework Plan for Civil Society up to 2030 - what does it set out?",
+    "does Italy say it will support the Special Rapporteur on the right to food",
+    "was smailova's lawyer at the hearing where she was declared wanted", "Explain non-refoulement",
+    "It is often said torture is absolutely prohibited. where does the Convention against Torture say that?",
     "Is it true that the Covenant bans slavery?", "Right to leave any country, where is that?",
     "Is Mary Lawlor one of the addressees, and what is her mandate?",
     "Can the police detain someone without telling them why?",
@@ -51,7 +59,8 @@ def test_questions_that_stand_alone_are_not_prefixed(question):
     assert contextualize(question, ["What did the reply say about the privacy case?"]) == question
 
 
-@pytest.mark.parametrize("name", ["conversations.jsonl", "conversations_dev2.jsonl", "conversations_dev3.jsonl"])
+@pytest.mark.parametrize("name", ["conversations.jsonl", "conversations_dev2.jsonl", "conversations_dev3.jsonl",
+                                  "conversations_dev4.jsonl"])
 def test_follow_up_detection_on_the_written_conversations(name):
     rows = _conversations(name)
     right = sum(refers_back(row["turns"][1]) == row["follow_up"] for row in rows)
@@ -59,10 +68,10 @@ def test_follow_up_detection_on_the_written_conversations(name):
 
 
 def test_follow_up_detection_on_the_held_out_conversations_stays_above_its_measured_floor():
-    """Written by someone who never saw the rules (0.875, README): a guard against regressions."""
+    """Written by someone who never saw the rules (0.896, README): a guard against regressions."""
     rows = _conversations("conversations_holdout.jsonl")
     right = sum(refers_back(row["turns"][1]) == row["follow_up"] for row in rows)
-    assert len(rows) >= 60 and right / len(rows) >= 0.87
+    assert len(rows) >= 60 and right / len(rows) >= 0.89
 
 
 def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir, fake_embedder):
