@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .chunking import text_size
 from .followup import contextualize
 from .retrieval import (
     PRIMARY_LANGUAGES, SPARE_HITS, Searcher, as_encoders, check_question, drop_copies, expand_acronyms, gap_reader, join_neighbours,
@@ -46,6 +47,10 @@ CONFIDENCE = {
 FOREIGN_NOT_FOUND_BELOW = {"same language": 0.80, "across languages": 0.75}
 ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
 MAX_ANSWER_SENTENCES = 3
+# Sentences of passages in a language the primary (English) model does not read, encoded by the second encoder
+# at question time to pick their highlights (about 28 ms a sentence on one core, so at most 0.45 s for a
+# question; cached across questions). Sentences past the first 16 (in passage order) get no highlight.
+FOREIGN_SENTENCES_MOST = 16
 MIN_SENTENCE_CHARS = 25
 
 _SENTENCE_CACHE: dict[tuple[int, str], np.ndarray] = {}
@@ -161,7 +166,8 @@ def ask(
     query = expand_acronyms(contextualize(question, history))
     encoders = as_encoders(embedder)
     with store.snapshot() as snap:
-        result = Searcher(snap, encoders).search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False)
+        searcher = Searcher(snap, encoders)
+        result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False)
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
@@ -180,9 +186,10 @@ def ask(
         analyzers = snap.lexical.query_analyzers(query)
     sentence_scores = matrix @ query_vector[0] if len(flat) else np.zeros(0)
     passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
+    pick_scores, foreign, unjudged = _foreign_scores(searcher, result, passages, flat, sentence_scores)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
-    highlighted, chosen, best_sentence = _quote(passages, flat, sentence_scores)
+    highlighted, chosen, best_sentence = _quote(passages, flat, sentence_scores, pick_scores, foreign, unjudged)
     signals = {
         "sentence": best_sentence,
         "passage": float(passage_scores.max()),
@@ -202,14 +209,41 @@ def ask(
                   timings=timings, status=status, signals=signals, cosines=cosines)
 
 
-def _quote(passages: list[Passage], flat, sentence_scores) -> tuple[list[Passage], list[AnswerSentence], float]:
+def _foreign_scores(searcher, result, passages, flat, sentence_scores):
+    """Scores to pick highlights and answer sentences by: the primary model's cosines, except for sentences of
+    passages in a language it does not read, which get their cosine under the index's second (multilingual)
+    encoder when it has one. Returns ``(scores, foreign, unjudged)``: ``foreign`` the indices into ``flat`` of
+    those sentences, ``unjudged`` the ones past ``FOREIGN_SENTENCES_MOST`` (never highlighted: no highlight
+    is better than one picked by a model that cannot read the passage)."""
+    foreign = frozenset(j for j, (pi, _, _) in enumerate(flat) if passages[pi].lang not in PRIMARY_LANGUAGES)
+    key = next((key for key in searcher.snapshot.generation.dense if key != PRIMARY), None)
+    vector = result.query_vectors.get(key) if key else None
+    if not foreign or vector is None:
+        return sentence_scores, frozenset(), frozenset()
+    order = sorted(foreign)
+    judged, unjudged = order[:FOREIGN_SENTENCES_MOST], frozenset(order[FOREIGN_SENTENCES_MOST:])
+    texts = [passages[flat[j][0]].text[flat[j][1] - passages[flat[j][0]].start : flat[j][2] - passages[flat[j][0]].start]
+             for j in judged]
+    scores = np.array(sentence_scores, dtype=np.float32, copy=True)
+    scores[judged] = encode_cached(searcher.encoder(key), texts) @ vector[0]
+    return scores, foreign, unjudged
+
+
+def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, foreign=frozenset(),
+           unjudged=frozenset()) -> tuple[list[Passage], list[AnswerSentence], float]:
     """The passages with their highlights, the answer sentences, and the best answer sentence's cosine.
 
     Only prose is highlighted or quoted: never an address block, a letterhead or a contents line. Sentences
     are judged lazily, best first, so a question checks a dozen of them rather than all. Ties go to the
     higher-ranked passage, then the earlier sentence (a sentence shared by two overlapping passages is
     cited to the first card that shows it).
+
+    ``pick_scores`` (default: ``sentence_scores``) choose highlights and answer sentences; the best answer
+    sentence's cosine stays the primary model's. Sentences in ``foreign`` (scored by another model) compete
+    only with each other: the answer is quoted from them when the first passage is one of theirs, else from
+    the others. Sentences in ``unjudged`` are never picked.
     """
+    pick_scores = sentence_scores if pick_scores is None else pick_scores
     judged: dict[int, bool] = {}
 
     def prose(j: int) -> bool:
@@ -218,25 +252,31 @@ def _quote(passages: list[Passage], flat, sentence_scores) -> tuple[list[Passage
             judged[j] = is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start])
         return judged[j]
 
-    def long_enough(j: int) -> bool:
-        return flat[j][2] - flat[j][1] >= MIN_SENTENCE_CHARS
+    def long_enough(j: int) -> bool:  # a Chinese character counts as three letters
+        pi, s, e = flat[j]
+        return e - s >= MIN_SENTENCE_CHARS or text_size(passages[pi].text[s - passages[pi].start : e - passages[pi].start]) >= MIN_SENTENCE_CHARS
 
     order = sorted(range(len(flat)), key=lambda j: (-float(sentence_scores[j]), flat[j][0], flat[j][1]))
+    picking = sorted((j for j in range(len(flat)) if j not in unjudged),
+                     key=lambda j: (-float(pick_scores[j]), flat[j][0], flat[j][1]))
     highlighted = []
     for i, passage in enumerate(passages):
-        mine = [j for j in order if flat[j][0] == i]
+        mine = [j for j in picking if flat[j][0] == i]
         picked = list(islice((j for j in ([j for j in mine if long_enough(j)] or mine) if prose(j)), 2))
         keep = []
         if picked:
-            best = float(sentence_scores[picked[0]])
-            keep = [flat[j][1:] for j in picked if float(sentence_scores[j]) >= best - 0.05]
+            best = float(pick_scores[picked[0]])
+            keep = [flat[j][1:] for j in picked if float(pick_scores[j]) >= best - 0.05]
         highlighted.append(replace(passage, highlights=tuple(sorted(keep))))
 
     best_sentence = next((float(sentence_scores[j]) for j in order if long_enough(j) and prose(j)), 0.0)
+    first_foreign = any(flat[j][0] == 0 for j in foreign)
+    pool = [j for j in picking if (j in foreign) == first_foreign]
+    best_pick = next((float(pick_scores[j]) for j in pool if long_enough(j) and prose(j)), 0.0)
     chosen, seen = [], set()
-    for j in order:
-        score, (pi, s, e) = float(sentence_scores[j]), flat[j]
-        if len(chosen) == MAX_ANSWER_SENTENCES or score < best_sentence - 0.08:
+    for j in pool:
+        score, (pi, s, e) = float(pick_scores[j]), flat[j]
+        if len(chosen) == MAX_ANSWER_SENTENCES or score < best_pick - 0.08:
             break
         passage = passages[pi]
         if not long_enough(j) or (passage.doc, s, e) in seen or not prose(j):  # overlapping chunks share sentences

@@ -117,6 +117,11 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-
 CJK_WEIGHT = 3
 
 
+def text_size(text: str) -> int:
+    """The length of ``text`` with CJK characters counted ``CJK_WEIGHT`` times (as passages are sized)."""
+    return len(text) + (CJK_WEIGHT - 1) * len(_CJK.findall(text))
+
+
 def _sizer(text: str):
     """``size(start, end)``: the length of ``text[start:end]`` with CJK characters counted ``CJK_WEIGHT`` times."""
     if not _CJK.search(text):

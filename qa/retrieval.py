@@ -143,6 +143,10 @@ class Searcher:
         result.update({key: future.result() for key, future in later.items()})
         return result
 
+    def encoder(self, key: str):
+        """The encoder of ``key`` (``PRIMARY`` or a second encoder of the index)."""
+        return self._encoder(key)
+
     def _encoder(self, key: str):
         """The encoder of ``key``: given, or (a second encoder the caller did not pass) the model the manifest names."""
         if key not in self.encoders:

@@ -208,3 +208,39 @@ def test_passages_run_on_their_own_thread_count_and_questions_on_one(monkeypatch
     assert e5_module.E5Encoder(threads=1).passage_threads >= 1
     with pytest.raises(ValueError):
         e5_module.E5Encoder(threads=1, passage_threads=0)
+
+
+@pytest.mark.parametrize("lang, sentences, target, questions", [
+    ("ru", ["Правительство благодарит специальных докладчиков за их письмо и сообщает следующее.",
+            "Закон об общественных объединениях был изменён в 2021 году, чтобы упростить их регистрацию.",
+            "Суд назначил журналистке штраф в размере двух тысяч евро за клевету.",
+            "О мирных собраниях необходимо уведомлять местные органы власти за три дня.",
+            "Правительство готово продолжать диалог со специальными процедурами."],
+     2, ("What fine did the court give the journalist for defamation?", "Какой штраф суд назначил журналистке?")),
+    ("zh", ["政府感谢特别报告员的来信，并提供以下资料。", "二〇二一年修订了社会团体法，以简化登记手续。",
+            "法院以诽谤罪判处该记者罚款两千欧元。", "和平集会须提前三天通知地方当局。", "政府愿意继续与特别程序进行对话。"],
+     2, ("What fine did the court give the journalist for defamation?", "法院对记者处以多少罚款？")),
+])
+def test_highlights_in_a_passage_the_english_model_cannot_read_are_picked_by_e5(tmp_path, settings, lang, sentences,
+                                                                                 target, questions):
+    """A Russian or Chinese passage of several sentences, asked about one of them in English and in its own
+    language: the highlight and the quoted sentence are that sentence (MiniLM's cosines say nothing there)."""
+    import qa.encoders
+    from conftest import write
+    from qa.answer import ask
+    from qa.indexing import update_index
+    from qa.store import Store
+
+    settings = settings.with_(second_encoder=qa.encoders.E5)
+    docs = tmp_path / "docs"
+    write(docs, "reply.txt", ("" if lang == "zh" else " ").join(sentences))
+    encoders = qa.encoders.encoders_for(settings)
+    update_index(docs, settings.index, settings, embedder=encoders)
+    with Store.open(settings.index, settings) as store:
+        for question in questions:
+            answer = ask(store, encoders, question, k=3)
+            top = answer.passages[0]
+            assert top.lang == lang and sentences[target] in top.text
+            start, end = top.highlights[0]
+            assert top.text[start - top.start : end - top.start] == sentences[target], question
+            assert answer.sentences and answer.sentences[0].text == sentences[target]

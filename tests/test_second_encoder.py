@@ -88,3 +88,28 @@ def test_the_model_settings_are_checked():
     with pytest.raises(SettingsError, match="packaged models"):
         qa.encoders.second_key(load_settings({}).with_(second_encoder="nope"))
     assert qa.encoders.second_key(load_settings({})) is None
+
+
+def test_highlights_of_a_passage_the_primary_model_cannot_read_come_from_the_second_encoder(
+        settings, docs_dir, two_encoders, monkeypatch):
+    from qa import answer as answer_module
+
+    settings, primary, second = two_encoders
+    target = "Le tribunal a infligé une amende de deux mille euros à la journaliste pour diffamation."
+    write(docs_dir, "reponse.txt", " ".join([
+        "Le Gouvernement remercie les rapporteurs spéciaux de leur lettre et transmet les informations suivantes.",
+        target,
+        "Les réunions pacifiques doivent être notifiées aux autorités locales trois jours à l’avance.",
+    ]))
+    update_index(docs_dir, settings.index, settings)
+    encoders = {PRIMARY: primary, "e5": second}
+    question = "amende infligée à la journaliste pour diffamation"
+    with Store.open(settings.index, settings) as store:
+        answer = answer_module.ask(store, encoders, question, k=1)
+        top = answer.passages[0]
+        assert top.lang == "fr"
+        assert [top.text[s - top.start : e - top.start] for s, e in top.highlights] == [target]
+        assert [s.text for s in answer.sentences] == [target]
+        monkeypatch.setattr(answer_module, "FOREIGN_SENTENCES_MOST", 0)  # none judged: none highlighted
+        answer = answer_module.ask(store, encoders, question + " ?", k=1)
+        assert answer.passages[0].highlights == () and answer.sentences == ()
