@@ -163,8 +163,8 @@ def ask(
     """Retrieve passages for a question, highlight the sentences that answer it and decide if it is answered."""
     started = time.perf_counter()
     question = check_question(question, max_question_chars)
-    query = expand_acronyms(contextualize(question, history))
     encoders = as_encoders(embedder)
+    query = expand_acronyms(contextualize(question, history, encoders[PRIMARY]))
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False)

@@ -74,6 +74,28 @@ def test_follow_up_detection_on_the_held_out_conversations_stays_above_its_measu
     assert len(rows) >= 60 and right / len(rows) >= 0.89
 
 
+def test_the_follow_up_model_reads_the_conversations_with_minilm(real_embedder):
+    """The rules for the unmistakable cases, then the logistic model over MiniLM vectors (bench/followup.py)."""
+    from qa.followup import needs_previous, reads_model
+
+    assert reads_model(real_embedder)
+    written = [row for name in ("conversations.jsonl", "conversations_dev2.jsonl", "conversations_dev3.jsonl",
+                                "conversations_dev4.jsonl") for row in _conversations(name)]
+    held = _conversations("conversations_holdout.jsonl")
+    right = [sum(needs_previous(r["turns"][1], r["turns"][0], real_embedder) == r["follow_up"] for r in rows)
+             for rows in (written, held)]
+    assert right[0] / len(written) >= 0.95  # fitted on them
+    assert right[1] / len(held) >= 0.93  # never fitted on: 90 of 96 (README)
+
+
+def test_without_minilm_the_rules_decide(fake_embedder):
+    from qa.followup import needs_previous, reads_model
+
+    assert not reads_model(fake_embedder)
+    assert needs_previous("what is she accused of?", "Who is Smailova?", fake_embedder)
+    assert not needs_previous("Is torture ever allowed?", "Who is Smailova?", fake_embedder)
+
+
 def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir, fake_embedder):
     write(docs_dir, "a.md", "# Torture\n\nTorture is prohibited in all circumstances without exception.")
     write(docs_dir, "b.md", "# Smailova\n\nMs. Smailova was accused of fraud and of spreading false information.")
