@@ -1,6 +1,7 @@
 """OCR of scanned documents: accuracy against the original text layer, seconds per page, time to index.
 
-Usage: ``.venv/bin/python bench/ocr.py [--pages N] [--index-pages 10]`` — makes degraded scans of the UN PDFs
+Usage: ``.venv/bin/python bench/ocr.py [--pages N] [--docs association,A_80] [--index-pages 10] [--no-index]``
+(``--docs``: only the PDFs whose name contains one of the strings) — makes degraded scans of the UN PDFs
 in ``../shared/corpora/un_human_rights_docs/`` (``scanned_copy``: each page rendered at 200 dpi in grey, turned
 0.7°, blurred, with noise, through JPEG quality 60, written back as an image-only PDF; nothing is kept), reads
 each with Verbatim's PDF loader and compares the text with the loader's text of the original, per document:
@@ -207,17 +208,24 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", type=int, default=None, help="OCR at most this many pages of each document")
     parser.add_argument("--index-pages", type=int, default=10)
     parser.add_argument("--no-index", action="store_true", help="skip the indexing time")
+    parser.add_argument("--docs", default="", help="only the PDFs whose file name contains one of these "
+                                                   "comma-separated strings (case ignored), e.g. association,A_80")
     args = parser.parse_args(argv)
     from qa import ocr
 
     rows = []
     print(f"OCR engine: {ocr.engine_version()}; {ocr.cores()} cores; scans at {SCAN_DPI} dpi, degraded")
     print(f"{'document':58} {'pages':>5} {'chars':>7} {'words':>7} {'s/page':>7} {'conf':>6}")
+    wanted = [w.lower() for w in args.docs.split(",") if w]
     for path in sorted(UN_DOCS.rglob("*.pdf")):
+        if wanted and not any(w in path.name.lower() for w in wanted):
+            continue
         row = measure_document(path, args.pages)
         rows.append(row)
         print(f"{row['doc'][:58]:58} {row['pages']:>5} {row['char_accuracy']:>7.2%} {row['word_recall']:>7.2%} "
               f"{row['seconds_per_page']:>7.1f} {row['mean_confidence'] or 0:>6.3f}")
+    if not rows:
+        parser.error(f"no UN PDF's name contains any of {args.docs!r}")
     result = {"engine": ocr.engine_version(), "cores": ocr.cores(), "documents": rows,
               "min_char_accuracy": min(r["char_accuracy"] for r in rows),
               "min_word_recall": min(r["word_recall"] for r in rows),

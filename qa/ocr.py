@@ -5,6 +5,8 @@ letters, digits and Chinese), run by ``onnxruntime`` on the CPU, without the ang
 lines upside down on scanned letters). Nothing is downloaded: a missing model file is an error.
 
 * ``render_page`` rasterises one PDF page with pypdfium2 (grey, ``DPI``).
+* Every line the detector finds is contrast-stretched before recognition (``stretch_contrast``): light-grey
+  type in boxes and sidebars is read as the model reads black type.
 * ``read_image`` runs the engine once and returns an ``OcrPage``: the words of every line it read, in the
   page's coordinates (points, y down) with the scan's skew taken out, so that ``pdf.py`` can treat them as
   the words of a text layer (running headers, columns, paragraphs), and the page's mean confidence; or, for a
@@ -21,6 +23,7 @@ import io
 import json
 import math
 import os
+import re
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
@@ -31,7 +34,10 @@ from .errors import DocumentError
 DPI = 200
 MAX_SIDE_PX = 4000  # a poster-sized page is rendered smaller rather than at DPI
 MIN_LINE_SCORE = 0.5  # lines read with less confidence are dropped (stamps, signatures, noise)
-ALGORITHM = 1  # bump when the words made from the engine's output change, to ignore older cache entries
+ALGORITHM = 2  # bump when the words made from the engine's output change, to ignore older cache entries
+# 2: line crops contrast-stretched before recognition (CONTRAST); "Il", "Ill", "IlI" read as Roman numerals
+CONTRAST = (2.0, 98.0)  # percentiles of a line crop's grey levels stretched to black and white
+MIN_CONTRAST = 10  # a crop whose grey levels span less than this is left as it is (no text, only noise)
 KNOWN_SCRIPTS = "Latin letters, digits and Chinese"
 
 
@@ -93,7 +99,7 @@ def engine_version() -> str:
 
 def engine_key() -> str:
     """What a cached page depends on: engine and model versions, the rendering and this module's word rules."""
-    text = f"{engine_version()}|dpi={DPI}|min_score={MIN_LINE_SCORE}|algorithm={ALGORITHM}"
+    text = f"{engine_version()}|dpi={DPI}|min_score={MIN_LINE_SCORE}|contrast={CONTRAST}|algorithm={ALGORITHM}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -139,8 +145,34 @@ def load_engine(threads: int):
         "EngineConfig.onnxruntime.intra_op_num_threads": int(threads),
         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
     }
-    _ENGINES[threads] = RapidOCR(params=params)
+    _ENGINES[threads] = _stretching(RapidOCR)(params=params)
     return _ENGINES[threads]
+
+
+def _stretching(engine_class):
+    """rapidocr's engine with every line crop contrast-stretched before recognition (detection, word boxes
+    and everything else as rapidocr does them)."""
+
+    class StretchingEngine(engine_class):
+        def recognize_txt(self, img):
+            return super().recognize_txt([stretch_contrast(crop) for crop in img])
+
+    return StretchingEngine
+
+
+def stretch_contrast(crop):
+    """A line crop (grey or RGB uint8) with the grey levels between its ``CONTRAST`` percentiles stretched to
+    0–255: light-grey type read after blur and JPEG turned its a into o ("ossociation"); stretched, the model
+    reads it much as black type. Measured on degraded scans (``bench/ocr.py``): word recall of the UN
+    association fact sheet 95.8 → 96.1 %, of A/80/44 (10 pages) 98.9 → 99.3 %, no document lower."""
+    import numpy as np
+
+    grey = crop[..., 0] if crop.ndim == 3 else crop
+    low, high = np.percentile(grey, CONTRAST)
+    if high - low < MIN_CONTRAST:
+        return crop
+    stretched = np.clip((crop.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(stretched)
 
 
 def render_page(pdf, index: int):
@@ -307,6 +339,29 @@ def _spread_words(quad, text: str):
     return tuple(words)
 
 
+_ROMAN_MISREAD = re.compile(r"(\(?)(I[Il]{1,3})((?:\.\d+)*\.?[,;:)]?)")
+_SENTENCE_END = re.compile(r"[.!?:;\"\u00bb\u201d]$")
+
+
+def roman_numerals(tokens: list[str]) -> list[str]:
+    """The words of one line with Roman numerals misread as I and l set right: the model reads the II and
+    III of "Part II", "Box III.3" as "Il", "Ill", "IlI", "IIl". A word of only I and l that starts with I and
+    has an l is a numeral when it is no word of any language ("IlI", "IIl") or is followed by ".3"; "Il" and
+    "Ill" are words too (French and Italian "Il", English "Ill"), so they are numerals only after a word of the
+    same line that does not end a sentence ("Part Ill", not "Il a déclaré" nor "Ill health" at a line's start)."""
+    out = list(tokens)
+    for i, token in enumerate(tokens):
+        match = _ROMAN_MISREAD.fullmatch(token)
+        if not match or "l" not in match.group(2):
+            continue
+        numeral, tail = match.group(2), match.group(3)
+        ambiguous = numeral in ("Il", "Ill") and not re.match(r"\.\d", tail)
+        if ambiguous and (i == 0 or _SENTENCE_END.search(tokens[i - 1])):
+            continue
+        out[i] = match.group(1) + numeral.replace("l", "I") + tail
+    return out
+
+
 def skew(lines: list[RawLine]) -> float:
     """The page's skew angle (radians) from the top edges of its long lines; 0 when there are none."""
     angles = []
@@ -335,12 +390,13 @@ def page_from_lines(lines: list[RawLine], scale: float, number: int, width: floa
 
     words = []
     for line in kept:
+        texts = roman_numerals([text for text, _, _ in line.words])
         (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = line.quad[:4]
         top = (straight(tlx, tly)[1] + straight(trx, try_)[1]) / 2
         bottom = (straight(blx, bly)[1] + straight(brx, bry)[1]) / 2
         left_mid, right_mid = ((tlx + blx) / 2, (tly + bly) / 2), ((trx + brx) / 2, (try_ + bry) / 2)
         span = (right_mid[0] - left_mid[0]) or 1.0
-        for text, x0, x1 in line.words:
+        for text, (_, x0, x1) in zip(texts, line.words):
             middle = (x0 + x1) / 2
             y = left_mid[1] + (right_mid[1] - left_mid[1]) * (middle - left_mid[0]) / span
             centre = straight(middle, y)[0]

@@ -333,3 +333,47 @@ def test_the_benchmark_counts_misread_characters_not_typography():
     assert word_recall("26 April–2 May, the State’s reply", "26 April-2 May, the State's reply") == 1.0
     assert char_accuracy("Contents …", "Contents ...") == 1.0
     assert word_recall("the report of letters", "the report ofletters") == 0.5  # a lost space loses two words
+
+
+def test_light_grey_type_is_stretched_to_black_before_recognition(monkeypatch):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    crop = np.full((30, 200), 245.0) + rng.normal(0, 4, (30, 200))
+    crop[10:20, 20:180:6] = 190  # light-grey strokes, as in a sidebar after blur and JPEG
+    crop = np.clip(crop, 0, 255).astype(np.uint8)
+    stretched = ocr.stretch_contrast(np.stack([crop] * 3, axis=-1))
+    assert stretched.shape == (30, 200, 3) and stretched.dtype == np.uint8
+    assert stretched[15, 20, 0] == 0  # the ink is black
+    assert np.median(stretched) - stretched[15, 20, 0] >= 200 > np.median(crop) - crop[15, 20]  # was 55 levels
+    flat = np.full((30, 200), 250, dtype=np.uint8)
+    assert ocr.stretch_contrast(flat) is flat  # nothing but paper: left as it is
+
+    seen = []
+    real = ocr.stretch_contrast
+    monkeypatch.setattr(ocr, "stretch_contrast", lambda c: seen.append(c.shape) or real(c))
+    image = np.asarray(text_image(["Light grey words in a box"], width=700), dtype=np.uint8)
+    page = ocr.read_image((185 + image * (60 / 255)).astype(np.uint8), 200 / 72)  # grey type on grey paper
+    assert seen and all(len(shape) == 3 and shape[0] < 100 for shape in seen)  # every line crop, not the page
+    assert " ".join(w.text for w in page.words) == "Light grey words in a box"
+
+
+def test_roman_numerals_misread_as_l_are_set_right():
+    assert ocr.roman_numerals("Part Il - The Human Rights Committee".split())[1] == "II"
+    assert ocr.roman_numerals("Parts I and Il.".split())[-1] == "II."
+    assert ocr.roman_numerals("Box Ill.3. Where can I".split())[1] == "III.3."
+    assert ocr.roman_numerals("(IlI) annex IIl,".split()) == ["(III)", "annex", "III,"]
+    assert ocr.roman_numerals("IlI.4 sets out".split())[0] == "III.4"
+    # words, not numerals: French and Italian "Il", English "Ill" at a line's or a sentence's start
+    assert ocr.roman_numerals("Il a déclaré que".split())[0] == "Il"
+    assert ocr.roman_numerals("as follows: Il faut".split())[2] == "Il"
+    assert ocr.roman_numerals("Ill health and Ill-treatment".split()) == ["Ill", "health", "and", "Ill-treatment"]
+    assert ocr.roman_numerals("Illegal Island".split()) == ["Illegal", "Island"]
+
+
+def test_the_engine_key_follows_the_reading_rules(monkeypatch):
+    key = ocr.engine_key()
+    monkeypatch.setattr(ocr, "CONTRAST", (5.0, 95.0))
+    assert ocr.engine_key() != key
+    monkeypatch.setattr(ocr, "ALGORITHM", ocr.ALGORITHM + 1)
+    assert len({key, ocr.engine_key()}) == 2
