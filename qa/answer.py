@@ -164,10 +164,12 @@ def ask(
     started = time.perf_counter()
     question = check_question(question, max_question_chars)
     encoders = as_encoders(embedder)
-    query = expand_acronyms(contextualize(question, history, encoders[PRIMARY]))
+    encoded: dict = {}  # the question's vector when deciding whether it is a follow-up needed it
+    query = expand_acronyms(contextualize(question, history, encoders[PRIMARY], encoded))
+    given = {PRIMARY: encoded[query]} if query in encoded else None
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
-        result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False)
+        result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given)
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
@@ -216,17 +218,27 @@ def _foreign_scores(searcher, result, passages, flat, sentence_scores):
     those sentences, ``unjudged`` the ones past ``FOREIGN_SENTENCES_MOST`` (never highlighted: no highlight
     is better than one picked by a model that cannot read the passage)."""
     foreign = frozenset(j for j, (pi, _, _) in enumerate(flat) if passages[pi].lang not in PRIMARY_LANGUAGES)
-    key = next((key for key in searcher.snapshot.generation.dense if key != PRIMARY), None)
+    key = _second_key(searcher.snapshot)
     vector = result.query_vectors.get(key) if key else None
     if not foreign or vector is None:
         return sentence_scores, frozenset(), frozenset()
     order = sorted(foreign)
     judged, unjudged = order[:FOREIGN_SENTENCES_MOST], frozenset(order[FOREIGN_SENTENCES_MOST:])
-    texts = [passages[flat[j][0]].text[flat[j][1] - passages[flat[j][0]].start : flat[j][2] - passages[flat[j][0]].start]
-             for j in judged]
+    texts = [_sentence_text(passages, flat[j]) for j in judged]
     scores = np.array(sentence_scores, dtype=np.float32, copy=True)
     scores[judged] = encode_cached(searcher.encoder(key), texts) @ vector[0]
     return scores, foreign, unjudged
+
+
+def _sentence_text(passages: list[Passage], sentence: tuple[int, int, int]) -> str:
+    """The text of a ``(passage index, absolute start, end)`` sentence."""
+    pi, s, e = sentence
+    return passages[pi].text[s - passages[pi].start : e - passages[pi].start]
+
+
+def _second_key(snap) -> str | None:
+    """The key of the index's second encoder, or None."""
+    return next((key for key in snap.generation.dense if key != PRIMARY), None)
 
 
 def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, foreign=frozenset(),
@@ -248,13 +260,11 @@ def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, for
 
     def prose(j: int) -> bool:
         if j not in judged:
-            pi, s, e = flat[j]
-            judged[j] = is_prose(passages[pi].text[s - passages[pi].start : e - passages[pi].start])
+            judged[j] = is_prose(_sentence_text(passages, flat[j]))
         return judged[j]
 
     def long_enough(j: int) -> bool:  # a Chinese character counts as three letters
-        pi, s, e = flat[j]
-        return e - s >= MIN_SENTENCE_CHARS or text_size(passages[pi].text[s - passages[pi].start : e - passages[pi].start]) >= MIN_SENTENCE_CHARS
+        return text_size(_sentence_text(passages, flat[j])) >= MIN_SENTENCE_CHARS
 
     order = sorted(range(len(flat)), key=lambda j: (-float(sentence_scores[j]), flat[j][0], flat[j][1]))
     picking = sorted((j for j in range(len(flat)) if j not in unjudged),
@@ -282,16 +292,15 @@ def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, for
         if not long_enough(j) or (passage.doc, s, e) in seen or not prose(j):  # overlapping chunks share sentences
             continue
         seen.add((passage.doc, s, e))
-        chosen.append(AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank))
+        chosen.append(AnswerSentence(_sentence_text(passages, flat[j]), passage.doc, s, e, passage.rank))
     return highlighted, chosen, best_sentence
 
 
 def _second_scores(snap, result, passages) -> list[float]:
     """The passages' cosines under the index's second encoder, in rank order ([] without one)."""
-    keys = [key for key in snap.generation.dense if key != PRIMARY]
-    if not keys:
+    key = _second_key(snap)
+    if key is None:
         return []
-    key = keys[0]
     extra = {hit.chunk_id: dict(hit.extra).get(key) for hit in result.hits}
     if any(extra.get(p.chunk_id) is None for p in passages):
         vector = result.query_vectors.get(key)

@@ -136,7 +136,7 @@ class Searcher:
         GIL and uses one thread for a question, so on two cores the two encodings overlap."""
         result = dict(given or {})
         keys = sorted((key for key in self.snapshot.generation.dense if key not in result), key=lambda key: key != PRIMARY)
-        encoders = {key: self._encoder(key) for key in keys}
+        encoders = {key: self.encoder(key) for key in keys}
         later = {key: _QUERY_POOL.submit(encoders[key].encode_query, query) for key in keys[1:]}
         for key in keys[:1]:
             result[key] = encoders[key].encode_query(query)
@@ -144,10 +144,6 @@ class Searcher:
         return result
 
     def encoder(self, key: str):
-        """The encoder of ``key`` (``PRIMARY`` or a second encoder of the index)."""
-        return self._encoder(key)
-
-    def _encoder(self, key: str):
         """The encoder of ``key``: given, or (a second encoder the caller did not pass) the model the manifest names."""
         if key not in self.encoders:
             from . import encoders
