@@ -1,10 +1,9 @@
 """Follow-up questions: read a question with the previous turn only when it cannot stand alone.
 
-``contextualize`` decides in two steps (``needs_previous``): the unmistakable cases by rule
-(``plainly_refers_back``: an opening connective, a pointer, nothing of its own, a short question whose pronoun
-names nothing), then a logistic model over the question's MiniLM vector and its cosine with the previous
-question (``qa/followup_model.json``, fitted by ``bench/followup.py``). Without MiniLM as the primary encoder the
-rules of ``refers_back`` decide alone; they read as follows.
+``contextualize`` decides in two steps (``needs_previous``): the rules of ``refers_back``, then, for a question
+they let stand alone, a logistic model over the question's MiniLM vector and its cosine with the previous
+question (``qa/followup_model.json``, fitted by ``bench/followup.py``), trusted only when it is sure. Without
+MiniLM as the primary encoder the rules decide alone. They read as follows.
 
 A question leans on the previous turn when it opens with a connective ("and…", "what about…"), refers
 back with a pronoun or a demonstrative ("what is she accused of?", "when was that adopted?"), points at
@@ -30,22 +29,22 @@ _RUN_TOGETHER = {
     "whats": "what", "wheres": "where", "whos": "who", "hows": "how", "whens": "when", "whys": "why",
     "isnt": "is", "arent": "are", "wasnt": "was", "werent": "were", "doesnt": "does", "dont": "do", "didnt": "did",
     "cant": "can", "couldnt": "could", "wont": "will", "wouldnt": "would", "shouldnt": "should", "hasnt": "has",
-    "havent": "have", "hadnt": "had", "mustnt": "must",
+    "havent": "have", "hadnt": "had", "mustnt": "must", "thats": "that",
 }
 # Openings that always lean on the previous turn ("what about Russia?", "why not?").
 _CONNECTIVE = re.compile(
     r"^\s*(what about|how about|what of|what else|anything else|same (for|question)|"
     r"why not|how come|in that case|if so|if not|what if|which one|who else|more (detail|details|info)|"
-    r"tell me more|go on|and then)\b",
+    r"tell me more|go on|and then|same\b|vs\b|versus|compared? (to|with)|in comparison)\b",
     re.I,
 )
 # Openings that lean on it unless the rest names a topic of its own ("and in 2023?" against "And what is
 # the Public Oversight Act?").
-_SOFT_CONNECTIVE = re.compile(r"^\s*(and|but|or|so|then|plus|also)\b[\s,]*", re.I)
+_SOFT_CONNECTIVE = re.compile(r"^\s*(?:(?:ok|okay|thanks|right)\b[\s,.!]*)?(and|but|or|so|then|plus|also)\b[\s,]*", re.I)
 OWN_TOPIC_WORDS = 3  # content words after a soft connective that make the rest a question of its own
 _POINTER = re.compile(
     r"\b(the (first|second|third|fourth|last|latter|former|other|same|previous|above) (one|ones|case|point|article)|"
-    r"the latter|the former|after that|before that|next|afterwards|as well\?|the (list|rest|others|remainder)\b(?! of))\b",
+    r"the latter|the former|after that|before that|what'?s next|next one|next(?=\W*$)|afterwards|as well\?|the (list|rest|others|remainder)\b(?! of))\b",
     re.I,
 )
 # Personal pronouns that point back to someone named before.
@@ -64,7 +63,7 @@ _FRAME = frozenset(
     i me my we us our you your one ones it its there then such
     say says said tell told mention mentioned mean means meant happen happened happens know explain
     describe exactly really here now ever again yet already
-    ok okay please thanks thank
+    ok okay please pls plz thanks thank
     exist exists existing provide provided provides give gave given get got make made take took
     allowed permitted possible required
     """.split()
@@ -93,8 +92,18 @@ _WH = frozenset("what which who whom whose how when where why".split())
 # Nouns after "that" that make it point back ("who brought that case?"), besides those of _NEEDS_TOPIC.
 _POINTED = _NEEDS_TOPIC | frozenset(
     "decision judgment judgement ruling act bill plan report question organisation organization group committee "
-    "meeting session conference statement claim charge charges complaint complaints trial fine sentence verdict".split()
+    "meeting session conference statement claim charge charges complaint complaints trial fine sentence verdict "
+    "right rights procedure mechanism measure measures reform policy investigation".split()
 )
+# A last word that compares with or adds to something said before: "is the ICCPR stricter?", "is there one on
+# grants too?", "does Italy have something similar?".
+_COMPARES = frozenset(
+    "similar stricter broader narrower wider better worse stronger weaker harsher longer shorter "
+    "higher lower different".split()
+)
+# Openings of a clause that introduces a referent for a pronoun in the other clause ("When a State ignores a
+# request, what can CAT do about it?").
+_SUBORDINATOR = frozenset("when if once where while whenever unless".split())
 _QUANTIFIER = frozenset("no any every some each".split())
 # Antecedents inside the question for "they/them/their" ("detain someone without telling them why").
 _INDEFINITE = frozenset("someone somebody anyone anybody everyone everybody people persons person citizens".split())
@@ -111,6 +120,10 @@ _SHOWN = frozenset(
     "wording text sentence sentences reasoning passage passages paragraph paragraphs quote quotes words summary "
     "argument arguments finding findings conclusion conclusions more".split()
 )
+# "this letter", "this report": the document being read, not something said before.
+_THE_DOCUMENT = frozenset("letter report document reply communication note file".split())
+# A document symbol names its own topic ("What is A/80/44?").
+_SYMBOL = re.compile(r"\b[A-Z]{1,6}(?:/[A-Z0-9.()-]+){2,}")
 _BE = frozenset("is are was were be been being am".split())
 # "…, but is slavery banned?": the question is the last clause.
 _LAST_CLAUSE = re.compile(r"^.*(?:,\s*but\s+|;\s*)", re.I | re.S)
@@ -121,16 +134,22 @@ def _tokens(text: str) -> list[str]:
     return [_RUN_TOGETHER.get(w.lower(), w) for w in words]
 
 
+def _strip_possessive(word: str) -> str:
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
 def _dummy_it(words: list[str], i: int) -> bool:
     """``words[i]`` is "it" used as a dummy subject: "is it legal to…", "it is true that…"."""
     after = words[i + 1 : i + 4]
+    if after[:1] in (["mean"], ["means"]) and after[1:2] in (["when"], ["if"], ["to"], ["that"]):
+        return True  # "what does it mean when a State accedes…"
     return any(w in _DUMMY_IT_NEXT for w in after[:3])
 
 
 def _named_before(tokens: list[str], i: int) -> bool:
     """A name (a capitalised word that does not start the question) or an indefinite person before ``i``."""
     return any(
-        (j > 0 and t[:1].isupper() and t.lower() not in _FRAME and t != "I") or t.lower() in _INDEFINITE
+        (j > 0 and t[:1].isupper() and t.lower() not in _FRAME | _GENERIC and t != "I") or t.lower() in _INDEFINITE
         or (t.lower().endswith(("'s", "’s")) and t.lower()[:-2] not in _FRAME | _GENERIC)  # "was smailova's lawyer…"
         for j, t in enumerate(tokens[:i])
     )
@@ -148,8 +167,10 @@ def _points_or_opens(question: str) -> bool | None:
     return not (connective.group(1).lower() in ("what about", "how about") and _asks_of_its_own(question[connective.end():]))
 
 
-def _says_nothing_of_its_own(words: list[str]) -> bool:
+def _says_nothing_of_its_own(words: list[str], question: str = "") -> bool:
     """No word but question words and nouns that need a topic: "Why?", "Which court?", "And in 2023?"."""
+    if _SYMBOL.search(question):
+        return False
     content = [w for w in words if w not in _FRAME and len(w) > 1]
     return not content or all(w in _NEEDS_TOPIC or w.isdigit() for w in content)
 
@@ -163,8 +184,14 @@ def refers_back(question: str) -> bool:
     if words and words[0] in _PREPOSITION and len(words) <= 6 and not any(w in _AUXILIARY for w in words):
         return True  # "by which police departments?", "under the ICCPR?", "in 2023?"
     if words and words[0] in _REQUEST and any(w in _SHOWN or w in _PERSONAL or w in ("it", "that", "this") for w in words[1:]) \
-            and not _names_something(_tokens(question)[1:], numbers=False):
+            and not _names_something(_tokens(question)[1:], numbers=False) \
+            and len([w for w in words[1:] if w not in _FRAME | _SHOWN and _strip_possessive(w) not in _GENERIC
+                     and not w.isdigit() and len(w) > 1]) < 2:  # not "show me the paragraph about the press conference"
         return True  # "quote the sentence", "give me the exact wording of paragraph 2"
+    if len(words) >= 2 and words[-1] in _COMPARES and "than" not in words and "to" not in words[-3:]:
+        return True  # "is the ICCPR stricter?", "does italy have something similar?"
+    if re.search(r"\b(you|me|us) also\b|\balso (tell|give|show|explain|say)\b", question, re.I):
+        return True  # "could you also tell me whether…"
     if len(words) >= 2 and words[-1] == "then" and words[-2] not in ("since", "until", "till", "and", "but"):
         return True  # "who decides then?"
     soft = _SOFT_CONNECTIVE.match(question)
@@ -202,13 +229,14 @@ def _leans_back(question: str) -> bool:
     if not words:
         return False
     content = [w for w in words if w not in _FRAME and len(w) > 1]
-    if _says_nothing_of_its_own(words):
+    if _says_nothing_of_its_own(words, question):
         return True  # "Why?", "When was that?", "Which court?", "And in 2023?"
     if all(w in _NEEDS_TOPIC or w in _GENERIC or w.rstrip("'s’") in _GENERIC for w in content) and not _names_something(tokens):
         return True  # "what was the committee's answer?"
     if len(words) <= 2 and words[0] in _WH and not any(t[:1].isupper() for t in tokens[1:]):
         return True  # "who decides?"
-    if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME:
+    if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME and words[2] != "of" \
+            and (words[2] in _BE or len(content) <= 1):  # not "how much did smailova pay the plaintiffs"
         return True  # "how many are still pending?": how many of what?
     long_question = len(content) >= 8
     # "Right to leave any country, where is that?", "Is that legal, shutting down an NGO over paperwork?",
@@ -226,7 +254,8 @@ def _leans_back(question: str) -> bool:
             return True  # "whats his actual title?" however long the rest
         if word in ("it", "its") and not (_dummy_it(words, i) or own_topic or long_question or _said_before(tokens, i)):
             return True
-        if word in ("this", "these", "those") and not (own_topic or long_question):
+        if word in ("this", "these", "those") and not (own_topic or long_question) \
+                and not (word == "this" and i < last and words[i + 1] in _THE_DOCUMENT):
             return True  # "this law", "those cases", "is this allowed?"
         if word == "there" and i > 0 and words[i - 1] not in _BE and (i == last or words[i + 1] not in _BE) and not own_topic:
             return True  # "what happens there?", not "is there a right to…"
@@ -235,20 +264,23 @@ def _leans_back(question: str) -> bool:
             after = words[i + 1] if i < last else ""
             if before in _AUXILIARY:
                 return True  # "does that cover mental suffering too?", "was that before or after the hearing…?"
-            if after in _POINTED or (i == last and before not in ("so", "than")):
+            if (after in _POINTED and not (after.endswith("s") and not after.endswith("ss"))) or (i == last and before not in ("so", "than")):
                 return True  # "who brought that case?", "who should decide that?"
             # "when was that adopted?", "does that include…?" — not the "that" of "true that…", "the law that…"
             if not long_question and (not before or before in _FRAME and before not in ("say", "says", "said", "mean", "means", "so")):
                 return True
-        if word in ("one", "ones") and i == last and i > 0 and words[i - 1] not in _QUANTIFIER and not own_topic:
-            return True  # "what if a state doesn't submit one?"
+        if word in ("one", "ones") and i > 0 and words[i - 1] not in _QUANTIFIER | {"the", "which", "this", "that", "every"} \
+                and (i == last or words[i + 1] in _PREPOSITION | {"and", "too", "yet", "either"}) and not own_topic:
+            return True  # "what if a state doesn't submit one?", "did Kazakhstan send one, and when…"
     return False
 
 
 def _names_a_referent(part: str) -> bool:
     tokens = _tokens(part)
+    if len(tokens) > 1 and tokens[0].lower() in _SUBORDINATOR and tokens[1].lower() not in _AUXILIARY:
+        return len([w for w in tokens if w.lower() not in _FRAME]) >= 2  # "When a State ignores a request, …"
     return (len([w for w in tokens if w.lower() not in _FRAME]) >= 2
-            and tokens[0].lower() not in _AUXILIARY | _WH | {"or", "and", "but"})
+            and tokens[0].lower() not in _AUXILIARY | _WH | _PREPOSITION | {"or", "and", "but", "according"})
 
 
 def _said_before(tokens: list[str], i: int) -> bool:
@@ -262,20 +294,6 @@ def _said_before(tokens: list[str], i: int) -> bool:
             return True
     return i + 1 < len(tokens) and _named_before(tokens, i) and (
         tokens[i + 1].lower() not in _FRAME or tokens[i + 1].lower() in _AUXILIARY)  # "does Italy say it will…"
-
-
-def plainly_refers_back(question: str) -> bool:
-    """The unmistakable cases, right on every written and held-out conversation: an opening connective
-    ("what about Russia?", unless a question of its own follows), a pointer ("the second one"), nothing of its
-    own ("Why?", "Which court?"), or a short question whose pronoun names nothing ("is this binding?")."""
-    if _points_or_opens(question):
-        return True
-    tokens = _tokens(question)
-    words = [t.lower() for t in tokens]
-    if words and _says_nothing_of_its_own(words):
-        return True
-    return len(words) <= 5 and any(w in _PERSONAL or w in ("this", "that", "these", "those", "it") for w in words) \
-        and not _names_something(tokens[1:])
 
 
 # A logistic model over the question's MiniLM vector and its cosine with the previous question, fitted by
@@ -304,18 +322,20 @@ def reads_model(encoder) -> bool:
 
 
 def needs_previous(question: str, previous: str, encoder=None, vectors: dict | None = None) -> bool:
-    """Whether ``question`` is to be read with ``previous``: the unmistakable cases first, then, with the
-    MiniLM encoder, the logistic model (on the held-out conversations 90 of 96 right, against 86 for the
-    rules of ``refers_back``, which decide without it). ``vectors``, if given, receives ``{text: query vector}``
-    of what was encoded, so the caller need not encode the question again."""
-    if plainly_refers_back(question):
+    """Whether ``question`` is to be read with ``previous``: when the rules of ``refers_back`` say so, or, with
+    the MiniLM encoder, when the logistic model is sure of it (its threshold, 0.8): it catches some bridging
+    references and bare fragments the rules let stand ("main recommendations" after a question about concluding
+    observations, "evidence?" after one about a charge).
+    ``vectors``, if given, receives ``{text: query vector}`` of what was encoded, so the caller need not encode
+    the question again."""
+    if refers_back(question):
         return True
     if encoder is None or not reads_model(encoder):
-        return refers_back(question)
+        return False
     encoded = {text: encoder.encode_query(text) for text in (question, previous)}
     if vectors is not None:
         vectors.update(encoded)
-    return follow_up_probability(encoded[question], encoded[previous]) >= 0.5
+    return follow_up_probability(encoded[question], encoded[previous]) >= _model()["threshold"]
 
 
 def contextualize(question: str, history: list[str] | None, encoder=None, vectors: dict | None = None) -> str:
