@@ -4,7 +4,8 @@ Rules, in order of strength:
 
 1. every heading starts a new chunk, and the chunk records the heading path as its section; a heading
    with no text of its own before the next heading ("PART II" then "Article 2") opens the next one
-   instead, since a chunk of headings alone answers nothing;
+   instead, and headings before a sentence longer than a chunk take its first words, since a chunk of
+   headings alone answers nothing;
 2. paragraphs (blank-line separated, or a line that opens a numbered paragraph "12." / "(a)")
    are packed greedily up to ``max_chars``;
 3. a paragraph longer than ``max_chars`` is split between sentences; a chunk never ends inside a
@@ -51,6 +52,7 @@ class _Unit:
     heading: bool
     para: str | None
     sentences: tuple[tuple[int, int], ...]
+    cut: dict | None = None  # {piece: end of its sentence} for the pieces of a sentence longer than a chunk
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -73,12 +75,14 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _hard_split(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut an over-long sentence at spaces (or anywhere, for a space-less run) into pieces ≤ max_chars."""
+    """Cut an over-long sentence at spaces (or anywhere, for a space-less run) into pieces ≤ max_chars, of about
+    equal length (no tail of a word or two)."""
     pieces = []
     while end - start > max_chars:
-        cut = text.rfind(" ", start + 1, start + max_chars + 1)
+        target = -(-(end - start) // -(-(end - start) // max_chars))  # the length, shared among the fewest pieces
+        cut = text.rfind(" ", start + 1, start + target + 1)
         if cut <= start:
-            cut = start + max_chars
+            cut = start + target
         pieces.append((start, cut))
         start = cut
         while start < end and text[start].isspace():
@@ -103,10 +107,13 @@ def _units(doc: Document, settings: ChunkSettings) -> list[_Unit]:
         numbered = _NUMBERED.match(text, start)
         if numbered and heading is None:
             para = numbered.group(1)
-        sentences = []
+        sentences, cut = [], {}
         for s, e in sentence_spans(text, start, end):
-            sentences.extend(_hard_split(text, s, e, settings.max_chars))
-        units.append(_Unit(start, end, section, heading is not None, para, tuple(sentences)))
+            pieces = _hard_split(text, s, e, settings.max_chars)
+            sentences.extend(pieces)
+            if len(pieces) > 1:
+                cut.update((piece, e) for piece in pieces)
+        units.append(_Unit(start, end, section, heading is not None, para, tuple(sentences), cut))
     return units
 
 
@@ -170,7 +177,20 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         headings_only = unit.heading and (headings_only or not current)
         if unit.heading:
             heading_sentences.update(unit.sentences)
-        for sentence in unit.sentences:
+        queue = list(reversed(unit.sentences))
+        while queue:
+            sentence = queue.pop()
+            if current and unit.cut and sentence in unit.cut and size(current[0][0], sentence[1]) > settings.max_chars \
+                    and all(s in heading_sentences for s in current):
+                rest = _fill_after_headings(doc.text, current, sentence, settings, size)
+                if rest is not None:  # the rest of the long sentence, cut again from where the headings' part ends
+                    sentence_end = unit.cut[sentence]
+                    while queue and queue[-1][1] <= sentence_end:
+                        queue.pop()
+                    last_para = unit.para
+                    close(reason_size=False)
+                    queue.extend(reversed(_hard_split(doc.text, rest, sentence_end, settings.max_chars)))
+                    continue
             if current and size(current[0][0], sentence[1]) > settings.max_chars:
                 close(reason_size=True)
                 if current and size(current[0][0], sentence[1]) > settings.max_chars:
@@ -182,6 +202,26 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
             last_para = unit.para
     close(reason_size=False)
     return [_make_chunk(doc, i, s, e, section, para) for i, (s, e, section, para) in enumerate(spans)]
+
+
+MIN_PIECE_AFTER_HEADINGS = 100
+
+
+def _fill_after_headings(text: str, current: list, piece: tuple[int, int], settings: ChunkSettings, size) -> int | None:
+    """Headings followed by a sentence longer than any chunk (a preamble of one sentence) take its first words,
+    cut at a space, rather than stand alone: appends them to ``current`` and returns where the rest starts
+    (None when they do not fit)."""
+    room = settings.max_chars - size(current[0][0], piece[0])
+    if room < MIN_PIECE_AFTER_HEADINGS:
+        return None
+    cut = text.rfind(" ", piece[0] + 1, piece[0] + room + 1)
+    if cut <= piece[0] or size(current[0][0], cut) > settings.max_chars:
+        return None
+    current.append((piece[0], cut))
+    rest = cut
+    while text[rest].isspace():
+        rest += 1
+    return rest
 
 
 def _page_of(doc: Document, offset: int) -> tuple[int | None, str | None]:

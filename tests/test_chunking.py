@@ -189,3 +189,17 @@ def test_chinese_characters_count_three_times_when_sizing_chunks():
     weighted = [sum(3 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in c.text) for c in chunks]
     assert max(weighted) <= 800 and len(chunks) == 3  # counted as characters, one chunk of 560 would hold all
     assert "".join(c.text for c in chunks).count("第") == 12
+
+
+def test_headings_before_a_sentence_longer_than_a_chunk_take_its_first_words():
+    """A treaty's title above a preamble of one long sentence (UDHR, ICCPR): not a passage of its own."""
+    preamble = "The States Parties, " + ", ".join(f"considering point number {i} of the charter" for i in range(60)) + "."
+    doc = as_document(f"# International Covenant\n\n{preamble}\n\n## Article 1\n\nAll peoples have rights.\n")
+    cfg = ChunkSettings(800, 200, 200)
+    chunks = chunk_document(doc, cfg)
+    assert chunks[0].text.startswith("International Covenant\n\nThe States Parties, considering")
+    assert all(len(c.text) <= cfg.max_chars for c in chunks)
+    pieces = [c for c in chunks if c.section == "International Covenant"]
+    assert "".join(doc.text[c.start:c.end] for c in pieces).replace(" ", "").replace("\n", "") \
+        == doc.text[: pieces[-1].end].replace(" ", "").replace("\n", "")
+    assert min(len(c.text) for c in pieces) > cfg.max_chars / 3  # cut into about equal pieces, no stray tail

@@ -351,3 +351,11 @@ def test_each_loader_module_imports_first_in_a_fresh_interpreter(first):
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_markup_is_stripped_from_a_paragraph_that_runs_straight_into_a_heading_line():
+    """The ICCPR's Markdown has its preamble, with links, right above "### PART I" (no blank line)."""
+    source = "Considering the [Charter](../charter/README.md) and **peace**,\n### PART I\n\nArticle 1.\n"
+    extracted = load_markdown(source.encode(), "doc.md")
+    assert extracted.text == "Considering the Charter and peace,\n\nPART I\n\nArticle 1."
+    assert [h.title for h in extracted.headings] == ["PART I"]

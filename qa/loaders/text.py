@@ -243,25 +243,28 @@ def load_markdown(data: bytes, doc: str) -> Extracted:
         pieces.append(block_text)
         offset += len(block_text)
 
+    def emit_paragraph(paragraph: list[str]) -> None:
+        bold_title = _is_bold_heading(paragraph)
+        if bold_title:
+            emit(bold_title, bold_level, bold_title)
+        else:
+            cleaned = strip_inline("\n".join(paragraph)).split("\n")
+            emit("\n".join(c for c in cleaned if c.strip()), None)
+
     for block in _normalise_blocks(lines):
         paragraph: list[str] = []
         for line in block:
             m = _ATX_HEADING.match(line)
             if m:
-                if paragraph:
-                    emit("\n".join(paragraph), None)
+                if paragraph:  # a paragraph straight before a heading line, no blank line between
+                    emit_paragraph(paragraph)
                     paragraph = []
                 title = " ".join(strip_inline(m.group(2)).split())
                 emit(title, len(m.group(1)), title)
             else:
                 paragraph.append(line)
         if paragraph:
-            bold_title = _is_bold_heading(paragraph)
-            if bold_title:
-                emit(bold_title, bold_level, bold_title)
-            else:
-                cleaned = strip_inline("\n".join(paragraph)).split("\n")
-                emit("\n".join(c for c in cleaned if c.strip()), None)
+            emit_paragraph(paragraph)
 
     text = "".join(pieces)
     if not text.strip():
