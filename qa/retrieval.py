@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import fusion
+from . import fusion, glossary
 from .errors import InvalidQuestionError
 from .ocr import passage_mark
 from .snapshot import PRIMARY
@@ -174,7 +174,7 @@ class Searcher:
             hits = [Hit(c, s, dense=s) for c, s in ranked]
         elif mode == "bm25":
             t0 = time.perf_counter()
-            ranked = self.snapshot.lexical.search(query, depth, _allowed_set(allowed))[:k]
+            ranked = self.snapshot.lexical.search(glossary.expand(query), depth, _allowed_set(allowed))[:k]
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
             hits = [Hit(c, s, lexical=s) for c, s in ranked]
         else:
@@ -195,14 +195,17 @@ class Searcher:
         t0 = time.perf_counter()
         dense = snap.dense_search(query_vector, depth, allowed)
         t1 = time.perf_counter()
-        lexical = snap.lexical.search(query, depth, _allowed_set(allowed))
+        # BM25 also gets the treaty wording of the question's everyday phrases (qa/glossary.py); the dense lists
+        # read the question as asked (natural dev: hit@1 0.796 → 0.816 this way, 0.806 with both expanded).
+        lexical_query = glossary.expand(query)
+        lexical = snap.lexical.search(lexical_query, depth, _allowed_set(allowed))
         t2 = time.perf_counter()
         timings["faiss_ms"], timings["bm25_ms"] = (t1 - t0) * 1000, (t2 - t1) * 1000
         # A second encoder brings its own top candidates too (its dense list), scored in every list below.
         extra_keys = [key for key in vectors_by_key if key != PRIMARY and snap.has_dense(key)]
         own = {c for key in extra_keys for c, _ in snap.dense_search(vectors_by_key[key], self.extra_depth, allowed, key)}
         filled_dense, filled_lexical = fusion.fill_in(
-            dense, lexical, lambda ids: snap.cosines(ids, query_vector), lambda ids: dict(snap.lexical.scores_for(query, ids)),
+            dense, lexical, lambda ids: snap.cosines(ids, query_vector), lambda ids: dict(snap.lexical.scores_for(lexical_query, ids)),
             also=own,
         )
         candidates = sorted(chunk_id for chunk_id, _ in filled_dense)

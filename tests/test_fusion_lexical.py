@@ -406,3 +406,41 @@ def test_term_counts_updated_in_place_score_as_a_fresh_build():
     # the index of the older counts is untouched by the newer ones (readers of the old generation)
     assert [c for c, _ in before.search("Almaty", 5)] == [2] and len(before) == 3
     assert before.search("blogger", 5) == []
+
+
+def test_everyday_phrases_bring_the_treaty_wording_to_bm25():
+    from qa.glossary import expand, formal_words
+
+    assert "deprived nationality arbitrarily" in formal_words("Can the government just strip me of my citizenship?")
+    assert formal_words("Does the ICCPR protect against double jeopardy?") == ["tried punished again finally convicted acquitted"]
+    # the words of a phrase must stand near each other, and all of them be there
+    assert "deprived nationality arbitrarily" not in formal_words(
+        "Can a strip search be ordered by the police, and what happens to the person's papers, residence or citizenship?")
+    assert formal_words("Who founded the foundation?") == []
+    assert expand("Who founded the foundation?") == "Who founded the foundation?"
+
+
+def test_the_glossary_file_is_well_formed():
+    from qa.glossary import GLOSSARY_FILE
+
+    phrases = []
+    for line in GLOSSARY_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            phrase, formal = line.split("\t")  # exactly one tab
+            assert phrase.strip() and formal.strip() and phrase == phrase.lower(), line
+            assert phrase.strip() != formal.strip(), line
+            phrases.append(phrase.strip())
+    assert len(phrases) == len(set(phrases)) >= 150
+
+
+def test_a_question_in_everyday_words_finds_the_formal_passage_by_bm25(settings, docs_dir, fake_embedder):
+    from qa.indexing import update_index
+    from qa.retrieval import search
+    from qa.store import Store
+    from conftest import write
+
+    write(docs_dir, "a.md", "# Article 15\n\nNo one shall be arbitrarily deprived of his nationality.")
+    write(docs_dir, "b.md", "# Other\n\nThe government may strip the assets of a company that breaks the law.")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store:
+        assert search(store, fake_embedder, "can they strip my citizenship", k=1, mode="bm25")[0].doc == "a.md"
