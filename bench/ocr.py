@@ -71,7 +71,9 @@ def image_pdf(images: list[Image.Image], dpi: int = SCAN_DPI) -> bytes:
     """An image-only PDF (no text layer), one page per image."""
     images = [image.copy() for image in images]  # Pillow keeps appended images on the first one's state
     buffer = io.BytesIO()
-    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=float(dpi))
+    # fixed dates: the same scan is the same file, so the index's OCR cache (by content hash) finds it again
+    images[0].save(buffer, "PDF", save_all=True, append_images=images[1:], resolution=float(dpi),
+                   creationDate=time.gmtime(0), modDate=time.gmtime(0))
     return buffer.getvalue()
 
 

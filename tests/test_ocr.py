@@ -49,13 +49,16 @@ def mixed_pdf(text_page: int, scanned_page: int) -> bytes:
     return out.getvalue()
 
 
-def text_image(lines: list[str], width: int = 1500) -> Image.Image:
-    """Lines typeset in DejaVu Sans (matplotlib's font: Latin, Cyrillic) on a white page, 30 px type."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 30)
+def text_image(lines: list[str], width: int = 1500, bold: frozenset[int] = frozenset()) -> Image.Image:
+    """Lines typeset in DejaVu Sans (matplotlib's font: Latin, Cyrillic) on a white page, 30 px type; the
+    lines whose indexes are in ``bold`` in DejaVu Sans Bold."""
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    regular = ImageFont.truetype(str(fonts / "DejaVuSans.ttf"), 30)
+    heavy = ImageFont.truetype(str(fonts / "DejaVuSans-Bold.ttf"), 30)
     image = Image.new("L", (width, 60 * len(lines) + 80), 255)
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
-        draw.text((60, 40 + 60 * i), line, font=font, fill=0)
+        draw.text((60, 40 + 60 * i), line, font=heavy if i in bold else regular, fill=0)
     return image
 
 
@@ -377,3 +380,104 @@ def test_the_engine_key_follows_the_reading_rules(monkeypatch):
     assert ocr.engine_key() != key
     monkeypatch.setattr(ocr, "ALGORITHM", ocr.ALGORITHM + 1)
     assert len({key, ocr.engine_key()}) == 2
+
+
+# ------------------------------------------------------------------------------------------ bold lines
+
+BOXES = [
+    "Does the right to freedom of association apply online?",  # bold, like the fact sheet's box questions
+    "States have an obligation to respect and fully protect association",
+    "rights online as well as offline, and people have the right to",
+    "associate in virtual spaces to express their opinions.",
+    "Can authorities interfere in the internal affairs of an association?",  # bold
+    "Authorities must refrain from interfering in the internal affairs",
+    "of associations and respect their right to privacy.",
+    "Is this question in regular type a heading?",  # regular: a question, not a heading
+    "No: only its weight would make it one, as in a text layer.",
+]
+
+
+def test_the_stroke_width_of_a_bold_line_is_measured_in_the_image():
+    import numpy as np
+
+    from bench.ocr import degrade
+
+    image = np.asarray(degrade(text_image(BOXES, width=1300, bold=frozenset({0, 4}))), dtype=np.uint8)
+    page = ocr.read_image(image, 200 / 72)
+    strokes = {}
+    for word in page.words:
+        strokes.setdefault(round(word.top), set()).add(word.stroke)
+    assert all(len(values) == 1 for values in strokes.values())  # a line's words share its measure
+    lines = [next(iter(values)) for _, values in sorted(strokes.items())]
+    assert len(lines) == len(BOXES) and all(lines)
+    regular = [s for i, s in enumerate(lines) if i not in (0, 4)]
+    assert min(lines[0], lines[4]) >= 1.3 * max(regular), lines
+    from qa.loaders.pdf import BOLD_STROKE, ocr_words, usual_stroke
+
+    usual = usual_stroke([page])
+    assert usual == pytest.approx(sorted(regular)[len(regular) // 2], rel=0.15)
+    bold = {w.text for w in ocr_words(page) if w.bold}
+    assert bold == set(" ".join([BOXES[0], BOXES[4]]).split())
+    assert max(regular) < BOLD_STROKE * usual <= min(lines[0], lines[4])
+
+
+def test_a_bold_line_of_a_scan_is_a_heading_as_in_a_text_layer():
+    from bench.ocr import degrade
+
+    scan = image_pdf([degrade(text_image(BOXES, width=1300, bold=frozenset({0, 4})))])
+    read = extract_in_process("pdf", "boxes.pdf", scan)
+    assert [h.title for h in read.headings] == [BOXES[0], BOXES[4]]  # the regular question is not one
+    assert all(read.text[h.start : h.end] == h.title for h in read.headings)
+    assert [(p.number, p.start, p.end) for p in read.pages] == [(1, 0, len(read.text))]
+    # the same page all in regular type has no heading: nothing is bold against itself
+    plain = extract_in_process("pdf", "plain.pdf", image_pdf([degrade(text_image(BOXES, width=1300))]))
+    assert plain.headings == () or list(plain.headings) == []
+
+
+def test_stroke_widths_travel_through_the_cache_and_older_entries_are_never_bold():
+    word = ocr.OcrWord("Does", 10.0, 30.0, 5.0, 15.0, 0.99, 0.1372)
+    page = ocr.OcrPage(1, 600.0, 800.0, (word,), 0.99)
+    again = ocr.OcrPage.from_json(json.loads(json.dumps(page.to_json())))
+    assert again.words[0].stroke == 0.1372 and again == page
+    older = ocr.OcrPage.from_json({"number": 1, "width": 600.0, "height": 800.0, "confidence": 0.99, "status": "ok",
+                                   "words": [["Does", 10.0, 30.0, 5.0, 15.0, 0.99]]})
+    from qa.loaders.pdf import ocr_words, usual_stroke
+
+    assert older.words[0].stroke is None and usual_stroke([older]) is None
+    assert not any(w.bold for w in ocr_words(older))
+    # fewer than three measured lines: no usual width, so nothing is bold
+    two = ocr.OcrPage(1, 600.0, 800.0, (word, replace_stroke(word, 22.0, 0.1)), 0.99)
+    assert usual_stroke([two]) is None and not any(w.bold for w in ocr_words(two))
+
+
+def replace_stroke(word, top: float, stroke: float):
+    from dataclasses import replace
+
+    return replace(word, top=top, bottom=top + 10.0, stroke=stroke)
+
+
+# -------------------------------------------------------------------- letters misread in grey type
+
+
+def test_letters_misread_in_grey_type_are_mended_from_the_documents_own_words():
+    def page(number: int, lines: list[tuple[str, float]]) -> ocr.OcrPage:
+        words = tuple(ocr.OcrWord(text, 10.0 * i, 10.0 * i + 8, 20.0 * n, 20.0 * n + 10, confidence)
+                      for n, (line, confidence) in enumerate(lines) for i, text in enumerate(line.split()))
+        return ocr.OcrPage(number, 600.0, 800.0, words, 0.98)
+
+    body = page(1, [("legal entities and legal persons under the law, legal aid to entities and entities", 0.999),
+                    ("a legal person, legal costs, legal acts; some may form a farm, a farm or a farm", 0.999)])
+    grey = page(2, [("legol entifies (A/HRC/20/27, poro 51), ossociotion", 0.957),
+                    ("some form of Soto", 0.95), ("legol once more", 0.999), ("Humon Rights", 0.96)])
+    known = ["para 4", "para 5", "para 6"] + ["association"] * 3 + ["human rights"] * 3
+    mended = ocr.mend_misread_letters([body, grey], known=known)
+    assert mended[0] is body  # nothing to mend: the same page
+    texts = [w.text for w in mended[1].words]
+    # "legal" 6×, "legol" 2×; t read as f ("entities" 3×); "para" 3× (in the text layer)
+    assert texts[:5] == ["legal", "entities", "(A/HRC/20/27,", "para", "51),"]
+    assert texts[5] == "association"  # two of its o's were a's
+    assert texts[6:9] == ["some", "form", "of"]  # "same" never occurs; "farm" 3× but "form" occurs too often
+    assert texts[9] == "Soto"  # "Sata" is no word of the document
+    assert texts[10] == "legol"  # a line read with full confidence is left as it is
+    assert texts[13] == "Human"  # case ignored in the counts, kept in the word
+    assert [(w.x0, w.x1, w.top) for w in mended[1].words] == [(w.x0, w.x1, w.top) for w in grey.words]

@@ -19,6 +19,8 @@ The steps, each a small function:
 Pages without a text layer that show an image (scans) are read by OCR (``qa/ocr.py``, ``read_scanned``) into
 the same words, so steps 2–5 treat them like any other page; their page spans carry the OCR confidence, and
 pages OCR could not read are listed in ``Extracted.unread_pages``. Pages with a text layer are never OCR'd.
+OCR gives no font, so a scanned line is bold when its strokes are ``BOLD_STROKE`` times as wide as the
+document's usual ones (``ocr_bold``): a bold question in a box is then a heading, as in the text layer.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ _CHAR_MAP = {
     "\uf02d": "-", "\u2219": "•", "\uf06c": "•", "\uf0de": "•",
 }
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi|[-,]bd\b|\bbd$", re.I)
+# A scanned line is bold when its strokes, relative to its type size, are this many times as wide as those of
+# the document's median character (``qa.ocr.stroke_width``). On degraded scans of the UN PDFs, bold lines
+# measured 1.29–1.99, regular ones (light and black type, condensed or not) at most 1.20, display words at
+# 26 pt (fewer than 4 letters: never headings) more.
+BOLD_STROKE = 1.25
+MIN_STROKE_LINES = 3  # fewer measured lines give no usual stroke width to compare with
 
 # A paragraph number, list item letter, bullet or roman numeral at the start of a line.
 MARKER = re.compile(
@@ -212,36 +220,67 @@ def read_scanned(rel: str, data: bytes, pages: list[Page], settings=None, progre
             pdf = pdf or ocr.open_pdf(rel, data)
             result = ocr.ocr_pdf_page(pdf, page.number, threads)
             cache.put(result)
-        page.words = ocr_words(result)
         found[page.number] = result
         if progress is not None:
             progress(done, len(targets))
     if pdf is not None:
         pdf.close()
+    scanned = {id(page) for page in targets}
+    known = [w.text for page in pages if id(page) not in scanned for w in page.words]  # a mixed PDF's text layer
+    read = dict(zip(found, ocr.mend_misread_letters(list(found.values()), known)))
+    usual = usual_stroke(read.values())  # of the whole document: a cover page may be all bold
+    for page in targets:
+        page.words = ocr_words(read[page.number], usual)
     return found
 
 
-def ocr_words(page) -> list[Word]:
+def ocr_words(page, usual: float | None = None) -> list[Word]:
     """The words of an ``OcrPage`` as text-layer words: one size for the page's body lines (line heights
-    vary with ascenders and descenders, type sizes do not), the baseline a fifth of a line above its bottom."""
+    vary with ascenders and descenders, type sizes do not), the baseline a fifth of a line above its bottom,
+    bold by ``ocr_bold`` against ``usual`` (the document's usual stroke width; this page's when None)."""
     if not page.words:
         return []
+    if usual is None:
+        usual = usual_stroke([page])
     heights = [w.bottom - w.top for w in page.words]
     body = statistics.median(heights)
     words = []
     for word, height in zip(page.words, heights):
         size = 0.8 * (body if abs(height - body) <= 0.2 * body else height)
         text = normalise_char(word.text)
-        words.append(Word(text, word.x0, word.x1, word.top, word.bottom, word.bottom - 0.2 * height, size, False,
-                          space_before=True))
+        words.append(Word(text, word.x0, word.x1, word.top, word.bottom, word.bottom - 0.2 * height, size,
+                          ocr_bold(word, usual), space_before=True))
     return words
+
+
+def usual_stroke(pages) -> float | None:
+    """The stroke width (relative to type size) of the median character of ``OcrPage``s' words; None when
+    fewer than ``MIN_STROKE_LINES`` lines were measured (pages read before strokes were, or nearly empty)."""
+    measured = [w for page in pages for w in page.words if getattr(w, "stroke", None)]
+    if len({(w.top, w.bottom, w.stroke) for w in measured}) < MIN_STROKE_LINES:
+        return None
+    ordered = sorted(measured, key=lambda w: w.stroke)
+    half, seen = sum(len(w.text) for w in ordered) / 2, 0
+    for word in ordered:
+        seen += len(word.text)
+        if seen >= half:
+            return word.stroke
+    return ordered[-1].stroke
+
+
+def ocr_bold(word, usual: float | None) -> bool:
+    """Is an OCR'd word (its line) bold? Its line's strokes are ``BOLD_STROKE`` times as wide as usual."""
+    stroke = getattr(word, "stroke", None)
+    return bool(usual and stroke and stroke >= BOLD_STROKE * usual)
 
 
 def ocr_paragraphs(page) -> list[Paragraph]:
     """The paragraphs of one image read by OCR (an ``OcrPage``: a scanned page pasted into a Word document),
     laid out as a PDF page's text layer is (columns, lines, paragraphs, headings), without page numbers and
     without dropping running lines (there is one image, nothing repeats)."""
-    words = ocr_words(page)
+    from .. import ocr
+
+    words = ocr_words(ocr.mend_misread_letters([page])[0])
     if not words:
         return []
     lines_by_page = [reading_order(Page(page.number, page.width, page.height, words))]
