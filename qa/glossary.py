@@ -39,7 +39,8 @@ def _matches(stems: tuple[str, ...], tokens: list[str]) -> bool:
     if len(stems) == 1:
         return True
     span = len(stems) + WINDOW_SLACK
-    return any(all(any(start <= p < start + span for p in places) for places in positions) for start in positions[0])
+    starts = sorted({p for places in positions for p in places})  # in any order: "citizenship they can strip"
+    return any(all(any(start <= p < start + span for p in places) for places in positions) for start in starts)
 
 
 def formal_words(question: str) -> list[str]:

@@ -413,6 +413,7 @@ def test_everyday_phrases_bring_the_treaty_wording_to_bm25():
 
     assert "deprived nationality arbitrarily" in formal_words("Can the government just strip me of my citizenship?")
     assert formal_words("Does the ICCPR protect against double jeopardy?") == ["tried punished again finally convicted acquitted"]
+    assert "deprived nationality arbitrarily" in formal_words("my citizenship - can they strip it?")  # either order
     # the words of a phrase must stand near each other, and all of them be there
     assert "deprived nationality arbitrarily" not in formal_words(
         "Can a strip search be ordered by the police, and what happens to the person's papers, residence or citizenship?")
