@@ -74,15 +74,42 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return result
 
 
-def _hard_split(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut an over-long sentence at spaces (or anywhere, for a space-less run) into pieces ≤ max_chars, of about
-    equal length (no tail of a word or two)."""
+def _plain_size(start: int, end: int) -> int:
+    return end - start
+
+
+# Where an over-long sentence may be cut: after a space, or after a comma of Chinese or Japanese text.
+_CUT_AFTER = re.compile(r"[\s，、；]")
+
+
+def _cut_point(text: str, start: int, end: int, budget: int, size) -> int:
+    """The furthest cut in ``text[start:end]`` whose first part's size is at most ``budget``: at a space (the
+    space left to the next part) or after a CJK comma; anywhere in a run with neither. ``start`` if nothing fits."""
+    low, high = start, end  # the furthest position p with size(start, p) <= budget (sizes grow with p)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if size(start, middle) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    if low <= start:
+        return start
+    cuts = [m.start() if m.group().isspace() else m.end() for m in _CUT_AFTER.finditer(text, start + 1, low + 1)]
+    cuts = [cut for cut in cuts if start < cut <= low]
+    return cuts[-1] if cuts else low
+
+
+def _hard_split(text: str, start: int, end: int, max_chars: int, size=_plain_size) -> list[tuple[int, int]]:
+    """Cut an over-long sentence at spaces or CJK commas (or anywhere, for a run with neither) into pieces of
+    at most ``max_chars`` (sized by ``size``: CJK characters count triple), of about equal size (no tail of a
+    word or two)."""
     pieces = []
-    while end - start > max_chars:
-        target = -(-(end - start) // -(-(end - start) // max_chars))  # the length, shared among the fewest pieces
-        cut = text.rfind(" ", start + 1, start + target + 1)
+    while size(start, end) > max_chars:
+        total = size(start, end)
+        target = -(-total // -(-total // max_chars))  # the size, shared among the fewest pieces
+        cut = _cut_point(text, start, end, target, size)
         if cut <= start:
-            cut = start + target
+            cut = start + 1
         pieces.append((start, cut))
         start = cut
         while start < end and text[start].isspace():
@@ -92,7 +119,7 @@ def _hard_split(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
     return pieces
 
 
-def _units(doc: Document, settings: ChunkSettings) -> list[_Unit]:
+def _units(doc: Document, settings: ChunkSettings, size=_plain_size) -> list[_Unit]:
     text = doc.text
     heading_by_start = {h.start: h for h in doc.headings}
     path: list[tuple[int, str]] = []
@@ -109,7 +136,7 @@ def _units(doc: Document, settings: ChunkSettings) -> list[_Unit]:
             para = numbered.group(1)
         sentences, cut = [], {}
         for s, e in sentence_spans(text, start, end):
-            pieces = _hard_split(text, s, e, settings.max_chars)
+            pieces = _hard_split(text, s, e, settings.max_chars, size)
             sentences.extend(pieces)
             if len(pieces) > 1:
                 cut.update((piece, e) for piece in pieces)
@@ -166,7 +193,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                         and last not in heading_sentences)
         current = [last] if keep_overlap else []
 
-    for unit in _units(doc, settings):
+    for unit in _units(doc, settings, size):
         if unit.heading or unit.section != current_section:
             joins = unit.heading and headings_only and size(current[0][0], unit.end) <= settings.max_chars
             if not joins:
@@ -189,7 +216,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                         queue.pop()
                     last_para = unit.para
                     close(reason_size=False)
-                    queue.extend(reversed(_hard_split(doc.text, rest, sentence_end, settings.max_chars)))
+                    queue.extend(reversed(_hard_split(doc.text, rest, sentence_end, settings.max_chars, size)))
                     continue
             if current and size(current[0][0], sentence[1]) > settings.max_chars:
                 close(reason_size=True)
@@ -214,8 +241,8 @@ def _fill_after_headings(text: str, current: list, piece: tuple[int, int], setti
     room = settings.max_chars - size(current[0][0], piece[0])
     if room < MIN_PIECE_AFTER_HEADINGS:
         return None
-    cut = text.rfind(" ", piece[0] + 1, piece[0] + room + 1)
-    if cut <= piece[0] or size(current[0][0], cut) > settings.max_chars:
+    cut = _cut_point(text, piece[0], piece[1], room, size)
+    if cut <= piece[0] or cut >= piece[1]:
         return None
     current.append((piece[0], cut))
     rest = cut

@@ -203,3 +203,22 @@ def test_headings_before_a_sentence_longer_than_a_chunk_take_its_first_words():
     assert "".join(doc.text[c.start:c.end] for c in pieces).replace(" ", "").replace("\n", "") \
         == doc.text[: pieces[-1].end].replace(" ", "").replace("\n", "")
     assert min(len(c.text) for c in pieces) > cfg.max_chars / 3  # cut into about equal pieces, no stray tail
+
+
+def test_a_chinese_sentence_longer_than_a_chunk_is_cut_by_its_weighted_size_at_its_commas():
+    """CJK characters count triple in a passage's size, so a 400-character Chinese sentence is over a chunk:
+    it is cut after its commas (not left whole, over the limit), and the heading above it takes its start."""
+    from qa.chunking import text_size
+    from qa.loaders.text import load_text
+
+    clause = "鉴于对人类家庭所有成员的固有尊严及其平等的和不移的权利的承认"
+    preamble = "，".join([clause] * 13) + "。"
+    extracted = load_text(f"序言\n\n{preamble}\n\n第一条\n\n人人生而自由。\n".encode(), "udhr.txt")
+    doc = Document("udhr.txt", extracted.text, "UDHR", "h", extracted.headings)
+    cfg = ChunkSettings(800, 200, 200)
+    chunks = chunk_document(doc, cfg)
+    assert all(text_size(c.text) <= cfg.max_chars for c in chunks)
+    assert chunks[0].text.startswith("序言\n\n鉴于")
+    preamble_chunks = [c for c in chunks if c.text != "序言" and "第一条" not in c.text]
+    assert all(c.text.endswith(("，", "。")) for c in preamble_chunks)
+    assert all(c.text == doc.text[c.start:c.end] for c in chunks)
