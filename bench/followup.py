@@ -36,8 +36,10 @@ C_CHOSEN, THRESHOLD_CHOSEN = 3, 0.8  # the best leave-one-set-out accuracy, 0.97
 
 
 def conversations(holdout: bool = False) -> list[dict]:
+    """The written conversations (or the held-out ones), each with ``set``: the name of its file."""
     files = [DATA / HOLDOUT] if holdout else sorted(p for p in DATA.glob("conversations*.jsonl") if p.name != HOLDOUT)
-    return [json.loads(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{**json.loads(line), "set": path.name}
+            for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def features(rows: list[dict], encoder) -> np.ndarray:
@@ -57,17 +59,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     encoder = load_embedder("auto", "cpu", 32)
-    files = sorted(p for p in DATA.glob("conversations*.jsonl") if p.name != HOLDOUT)
-    rows, sets = [], []
-    for path in files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-                sets.append(path.name)
+    rows = conversations()
     X, y = features(rows, encoder), np.array([row["follow_up"] for row in rows], dtype=int)
-    sets = np.array(sets)
+    sets = np.array([row["set"] for row in rows])
     rules = np.array([followup.refers_back(row["turns"][1]) for row in rows])
-    print(f"{len(rows)} written conversations ({y.sum()} follow-ups) in {len(files)} sets; "
+    print(f"{len(rows)} written conversations ({y.sum()} follow-ups) in {len(np.unique(sets))} sets; "
           f"rules alone (written on them): {(rules == y).mean():.3f}")
     for c in C_GRID:
         probability = np.zeros(len(y))
@@ -85,7 +81,7 @@ def main(argv=None) -> int:
         followup.MODEL_FILE.write_text(json.dumps({
             "model": encoder.name, "dimension": int(encoder.dimension),
             "features": "question query vector, then its cosine with the previous question's",
-            "C": C_CHOSEN, "threshold": THRESHOLD_CHOSEN, "trained_on": [p.name for p in files],
+            "C": C_CHOSEN, "threshold": THRESHOLD_CHOSEN, "trained_on": sorted(set(sets.tolist())),
             "weights": [round(float(w), 6) for w in model.coef_[0]], "bias": round(float(model.intercept_[0]), 6),
         }, indent=1) + "\n", encoding="utf-8")
         followup._model.cache_clear()

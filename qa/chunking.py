@@ -52,7 +52,7 @@ class _Unit:
     heading: bool
     para: str | None
     sentences: tuple[tuple[int, int], ...]
-    cut: dict | None = None  # {piece: end of its sentence} for the pieces of a sentence longer than a chunk
+    cut: dict[tuple[int, int], int]  # {piece: end of its sentence} for the pieces of a sentence longer than a chunk
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -99,6 +99,12 @@ def _cut_point(text: str, start: int, end: int, budget: int, size) -> int:
     return cuts[-1] if cuts else low
 
 
+def _after_space(text: str, position: int, end: int) -> int:
+    while position < end and text[position].isspace():
+        position += 1
+    return position
+
+
 def _hard_split(text: str, start: int, end: int, max_chars: int, size=_plain_size) -> list[tuple[int, int]]:
     """Cut an over-long sentence at spaces or CJK commas (or anywhere, for a run with neither) into pieces of
     at most ``max_chars`` (sized by ``size``: CJK characters count triple), of about equal size (no tail of a
@@ -111,9 +117,7 @@ def _hard_split(text: str, start: int, end: int, max_chars: int, size=_plain_siz
         if cut <= start:
             cut = start + 1
         pieces.append((start, cut))
-        start = cut
-        while start < end and text[start].isspace():
-            start += 1
+        start = _after_space(text, cut, end)
     if end > start:
         pieces.append((start, end))
     return pieces
@@ -207,7 +211,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         queue = list(reversed(unit.sentences))
         while queue:
             sentence = queue.pop()
-            if current and unit.cut and sentence in unit.cut and size(current[0][0], sentence[1]) > settings.max_chars \
+            if current and sentence in unit.cut and size(current[0][0], sentence[1]) > settings.max_chars \
                     and all(s in heading_sentences for s in current):
                 rest = _fill_after_headings(doc.text, current, sentence, settings, size)
                 if rest is not None:  # the rest of the long sentence, cut again from where the headings' part ends
@@ -245,10 +249,7 @@ def _fill_after_headings(text: str, current: list, piece: tuple[int, int], setti
     if cut <= piece[0] or cut >= piece[1]:
         return None
     current.append((piece[0], cut))
-    rest = cut
-    while text[rest].isspace():
-        rest += 1
-    return rest
+    return _after_space(text, cut, piece[1])
 
 
 def _page_of(doc: Document, offset: int) -> tuple[int | None, str | None]:

@@ -150,7 +150,7 @@ def _named_before(tokens: list[str], i: int) -> bool:
     """A name (a capitalised word that does not start the question) or an indefinite person before ``i``."""
     return any(
         (j > 0 and t[:1].isupper() and t.lower() not in _FRAME | _GENERIC and t != "I") or t.lower() in _INDEFINITE
-        or (t.lower().endswith(("'s", "’s")) and t.lower()[:-2] not in _FRAME | _GENERIC)  # "was smailova's lawyer…"
+        or (_strip_possessive(t.lower()) != t.lower() and _strip_possessive(t.lower()) not in _FRAME | _GENERIC)  # "smailova's lawyer"
         for j, t in enumerate(tokens[:i])
     )
 

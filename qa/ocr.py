@@ -446,9 +446,7 @@ def page_from_lines(lines: list[RawLine], scale: float, number: int, width: floa
 
     words = []
     for line, height_px in zip(kept, heights):
-        # the stroke width relative to the type size: the page's body line height for lines within 20 % of it
-        # (line heights vary with ascenders and descenders, type sizes do not), else the line's own height
-        size_px = body if abs(height_px - body) <= 0.2 * body else height_px
+        size_px = type_height(height_px, body)  # the stroke width is relative to the type size
         stroke = round(line.stroke / size_px, 4) if line.stroke and size_px > 0 else None
         texts = roman_numerals([text for text, _, _ in line.words])
         (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = line.quad[:4]
@@ -465,6 +463,12 @@ def page_from_lines(lines: list[RawLine], scale: float, number: int, width: floa
     weights = [len(l.text) for l in kept]
     confidence = sum(l.score * w for l, w in zip(kept, weights)) / sum(weights)
     return OcrPage(number, width, height, tuple(words), round(confidence, 4), "ok")
+
+
+def type_height(height: float, body: float) -> float:
+    """A line's type height: the page's body line height for lines within 20 % of it (line heights vary with
+    ascenders and descenders, type sizes do not), else the line's own height."""
+    return body if abs(height - body) <= 0.2 * body else height
 
 
 def _quad_height(quad) -> float:

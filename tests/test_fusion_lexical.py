@@ -300,18 +300,26 @@ def test_known_acronyms_are_expanded_once_and_unknown_ones_left_alone():
     assert expand_acronyms("Is it OK in the US? iccpr") == "Is it OK in the US? iccpr"  # unknown, or not written as one
 
 
-def test_an_acronym_question_finds_the_passage_that_spells_the_name_out(settings, docs_dir, fake_embedder):
+def _first_documents(settings, docs_dir, embedder, documents: dict[str, str], questions: list[tuple[str, str]]):
+    """Index ``documents`` ({name: text}) and return the first passage's document for each (question, mode)."""
     from qa.indexing import update_index
     from qa.retrieval import search
     from qa.store import Store
     from conftest import write
 
-    write(docs_dir, "a.md", "# Reply\n\nUnder article 17 of the International Covenant on Civil and Political Rights, honour is protected.")
-    write(docs_dir, "b.md", "# Other\n\nThe government replied about the defamation cases and the courts.")
-    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    for name, text in documents.items():
+        write(docs_dir, name, text)
+    update_index(docs_dir, settings.index, settings, embedder=embedder)
     with Store.open(settings.index, settings) as store:
-        assert search(store, fake_embedder, "ICCPR", k=1, mode="bm25")[0].doc == "a.md"
-        assert search(store, fake_embedder, "defamation under the ICCPR", k=1)[0].doc == "a.md"
+        return [search(store, embedder, question, k=1, mode=mode)[0].doc for question, mode in questions]
+
+
+def test_an_acronym_question_finds_the_passage_that_spells_the_name_out(settings, docs_dir, fake_embedder):
+    first = _first_documents(settings, docs_dir, fake_embedder, {
+        "a.md": "# Reply\n\nUnder article 17 of the International Covenant on Civil and Political Rights, honour is protected.",
+        "b.md": "# Other\n\nThe government replied about the defamation cases and the courts.",
+    }, [("ICCPR", "bm25"), ("defamation under the ICCPR", "hybrid")])
+    assert first == ["a.md", "a.md"]
 
 
 def test_a_sentence_shared_by_overlapping_chunks_is_shown_and_quoted_once(settings, docs_dir, fake_embedder):
@@ -435,13 +443,8 @@ def test_the_glossary_file_is_well_formed():
 
 
 def test_a_question_in_everyday_words_finds_the_formal_passage_by_bm25(settings, docs_dir, fake_embedder):
-    from qa.indexing import update_index
-    from qa.retrieval import search
-    from qa.store import Store
-    from conftest import write
-
-    write(docs_dir, "a.md", "# Article 15\n\nNo one shall be arbitrarily deprived of his nationality.")
-    write(docs_dir, "b.md", "# Other\n\nThe government may strip the assets of a company that breaks the law.")
-    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
-    with Store.open(settings.index, settings) as store:
-        assert search(store, fake_embedder, "can they strip my citizenship", k=1, mode="bm25")[0].doc == "a.md"
+    first = _first_documents(settings, docs_dir, fake_embedder, {
+        "a.md": "# Article 15\n\nNo one shall be arbitrarily deprived of his nationality.",
+        "b.md": "# Other\n\nThe government may strip the assets of a company that breaks the law.",
+    }, [("can they strip my citizenship", "bm25")])
+    assert first == ["a.md"]

@@ -238,6 +238,8 @@ def ocr_words(page, usual: float | None = None) -> list[Word]:
     """The words of an ``OcrPage`` as text-layer words: one size for the page's body lines (line heights
     vary with ascenders and descenders, type sizes do not), the baseline a fifth of a line above its bottom,
     bold by ``ocr_bold`` against ``usual`` (the document's usual stroke width; this page's when None)."""
+    from .. import ocr
+
     if not page.words:
         return []
     if usual is None:
@@ -246,7 +248,7 @@ def ocr_words(page, usual: float | None = None) -> list[Word]:
     body = statistics.median(heights)
     words = []
     for word, height in zip(page.words, heights):
-        size = 0.8 * (body if abs(height - body) <= 0.2 * body else height)
+        size = 0.8 * ocr.type_height(height, body)
         text = normalise_char(word.text)
         words.append(Word(text, word.x0, word.x1, word.top, word.bottom, word.bottom - 0.2 * height, size,
                           ocr_bold(word, usual), space_before=True))
