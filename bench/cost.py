@@ -30,10 +30,11 @@ from qa.evaluation import load_beir, write_beir_docs  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.settings import load_settings  # noqa: E402
 
-VARIANTS = {
-    "passages": {"sentence_vectors": False},
-    "passages+sentences": {},
-    "passages+sentences alone": {},  # the same settings, sentences encoded on their own (``SeparateSentences``)
+VARIANTS = {  # the default is "passages+sentences+e5"
+    "passages": {"sentence_vectors": False, "second_encoder": ""},
+    "passages+sentences": {"second_encoder": ""},
+    # the same settings, sentences encoded on their own (``SeparateSentences``)
+    "passages+sentences alone": {"second_encoder": ""},
     "passages+sentences+e5": {"second_encoder": E5},
     "passages+e5": {"sentence_vectors": False, "second_encoder": E5},
 }
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     encoders = {name: encoders_for(base.with_(**changes)) for name, changes in chosen.items()}
     if "passages+sentences alone" in encoders:
         encoders["passages+sentences alone"]["primary"] = SeparateSentences(encoders["passages+sentences alone"]["primary"])
-    minilm = encoders_for(base)["primary"]
+    minilm = encoders_for(base.with_(second_encoder=""))["primary"]
     for encoder_set in encoders.values():
         for encoder in encoder_set.values():
             encoder.encode(["warm up the model"])

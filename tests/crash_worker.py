@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
         vectors.save = _slowed(vectors.save, slow)
         GenerationFiles._write_lexical = _slowed(GenerationFiles._write_lexical, slow)
         after_commit = lambda: time.sleep(slow)  # noqa: E731
-    settings = load_settings({}).with_(docs=docs, index=index)
+    settings = load_settings({}).with_(docs=docs, index=index, second_encoder="")  # the fake embedder only
     print("ready", flush=True)
     sys.stdin.readline()
     try:

@@ -39,7 +39,7 @@ def index(argv: list[str]) -> int:
 
     url, docs, cache = argv[0], Path(argv[1]), Path(argv[2])
     slow = float(argv[argv.index("--slow") + 1]) if "--slow" in argv else 0.0
-    settings = load_settings({}).with_(docs=docs, index=cache, store=url)
+    settings = load_settings({}).with_(docs=docs, index=cache, store=url, second_encoder="")  # the fake embedder only
     embedder = SlowEmbedder(slow) if slow else FakeEmbedder()
     print("ready", flush=True)
     sys.stdin.readline()
@@ -53,7 +53,7 @@ def serve(argv: list[str]) -> int:
     from qa.stores import open_store
 
     url, wanted, question = argv[0], int(argv[1]), argv[2]
-    settings = load_settings({}).with_(store=url)
+    settings = load_settings({}).with_(store=url, second_encoder="")
     embedder = FakeEmbedder()
     deadline = time.monotonic() + 60
     with open_store(settings) as store:

