@@ -36,6 +36,8 @@ VARIANTS = {  # the default is "passages+sentences+e5"
     # the same settings, sentences encoded on their own (``SeparateSentences``)
     "passages+sentences alone": {"second_encoder": ""},
     "passages+sentences+e5": {"second_encoder": E5},
+    # the default on a CPU without native bfloat16 (most laptops): e5's passages in float32
+    "passages+sentences+e5 float32": {"second_encoder": E5, "dtype": "float32"},
     "passages+e5": {"sentence_vectors": False, "second_encoder": E5},
 }
 

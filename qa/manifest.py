@@ -86,7 +86,7 @@ def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
         have, want = stored.get("extra_encoders") or {}, expected.get("extra_encoders") or {}
         raise IndexMismatchError(
             f"The index at {directory} has the second encoder {_models(have)} but the settings ask for "
-            f"{_models(want)}. Update it with: verbatim index --index {directory} (its passages and their other "
+            f"{_models(want)}. Update it with: {_update_command(directory)} (its passages and their other "
             "vectors are kept; only the second encoder's vectors are computed), or set QA_SECOND_ENCODER to match."
         )
     differences = []
@@ -101,6 +101,12 @@ def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
             f"The index at {directory} was built with other settings ({'; '.join(differences)}). "
             + rebuild_hint(directory)
         )
+
+
+def _update_command(directory) -> str:
+    if str(directory).startswith(("postgresql://", "postgres://")):
+        return "QA_STORE=… verbatim index"
+    return f"verbatim index --index {directory}"
 
 
 def _models(extra: dict) -> str:

@@ -49,8 +49,9 @@ def worker_name() -> str:
 
 
 def open_or_create(settings, rebuild: bool = False) -> tuple[PgStore, dict | None]:
-    """The store at ``settings.store`` for writing (schema migrated); the manifest to install, if any."""
-    from .manifest import check_manifest, expected_manifest
+    """The store at ``settings.store`` for writing (schema migrated); the manifest to install, if any (a
+    rebuild, or settings that only change the second encoder: see ``qa.indexing.update_index``)."""
+    from .manifest import check_manifest, encoders_only_differ, expected_manifest
 
     url = settings.store
     store = PgStore.open(url, settings, check=False, unbuilt_ok=True, migrate=True)
@@ -61,6 +62,8 @@ def open_or_create(settings, rebuild: bool = False) -> tuple[PgStore, dict | Non
         if not isinstance(store.manifest, dict):
             store.close()
             return PgStore.create(url, fresh), None
+        if store.generation > 0 and encoders_only_differ(store.manifest, expected_manifest(settings)):
+            return store, fresh
         check_manifest(store.manifest, expected_manifest(settings), redact(url))
     except BaseException:
         store.close()
@@ -98,9 +101,10 @@ def update_shared(
     store, new_manifest = open_or_create(settings, rebuild)
     try:
         store.writable = True
-        if rebuild:
+        if rebuild or new_manifest is not None:  # a rebuild, or a new second encoder (stored vectors reused)
             with _PlanLock(store, lock_wait):
-                report = indexing._update(store, docs_dir, settings, True, new_manifest, embedder, progress, after_commit)
+                report = indexing._update(store, docs_dir, settings, True, new_manifest, embedder, progress, after_commit,
+                                          reuse=not rebuild)
         else:
             report = IndexReport()
             if plan:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import qa.encoders
-from qa import reporting
 from conftest import FakeEmbedder, write
 from qa.errors import IndexMismatchError, SettingsError
 from qa.indexing import update_index
@@ -70,49 +69,6 @@ def test_second_encoder_vectors_are_stored_searched_and_reused(settings, docs_di
     report = update_index(docs_dir, settings.index, settings)
     assert report.added == ["d.md"]
     assert len(second.encoded_texts) - encoded == report.chunks_embedded  # only the new passages
-
-
-def test_the_second_encoder_is_part_of_the_manifest_check(settings, docs_dir, two_encoders):
-    with_second, primary, second = two_encoders
-    _corpus(docs_dir)
-    update_index(docs_dir, settings.index, settings)  # built without a second encoder
-    before, generation = _primary_vectors(settings), _generation(settings)
-    with pytest.raises(IndexMismatchError, match="second encoder none but the settings ask for 'intfloat/multilingual-e5"):
-        Store.open(settings.index, with_second)
-    # An update adds the second encoder's vectors in place: the primary model encodes nothing again.
-    primary_before, second_before = len(primary.encoded_texts), len(second.encoded_texts)
-    report = update_index(docs_dir, with_second.index, with_second)
-    assert report.second_encoder_changed and not report.rebuild and not report.failed
-    assert report.chunks_embedded == 0 and report.chunks_reused == len(before)
-    assert len(primary.encoded_texts) == primary_before and len(second.encoded_texts) - second_before == len(before)
-    assert report.generation == generation + 1  # one commit
-    assert "second encoder" in reporting.headline(report)
-    with Store.open(with_second.index, with_second) as store:
-        assert "e5" in store.manifest["extra_encoders"]
-        store.verify(strict=True)
-    after = _primary_vectors(with_second)
-    assert after.keys() == before.keys() and all(np.array_equal(after[t], before[t]) for t in before)
-    # And back: turning the second encoder off drops its vectors the same way.
-    report = update_index(docs_dir, settings.index, settings)
-    assert report.second_encoder_changed and len(primary.encoded_texts) == primary_before
-    with Store.open(settings.index, settings) as store:
-        assert not store.manifest["extra_encoders"]
-        store.verify(strict=True)
-    assert not list(settings.index.glob("vectors-e5-*.faiss"))
-
-
-def _primary_vectors(settings) -> dict:
-    """``{encoded text: primary vector}`` of every passage in the index."""
-    with Store.open(settings.index, settings) as store:
-        ids, texts = store.lexical_corpus()
-        vector_ids, vectors = store.all_embeddings()
-    by_id = dict(zip(vector_ids.tolist(), vectors))
-    return {text: by_id[i] for i, text in zip(ids, texts, strict=True)}
-
-
-def _generation(settings) -> int:
-    with Store.open(settings.index, settings) as store:
-        return store.generation
 
 
 def test_a_change_of_model_still_needs_a_rebuild(settings, docs_dir, two_encoders):
