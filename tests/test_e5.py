@@ -263,3 +263,34 @@ def test_highlights_in_a_passage_the_english_model_cannot_read_are_picked_by_e5(
             start, end = top.highlights[0]
             assert top.text[start - top.start : end - top.start] == sentences[target], question
             assert answer.sentences and answer.sentences[0].text == sentences[target]
+
+
+@pytest.mark.slow
+@needs_model
+def test_an_english_question_finds_the_french_article_not_the_english_header(tmp_path, settings):
+    """The French UDHR opens with English copyright lines, its only English passage: BM25 reads an English
+    question in English, so those lines alone match its words. Among candidates in several languages the
+    fusion weights leave the decision to e5 (at the English-tuned BM25 weight the header came first)."""
+    import shutil
+
+    import qa.encoders
+    from conftest import MULTILINGUAL
+    from qa.answer import ask
+    from qa.indexing import update_index
+    from qa.store import Store
+
+    source = MULTILINGUAL / "fr" / "udhr_fra.txt"
+    assert source.is_file(), f"the shared multilingual corpus is missing: {MULTILINGUAL}"
+    settings = settings.with_(second_encoder=qa.encoders.E5)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(source, docs / "udhr_fra.txt")
+    encoders = qa.encoders.encoders_for(settings)
+    update_index(docs, settings.index, settings, embedder=encoders)
+    with Store.open(settings.index, settings) as store:
+        for question, article in (
+                ("Do I have a right to vote and to take part in how my country is governed?", "Article 21"),
+                ("Do I have a right to time off, reasonable working hours and paid vacation?", "Article 24"),
+                ("Is there a right to enough food, housing and medical care to live decently?", "Article 25")):
+            top = ask(store, encoders, question, k=3).passages[0]
+            assert top.lang == "fr" and top.section.startswith(article), (question, top.section, top.text[:80])

@@ -448,3 +448,18 @@ def test_a_question_in_everyday_words_finds_the_formal_passage_by_bm25(settings,
         "b.md": "# Other\n\nThe government may strip the assets of a company that breaks the law.",
     }, [("can they strip my citizenship", "bm25")])
     assert first == ["a.md"]
+
+
+def test_weights_beside_e5_depend_on_whether_the_candidates_mix_languages():
+    """Candidates mostly in English: the English-tuned weights (BM25 counts fully); mostly in other languages:
+    the multilingual ones, where an English question's BM25 rests on the few English chunks."""
+    from qa import fusion
+    from qa.retrieval import Signals
+
+    lists = dict(dense=[(i, 0.5) for i in range(4)], lexical=[(1, 2.0)], sentence=[(1, 0.4)], extra={"e5": [(1, 0.8)]})
+    english = fusion.weights_for(Signals(**lists))
+    some_foreign = fusion.weights_for(Signals(**lists, foreign=frozenset({1, 2})))  # half: still English
+    mostly_foreign = fusion.weights_for(Signals(**lists, foreign=frozenset({1, 2, 3})))
+    assert english == some_foreign == (*fusion.WEIGHTS_BESIDE["e5"], fusion.EXTRA_WEIGHTS["e5"])
+    assert mostly_foreign == (*fusion.WEIGHTS_BESIDE_MULTILINGUAL["e5"], fusion.EXTRA_WEIGHTS["e5"])
+    assert english[1] > mostly_foreign[1]  # BM25
