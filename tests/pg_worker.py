@@ -4,7 +4,7 @@
     python tests/pg_worker.py serve URL GENERATION QUESTION
 
 ``index`` prints ``ready``, waits for a line on stdin, runs one update and prints the report as JSON;
-``--slow`` sleeps that long in every batch it encodes, so that a kill lands mid-batch. ``serve`` opens the
+``--slow`` sleeps that long in every batch it encodes, after printing ``batch``, so that a kill lands mid-batch. ``serve`` opens the
 store as an app server, waits until it reaches ``GENERATION`` and prints the best passage's document
 for ``QUESTION`` with the generation it was answered from, as JSON.
 """
@@ -30,6 +30,7 @@ class SlowEmbedder(FakeEmbedder):
         self.seconds = seconds
 
     def encode(self, texts, batch_size=None, show_progress=False):
+        print("batch", flush=True)  # a test can kill the process during the sleep that follows
         time.sleep(self.seconds)
         return super().encode(texts, batch_size, show_progress)
 

@@ -149,7 +149,12 @@ def test_killed_indexers_lose_only_their_unfinished_files(pg_settings, docs_dir,
         proc = _start_indexer(pg_settings.store, docs_dir, tmp_path / "cache", "--slow", "0.15")
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        time.sleep(rng.uniform(0.3, 1.6))
+        # Killed during its first or second batch, at a random moment of that batch's 0.15 s (a fixed delay
+        # after "go" let a fast machine finish first). A worker with fewer batches has printed its report.
+        for _ in range(rng.randint(1, 2)):
+            if proc.stdout.readline().strip() != "batch":
+                break
+        time.sleep(rng.uniform(0.0, 0.12))
         proc.send_signal(signal.SIGKILL)
         interrupted += proc.wait(30) == -signal.SIGKILL
         proc.stdout.close()
