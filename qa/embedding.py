@@ -8,8 +8,10 @@ Precision (``dtype``, ``auto`` by default), chosen by measurement (bench/ingest.
 * on CPUs with AMX (``amx_bf16``) or on a GPU, bulk encoding runs in bfloat16: about 3× the
   float32 throughput, embeddings at cosine ≥ 0.998 to float32;
 * on CPUs with AVX512-BF16 but no AMX (as on the project's 2-core VM, whose hypervisor does not
-  expose AMX), oneDNN's bfloat16 matmuls are *slower* than MKL's float32 ones (measured ~0.65×),
-  so ``auto`` means float32 there; ``bfloat16`` can still be asked for explicitly.
+  expose AMX), oneDNN's bfloat16 matmuls were *slower* than MKL's float32 ones (measured ~0.65×),
+  so ``auto`` means float32 there; ``bfloat16`` can still be asked for explicitly. With torch 2.13 on
+  the session-9 VM the opposite held (300 SciFact abstracts, 2 threads: 10.7 s float32, 4.3 s bfloat16):
+  the speed depends on the host, and ``auto`` was left as it was (qa.e5, measured there, does use it).
 
 Questions are always encoded in float32 (``encode_query``): one short input is latency-bound, and
 in bfloat16 oneDNN builds new primitives and re-packs the weights for every new sequence length
