@@ -21,8 +21,8 @@ split) that also gains on SciFact *train*: dev hit@1 0.709 → 0.728 and SciFact
 against session 4's dense 1.0, lexical 0.5, sentence 1.3 (more BM25 helps SciFact, dev wants less: 0.5, 1, 1
 gives train 0.7483 but dev 0.641). With e5's list (``WEIGHTS_BESIDE``, session 9): dense 0.3, lexical 1,
 sentence 0.6, e5 2; among candidates in several languages (``WEIGHTS_BESIDE_MULTILINGUAL``) dense 0.5, lexical
-0.5, sentence 2, e5 2. In an index with documents in other languages, the dense and sentence lists of the English model leave
-those chunks out of their z-scores (``combine``'s ``blind``; they get the list's mean).
+0.5, sentence 2, e5 2. In an index with documents in other languages, the dense and sentence lists of the
+English model leave those chunks out of their z-scores (``combine``'s ``blind``; they get the list's mean).
 
 Session 4 (sentences encoded on their own): dense 1.0, lexical 0.5, sentence 1.3 — dev hit@1 0.621 → 0.699,
 hit@3 0.854 → 0.864 against the SciFact-tuned weights (0.3, 1.0, 1.3); test 0.636 → 0.667 and 0.798 → 0.828.
@@ -177,10 +177,8 @@ def weights_for(signals) -> tuple:
     """The weights of ``combine`` for the lists of a ``retrieval.Signals`` (in ``Signals.lists`` order)."""
     base = WEIGHTS if signals.sentence else TWO_LIST_WEIGHTS
     if signals.sentence and len(signals.extra) == 1 and next(iter(signals.extra)) in WEIGHTS_BESIDE:
-        foreign = len(getattr(signals, "foreign", ()) or ())
-        mostly_foreign = foreign > FOREIGN_SHARE * max(len(signals.dense), 1)
-        beside = WEIGHTS_BESIDE_MULTILINGUAL if mostly_foreign else WEIGHTS_BESIDE
-        base = beside[next(iter(signals.extra))]
+        mostly_foreign = len(signals.foreign) > FOREIGN_SHARE * max(len(signals.dense), 1)
+        base = (WEIGHTS_BESIDE_MULTILINGUAL if mostly_foreign else WEIGHTS_BESIDE)[next(iter(signals.extra))]
     return tuple(base) + tuple(EXTRA_WEIGHTS.get(key, 1.0) for key in signals.extra)
 
 

