@@ -5,6 +5,8 @@
     .venv/bin/python bench/quality.py --sets team          # the team's own sets (seeds_questions, un_questions)
     .venv/bin/python bench/quality.py --calibrate          # fit the "not found" model on dev; prints constants
     .venv/bin/python bench/quality.py --split all --sets all --corpora un --scanned   # the UN PDFs as degraded scans
+    .venv/bin/python bench/quality.py --split all --sets all --corpora un --scanned --by-location
+                                              # the same, a passage judged by the stretch of the original it covers
 
 Each set is asked of an index of its own corpus (seeds/, or the UN documents of ../shared/corpora/, copied
 to a temporary folder, never into the repository), built with the current settings (``QA_*``) and kept in
@@ -20,6 +22,7 @@ import hashlib
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +108,67 @@ def match_typography_loosely() -> None:
     evaluation._contains = contains
 
 
+def offset_map(original, scanned):
+    """A function from offsets of a scanned copy's OCR text to offsets of the original's extracted text:
+    the two are aligned page by page (``difflib``, characters) and an offset maps through the matching
+    block at or before it."""
+    import bisect
+    import difflib
+
+    def page_ranges(doc):
+        ranges = {}
+        for span in doc.pages:
+            low, high = ranges.get(span.number, (span.start, span.end))
+            ranges[span.number] = (min(low, span.start), max(high, span.end))
+        return ranges
+
+    theirs, ours = page_ranges(original), page_ranges(scanned)
+    blocks = []  # (scanned offset, original offset, size), in scanned order
+    for number, (s_start, s_end) in sorted(ours.items()):
+        if number not in theirs:
+            continue
+        o_start, o_end = theirs[number]
+        matcher = difflib.SequenceMatcher(None, original.text[o_start:o_end], scanned.text[s_start:s_end], autojunk=False)
+        blocks.extend((s_start + b, o_start + a, size) for a, b, size in matcher.get_matching_blocks() if size)
+    blocks.sort()
+    starts = [b[0] for b in blocks]
+
+    def to_original(offset: int) -> int:
+        i = bisect.bisect_right(starts, offset) - 1
+        if i < 0:
+            return blocks[0][1] if blocks else 0
+        s, o, size = blocks[i]
+        return o + min(offset - s, size)
+
+    return to_original
+
+
+def match_by_location(original_store, scanned_store) -> None:
+    """A passage of a scanned copy answers when the same stretch of the original does: its offsets are mapped
+    to the original's text (``offset_map``) and the gold strings and page are checked there, as for the
+    originals. This asks whether search found the answering passage on the right page (the issue's
+    target); the exact-string test also asks that OCR read every letter of the gold string right."""
+    from qa import evaluation
+
+    exact = evaluation.answers
+    maps, texts = {}, {}
+    for info in scanned_store.documents():
+        scanned = scanned_store.document(info.path)
+        if not any(span.ocr is not None for span in scanned.pages):
+            continue
+        original = original_store.document(info.path)
+        maps[info.path], texts[info.path] = offset_map(original, scanned), original.text
+
+    def answers(passage, row: dict) -> bool:
+        if passage.doc not in maps:
+            return exact(passage, row)
+        to_original = maps[passage.doc]
+        start, end = to_original(passage.start), to_original(max(passage.start, passage.end - 1)) + 1
+        return exact(replace(passage, text=texts[passage.doc][start:end]), row)
+
+    evaluation.answers = answers
+
+
 def in_split(row: dict, split: str) -> bool:
     return split == "all" or row.get("split", split) == split
 
@@ -159,6 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--misses", action="store_true", help="print every miss")
     parser.add_argument("--langchain", action="store_true", help="also LangChain's default pipeline, same model")
     parser.add_argument("--scanned", action="store_true", help="ask the UN sets of degraded scans of the UN PDFs (OCR)")
+    parser.add_argument("--by-location", action="store_true",
+                        help="with --scanned: a passage answers when the same stretch of the original holds the gold "
+                             "string on the right page (OCR misreads in it forgiven)")
     parser.add_argument("--weights", help="fusion weights dense,lexical,sentence to use instead of qa/fusion.py's "
                                           "(e.g. 0.3,1,1.3, those of the SciFact tuning)")
     args = parser.parse_args(argv)
@@ -170,6 +237,8 @@ def main(argv=None) -> int:
         fusion.WEIGHTS = tuple(float(w) for w in args.weights.split(","))
     settings = load_settings()
     encoders = encoders_for(settings)
+    if args.by_location and not args.scanned:
+        parser.error("--by-location goes with --scanned")
     if args.scanned:
         match_typography_loosely()
     chosen = {name: spec for group, sets in SETS.items() if args.sets in (group, "all") for name, spec in sets.items()
@@ -179,6 +248,9 @@ def main(argv=None) -> int:
         questions = [row for row in load_questions(path) if in_split(row, args.split)]
         index = corpus_index(f"{corpus}-scanned" if args.scanned and corpus == "un" else corpus, settings, encoders)
         with Store.open(index, settings) as store:
+            if args.by_location and corpus == "un":
+                with Store.open(corpus_index("un", settings, encoders), settings) as original:
+                    match_by_location(original, store)
             results[name] = {
                 mode: evaluate_questions(questions, store, encoders, mode=mode,
                                          signals=pairs if mode == "hybrid" and name.startswith("natural") else None)
@@ -215,7 +287,7 @@ def main(argv=None) -> int:
         features = answer_module.confidence_features(next(iter(pairs))[1].signals)
         results["calibration"] = calibrate(pairs, features)
         print("calibration:", json.dumps(results["calibration"]))
-    save_result(f"quality-{args.split}" + ("-scanned" if args.scanned else ""), results)
+    save_result(f"quality-{args.split}" + ("-scanned" if args.scanned else "") + ("-by-location" if args.by_location else ""), results)
     return 0
 
 

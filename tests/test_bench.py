@@ -230,6 +230,24 @@ def test_non_prose_share():
     assert 0.0 < non_prose_share(address + "\n\n" + prose) < 1.0
 
 
+def test_scanned_passages_are_judged_by_the_original_text_at_the_same_place():
+    from bench.quality import offset_map
+    from qa.types import Document, PageSpan
+
+    page1, page2 = "The right to form an association is protected.", "Restrictions must be necessary in law."
+    original = Document("a.pdf", page1 + "\n\n" + page2, "A", "h1",
+                        pages=(PageSpan(0, len(page1), 1), PageSpan(len(page1) + 2, len(page1) + 2 + len(page2), 2)))
+    read1, read2 = "The right to form on ossociation is protected.", "Restrictions must be necessory in law."
+    scanned = Document("a.pdf", read1 + "\n" + read2, "A", "h2",
+                       pages=(PageSpan(0, len(read1), 1, ocr=0.9), PageSpan(len(read1) + 1, len(read1) + 1 + len(read2), 2, ocr=0.9)))
+    to_original = offset_map(original, scanned)
+    start = scanned.text.index("Restrictions")
+    assert original.text[to_original(start):to_original(len(scanned.text) - 1) + 1] == page2
+    word = scanned.text.index("ossociation")
+    assert original.text[to_original(word):to_original(word + len("ossociation") - 1) + 1] == "association"
+    assert to_original(0) == 0
+
+
 @pytest.mark.slow
 def test_quality_bench_on_the_seed_sets(tmp_path):
     env = {"VERBATIM_BENCH_RESULTS": str(tmp_path), "VERBATIM_QUALITY_CACHE": str(tmp_path / "cache")}
