@@ -392,6 +392,24 @@ def test_a_blind_list_can_take_another_lists_judgement_of_what_it_cannot_read():
     assert fused[4] < min(fused[1], fused[2], fused[3])
 
 
+def test_the_multilingual_encoder_judges_foreign_chunks_for_the_english_lists():
+    """Chunks 3 and 4 are French: MiniLM's dense and sentence lists cannot judge them, so e5's z-score stands in
+    for theirs, not BM25's (which favours 3, whose few words match the question's by chance)."""
+    from qa.retrieval import Searcher, Signals
+
+    dense = [(1, 0.80), (2, 0.60), (3, 0.90), (4, 0.10)]
+    lexical = [(1, 3.0), (2, 2.0), (3, 5.0), (4, 0.5)]
+    sentence = [(1, 0.70), (2, 0.50), (3, 0.90), (4, 0.10)]
+    e5 = [(1, 0.80), (2, 0.78), (3, 0.70), (4, 0.90)]
+    signals = Signals(dense, lexical, sentence, {"e5": e5}, frozenset({3, 4}))
+    weights = (0.5, 0.5, 2.0, 2.0)
+    ranked = [hit.chunk_id for hit in Searcher.fuse(signals, weights)]
+    assert ranked.index(4) < ranked.index(3)
+    z_e5, z_bm25 = dict(zip([1, 2, 3, 4], fusion.zscores([0.80, 0.78, 0.70, 0.90]))), dict(zip([1, 2, 3, 4], fusion.zscores([3.0, 2.0, 5.0, 0.5])))
+    fused = {hit.chunk_id: hit.score for hit in Searcher.fuse(signals, weights)}
+    assert math.isclose(fused[4], (0.5 + 2.0 + 2.0) * z_e5[4] + 0.5 * z_bm25[4])
+
+
 def test_term_counts_updated_in_place_score_as_a_fresh_build():
     """What an app server on a PostgreSQL store does for a new generation: drop removed rows, tokenise only
     the new ones, recompute the matrix. It must score every question as a build from scratch would."""
