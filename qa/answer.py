@@ -45,6 +45,12 @@ CONFIDENCE = {
 # the UDHR in French, Spanish, Russian, Arabic and Chinese reach at least 0.755 (Chinese), and the off-topic
 # dev questions asked of those documents at most 0.776 (bench/multilingual.py).
 FOREIGN_NOT_FOUND_BELOW = {"same language": 0.80, "across languages": 0.75}
+# An English passage that the second encoder finds this close to the question is never "not found", whatever the
+# English model's cosines say: questions that tell a situation ("Can my parents force me to marry someone I don't
+# want to?") score low under MiniLM but not under e5. Dev (natural and team sets, and the English UDHR questions of
+# tests/data/multilingual.jsonl): the 10 answerable questions the model put under its bound had e5 cosines 0.826 to
+# 0.859; 1 of the 26 off-topic questions "not found" reached 0.82 (it is now "may not answer").
+SECOND_NOT_FOUND_BELOW = 0.82
 ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
 MAX_ANSWER_SENTENCES = 3
 # Sentences of passages in a language the primary (English) model does not read, encoded by the second encoder
@@ -202,7 +208,7 @@ def ask(
     kind = confidence_kind(bool(snapshot_manifest.get("sentence_vectors")), "second" in signals)
     conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    status = answer_status(conf, kind)
+    status = answer_status(conf, kind, signals.get("second"))
     if second_scores and passages[0].lang not in PRIMARY_LANGUAGES:
         same = list(analyzers) == [passages[0].lang]
         bound = FOREIGN_NOT_FOUND_BELOW["same language" if same else "across languages"]
@@ -311,12 +317,15 @@ def _second_scores(snap, result, passages) -> list[float]:
     return [float(extra[p.chunk_id]) for p in passages]
 
 
-def answer_status(conf: float, kind: str = "stored") -> str:
-    """``answered`` from the kind's answered bound, ``not_found`` below its not-found bound, else ``uncertain``."""
+def answer_status(conf: float, kind: str = "stored", second: float | None = None) -> str:
+    """``answered`` from the kind's answered bound, ``not_found`` below its not-found bound unless the second
+    encoder's cosine (``second``) reaches ``SECOND_NOT_FOUND_BELOW``, else ``uncertain``."""
     not_found_below, answered_at = CONFIDENCE[kind][3:]
     if conf >= answered_at:
         return ANSWERED
-    return NOT_FOUND if conf < not_found_below else UNCERTAIN
+    if conf < not_found_below and (second is None or second < SECOND_NOT_FOUND_BELOW):
+        return NOT_FOUND
+    return UNCERTAIN
 
 
 def answer_to_json(answer: Answer) -> dict:

@@ -183,6 +183,11 @@ def test_the_three_states_follow_the_calibrated_bounds(kind):
     assert answer_status(answered_at, kind) == ANSWERED
     assert answer_status(not_found_below - 1e-6, kind) == NOT_FOUND
     assert answer_status((not_found_below + answered_at) / 2, kind) == UNCERTAIN
+    # a passage the second encoder finds close is shown as one that may not answer, never "not found"
+    bound = answer_module.SECOND_NOT_FOUND_BELOW
+    assert answer_status(not_found_below - 1e-6, kind, bound) == UNCERTAIN
+    assert answer_status(not_found_below - 1e-6, kind, bound - 0.01) == NOT_FOUND
+    assert answer_status(answered_at, kind, bound - 0.01) == ANSWERED
 
 
 @pytest.mark.slow

@@ -295,3 +295,33 @@ def test_an_english_question_finds_the_french_article_not_the_english_header(tmp
                 ("Is there a right to enough food, housing and medical care to live decently?", "Article 25")):
             top = ask(store, encoders, question, k=3).passages[0]
             assert top.lang == "fr" and top.section.startswith(article), (question, top.section, top.text[:80])
+
+
+@pytest.mark.slow
+@needs_model
+def test_a_question_told_as_a_situation_is_not_declared_not_found_when_e5_finds_its_article(tmp_path, settings):
+    """MiniLM's cosines put this question under the "not found" bound although the UDHR's article 16 answers it;
+    e5 finds that article close, so the passages are shown as ones that may not answer. Off-topic questions stay
+    "not found"."""
+    import shutil
+
+    import qa.encoders
+    from conftest import UN_DOCS
+    from qa.answer import CONFIDENCE, NOT_FOUND, SECOND_NOT_FOUND_BELOW, UNCERTAIN, ask
+    from qa.indexing import update_index
+    from qa.store import Store
+
+    settings = settings.with_(second_encoder=qa.encoders.E5)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(UN_DOCS / "udhr" / "udhr.en.md", docs / "udhr.en.md")
+    encoders = qa.encoders.encoders_for(settings)
+    update_index(docs, settings.index, settings, embedder=encoders)
+    with Store.open(settings.index, settings) as store:
+        story = ask(store, encoders, "My family wants to choose my husband for me; can they make me go through with the wedding?", k=3)
+        off = [ask(store, encoders, q, k=3) for q in ("What is the boiling point of mercury?", "How do I bake sourdough bread?")]
+    not_found_below = CONFIDENCE["stored+second"][3]
+    assert story.passages[0].section.startswith("Article 16")
+    assert story.confidence < not_found_below <= CONFIDENCE["stored+second"][4]  # MiniLM alone: "not found"
+    assert story.signals["second"] >= SECOND_NOT_FOUND_BELOW and story.status == UNCERTAIN
+    assert all(a.status == NOT_FOUND and a.signals["second"] < SECOND_NOT_FOUND_BELOW for a in off)
