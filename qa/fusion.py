@@ -22,7 +22,8 @@ against session 4's dense 1.0, lexical 0.5, sentence 1.3 (more BM25 helps SciFac
 gives train 0.7483 but dev 0.641). With e5's list (``WEIGHTS_BESIDE``, session 9): dense 0.3, lexical 1,
 sentence 0.6, e5 2; among candidates in several languages (``WEIGHTS_BESIDE_MULTILINGUAL``) dense 0.5, lexical
 0.5, sentence 2, e5 2. In an index with documents in other languages, the dense and sentence lists of the
-English model leave those chunks out of their z-scores (``combine``'s ``blind``; the multilingual encoder's z-score stands in).
+English model leave those chunks out of their z-scores (``combine``'s ``blind``; the multilingual encoder's
+z-score stands in).
 
 Session 4 (sentences encoded on their own): dense 1.0, lexical 0.5, sentence 1.3 — dev hit@1 0.621 → 0.699,
 hit@3 0.854 → 0.864 against the SciFact-tuned weights (0.3, 1.0, 1.3); test 0.636 → 0.667 and 0.798 → 0.828.
