@@ -231,26 +231,27 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.calibrate and args.split != "dev":
         parser.error("--calibrate fits on the dev split only")
+    if args.by_location and not args.scanned:
+        parser.error("--by-location goes with --scanned")
     if args.weights:
         from qa import fusion
 
         fusion.WEIGHTS = tuple(float(w) for w in args.weights.split(","))
     settings = load_settings()
     encoders = encoders_for(settings)
-    if args.by_location and not args.scanned:
-        parser.error("--by-location goes with --scanned")
     if args.scanned:
         match_typography_loosely()
     chosen = {name: spec for group, sets in SETS.items() if args.sets in (group, "all") for name, spec in sets.items()
               if spec[0] in args.corpora.split(",")}
     results, pairs = {"settings": {"model": settings.model_name, "second_encoder": settings.second_encoder}}, []
+    if args.by_location and any(corpus == "un" for corpus, _ in chosen.values()):
+        with Store.open(corpus_index("un-scanned", settings, encoders), settings) as scanned, \
+                Store.open(corpus_index("un", settings, encoders), settings) as original:
+            match_by_location(original, scanned)
     for name, (corpus, path) in chosen.items():
         questions = [row for row in load_questions(path) if in_split(row, args.split)]
         index = corpus_index(f"{corpus}-scanned" if args.scanned and corpus == "un" else corpus, settings, encoders)
         with Store.open(index, settings) as store:
-            if args.by_location and corpus == "un":
-                with Store.open(corpus_index("un", settings, encoders), settings) as original:
-                    match_by_location(original, store)
             results[name] = {
                 mode: evaluate_questions(questions, store, encoders, mode=mode,
                                          signals=pairs if mode == "hybrid" and name.startswith("natural") else None)
