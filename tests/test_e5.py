@@ -266,35 +266,77 @@ def test_highlights_in_a_passage_the_english_model_cannot_read_are_picked_by_e5(
             assert answer.sentences and answer.sentences[0].text == sentences[target]
 
 
-@pytest.mark.slow
-@needs_model
-def test_an_english_question_finds_the_french_article_not_the_english_header(tmp_path, settings):
-    """The French UDHR opens with English copyright lines, its only English passage: BM25 reads an English
-    question in English, so those lines alone match its words. Among candidates in several languages the
-    fusion weights leave the decision to e5 (at the English-tuned BM25 weight the header came first)."""
+@pytest.fixture(scope="module")
+def french_udhr(tmp_path_factory):
+    """An index of the French UDHR alone, with e5: ``(settings, encoders)``."""
     import shutil
 
     import qa.encoders
     from conftest import MULTILINGUAL
-    from qa.answer import ask
     from qa.indexing import update_index
-    from qa.store import Store
+    from qa.settings import load_settings
 
     source = MULTILINGUAL / "fr" / "udhr_fra.txt"
     assert source.is_file(), f"the shared multilingual corpus is missing: {MULTILINGUAL}"
-    settings = settings.with_(second_encoder=qa.encoders.E5)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    shutil.copy(source, docs / "udhr_fra.txt")
+    root = tmp_path_factory.mktemp("french_udhr")
+    settings = load_settings({}).with_(docs=root / "docs", index=root / "index", second_encoder=qa.encoders.E5)
+    settings.docs.mkdir()
+    shutil.copy(source, settings.docs / "udhr_fra.txt")
     encoders = qa.encoders.encoders_for(settings)
-    update_index(docs, settings.index, settings, embedder=encoders)
+    update_index(settings.docs, settings.index, settings, embedder=encoders)
+    return settings, encoders
+
+
+ENGLISH_QUESTIONS_ABOUT_FRENCH_ARTICLES = (
+    ("Do I have a right to vote and to take part in how my country is governed?", "Article 21"),
+    ("Do I have a right to time off, reasonable working hours and paid vacation?", "Article 24"),
+    ("Is there a right to enough food, housing and medical care to live decently?", "Article 25"),
+)
+
+
+@pytest.mark.slow
+@needs_model
+def test_an_english_question_finds_the_french_article_not_the_english_header(french_udhr):
+    """The French UDHR opens with English copyright lines, its only English passage: BM25 reads an English
+    question in English, so those lines alone match its words. Among candidates in several languages the
+    fusion weights leave the decision to e5 (at the English-tuned BM25 weight the header came first)."""
+    from qa.answer import ask
+    from qa.store import Store
+
+    settings, encoders = french_udhr
     with Store.open(settings.index, settings) as store:
-        for question, article in (
-                ("Do I have a right to vote and to take part in how my country is governed?", "Article 21"),
-                ("Do I have a right to time off, reasonable working hours and paid vacation?", "Article 24"),
-                ("Is there a right to enough food, housing and medical care to live decently?", "Article 25")):
+        for question, article in ENGLISH_QUESTIONS_ABOUT_FRENCH_ARTICLES:
             top = ask(store, encoders, question, k=3).passages[0]
             assert top.lang == "fr" and top.section.startswith(article), (question, top.section, top.text[:80])
+
+
+@pytest.mark.slow
+@needs_model
+def test_off_topic_english_questions_asked_of_a_french_document_are_not_found(french_udhr):
+    """Across languages only e5's cosine can say that a passage does not answer (``FOREIGN_NOT_FOUND_BELOW``).
+    The off-topic dev questions of the natural and team sets: 6 of these 11 were "not found" at the earlier
+    bound 0.75, 10 at 0.77 (two of them by the English model: the English copyright lines come first); the
+    English questions that the French articles answer stay above it."""
+    from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, UNCERTAIN, ask
+    from qa.store import Store
+
+    off_topic = ("How tall is Mount Everest?", "Who wrote Pride and Prejudice?",
+                 "Which exercises help with lower back pain?", "What is the square root of 144?",
+                 "What is the tallest building in Europe?", "How many calories are in a banana?",
+                 "What's the traditional recipe for spaghetti carbonara?", "how to fix a punctured bike tube",
+                 "What are the first symptoms of the flu?", "Can you explain how blockchain works?",
+                 "How should I structure a cover letter for a job application?")
+    bound = FOREIGN_NOT_FOUND_BELOW["across languages"]
+    settings, encoders = french_udhr
+    with Store.open(settings.index, settings) as store:
+        answers = {q: ask(store, encoders, q, k=3) for q in off_topic}
+        answerable = [ask(store, encoders, q, k=3) for q, _ in ENGLISH_QUESTIONS_ABOUT_FRENCH_ARTICLES]
+    for question, answer in answers.items():
+        if answer.passages[0].lang == "fr":  # (the English copyright lines come first for one or two)
+            assert (answer.status == NOT_FOUND) == (answer.signals["second"] < bound), (question, answer.signals)
+    not_found = sum(a.status == NOT_FOUND for a in answers.values())
+    assert not_found >= 8, {q: round(a.signals["second"], 3) for q, a in answers.items()}
+    assert all(a.status == UNCERTAIN and a.signals["second"] >= bound + 0.01 for a in answerable)
 
 
 @pytest.mark.slow
