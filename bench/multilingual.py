@@ -12,7 +12,9 @@ The questions are tests/data/multilingual.jsonl (see tests/data/MULTILINGUAL.md)
 English question and the same question in French, Spanish, Russian, Arabic and Chinese; gold is the article's text in
 each document. A question is asked of one document (``docs=[…]``, as ``verbatim ask --doc``), so "EN→fr hit@3" is
 "an English question finds the right article in the French UDHR among its first three passages"; ``open`` asks the
-whole index and counts the article in any language.
+whole index and counts the article in any language. tests/data/multilingual_off_topic.jsonl holds the off-topic
+questions of the natural and team sets in French, Spanish, Russian, Arabic and Chinese (same splits): each is asked
+of the UDHR in its language, and the share told "not found" is printed per language.
 
 The documents are the plain-text UDHRs of ``../shared/corpora/un_multilingual/`` (French, Spanish, Russian, Arabic,
 Chinese) and the English ``udhr/udhr.en.md`` of ``../shared/corpora/un_human_rights_docs/``, copied to a temporary
@@ -43,6 +45,7 @@ from bench.corpus import UN_DOCS, copy_un_docs, pipeline_fingerprint, save_resul
 
 MULTILINGUAL = REPO.parent / "shared" / "corpora" / "un_multilingual"
 QUESTIONS = REPO / "tests" / "data" / "multilingual.jsonl"
+OFF_TOPIC = REPO / "tests" / "data" / "multilingual_off_topic.jsonl"
 CACHE = Path(os.environ.get("VERBATIM_MULTILINGUAL_CACHE", "/tmp/verbatim-multilingual"))
 SECOND = "intfloat/multilingual-e5-small"
 LANGUAGES = ("en", "fr", "es", "ru", "ar", "zh")
@@ -134,6 +137,24 @@ def evaluate(rows: list[dict], store, encoders, mode: str, k: int = 5) -> dict:
                        "misses": cell["misses"]}
     result["_ms_per_question_p50"] = round(statistics.median(times), 1) if times else 0
     return result
+
+
+def off_topic(rows: list[dict], store, encoders, mode: str) -> dict:
+    """Per language: how often an off-topic question in the document's own language, asked of that document, is
+    "not found" (the rest: "may not answer"; never "answered"), and the e5 cosines it reached."""
+    from qa.answer import ask
+
+    cells: dict[str, dict] = defaultdict(lambda: {"n": 0, "not_found": 0, "answered": 0, "second": []})
+    for row in rows:
+        answer = ask(store, encoders, row["q"], k=5, docs=[row["doc"]], mode=mode)
+        cell = cells[row["lang"]]
+        cell["n"] += 1
+        cell["not_found"] += answer.status == "not_found"
+        cell["answered"] += answer.status == "answered"
+        if answer.signals.get("second") is not None:
+            cell["second"].append(round(answer.signals["second"], 3))
+    return {lang: {**cell, "not_found": round(cell["not_found"] / cell["n"], 4), "second": sorted(cell["second"])}
+            for lang, cell in sorted(cells.items())}
 
 
 def targets(cells: dict) -> dict:
@@ -244,6 +265,8 @@ def main(argv=None) -> int:
     encoders = encoders_for(settings)
     rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [row for row in rows if args.split == "all" or row["split"] == args.split]
+    off_rows = [json.loads(line) for line in OFF_TOPIC.read_text(encoding="utf-8").splitlines() if line.strip()]
+    off_rows = [row for row in off_rows if args.split == "all" or row["split"] == args.split]
     index = build_index(settings, encoders, args.mixed)
     variants = (args.query_languages or lexical.QUERY_LANGUAGES).split(",")
     result = {"settings": {"model": settings.model_name, "second_encoder": settings.second_encoder,
@@ -254,7 +277,8 @@ def main(argv=None) -> int:
             lexical.QUERY_LANGUAGES = variant
             for mode in args.modes.split(","):
                 cells = evaluate(rows, store, encoders, mode)
-                result["runs"][f"{mode}/{variant}"] = {"cells": cells, "targets": targets(cells)}
+                result["runs"][f"{mode}/{variant}"] = {"cells": cells, "targets": targets(cells),
+                                                        "off_topic": off_topic(off_rows, store, encoders, mode)}
     if args.mixed:
         result["mixed_english"] = mixed_english(args.split if args.split != "all" else "all", settings, encoders, index)
 
@@ -263,6 +287,9 @@ def main(argv=None) -> int:
           f"BM25 rows per language {result['settings']['index_languages']}")
     for run, data in result["runs"].items():
         print_cells(run, data["cells"])
+        print("  off-topic questions in the document's language, \"not found\": " + ", ".join(
+            f"{lang} {cell['not_found']:.2f} of {cell['n']}" + (f" ({cell['answered']} answered)" if cell["answered"] else "")
+            for lang, cell in data["off_topic"].items()))
         unmet = [f"{k} {v['value']:.2f}" for k, v in data["targets"].items() if not v["met"]]
         print(f"  targets: {'all met' if not unmet else 'not met: ' + ', '.join(unmet)}")
         if args.misses:

@@ -40,13 +40,16 @@ CONFIDENCE = {
 # When the best passage is in a language the primary (English) model does not read, its cosines say nothing,
 # and only the multilingual second encoder's can. Below these e5 cosines the documents don't answer; above,
 # the passages are shown as ones that may not answer (near-topic questions reach 0.91: never "answered").
-# Same language: every answerable dev question's best e5 cosine is at least 0.804, 9 of 11 off-topic ones are
-# under 0.81. Question and passage in different languages, cosines run lower. Session 11, on
+# Same language (session 11, tests/data/multilingual_off_topic.jsonl: the off-topic questions of the natural and
+# team sets in French, Spanish, Russian, Arabic and Chinese, asked of the UDHR in that language): the 200
+# own-language dev questions reach at least 0.823; the 55 off-topic dev ones were "not found" 37 times under the
+# earlier bound 0.80 (Chinese never: e5's Chinese cosines run higher, 0.80–0.85) and 49 times under 0.815.
+# Question and passage in different languages, cosines run lower. Session 11, on
 # the enlarged multilingual dev split (three batches): the 200 English questions asked of the UDHR in French,
 # Spanish, Russian, Arabic and Chinese reach at least 0.778; the 11 off-topic dev questions of the natural and
 # team sets, asked of each of those five documents, were "not found" 24 times of 53 under the earlier bound
 # 0.75, and 45 times under 0.77, with no answerable question under it.
-FOREIGN_NOT_FOUND_BELOW = {"same language": 0.80, "across languages": 0.77}
+FOREIGN_NOT_FOUND_BELOW = {"same language": 0.815, "across languages": 0.77}
 # An English passage that the second encoder finds this close to the question is never "not found", whatever the
 # English model's cosines say: questions that tell a situation ("Can my parents force me to marry someone I don't
 # want to?") score low under MiniLM but not under e5. Dev (natural and team sets, and the English UDHR questions of

@@ -341,6 +341,29 @@ def test_off_topic_english_questions_asked_of_a_french_document_are_not_found(fr
 
 @pytest.mark.slow
 @needs_model
+def test_off_topic_french_questions_asked_of_a_french_document_are_not_found(french_udhr):
+    """In the passage's own language e5's cosines run higher (``FOREIGN_NOT_FOUND_BELOW["same language"]``): of
+    the French off-topic dev questions of tests/data/multilingual_off_topic.jsonl, 9 of 11 were "not found" at the
+    earlier bound 0.80 and all 11 at 0.815; a French question that an article answers stays above it."""
+    from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, UNCERTAIN, ask
+    from qa.store import Store
+
+    rows = [json.loads(line) for line in (REPO / "tests" / "data" / "multilingual_off_topic.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    questions = [row["q"] for row in rows if row["lang"] == "fr" and row["split"] == "dev"]
+    assert len(questions) == 11
+    settings, encoders = french_udhr
+    with Store.open(settings.index, settings) as store:
+        answers = {q: ask(store, encoders, q, k=3) for q in questions}
+        story = ask(store, encoders, "Si je suis persécuté, puis-je demander l'asile dans un autre pays ?", k=3)
+    assert sum(a.status == NOT_FOUND for a in answers.values()) >= 10, {
+        q: round(a.signals["second"], 3) for q, a in answers.items()}
+    assert story.passages[0].section.startswith("Article 14") and story.status == UNCERTAIN
+    assert story.signals["second"] >= FOREIGN_NOT_FOUND_BELOW["same language"] + 0.01, story.signals
+
+
+@pytest.mark.slow
+@needs_model
 def test_a_question_told_as_a_situation_is_not_declared_not_found_when_e5_finds_its_article(tmp_path, settings):
     """MiniLM's cosines put this question under the "not found" bound although the UDHR's article 16 answers it;
     e5 finds that article close, so the passages are shown as ones that may not answer. Off-topic questions stay

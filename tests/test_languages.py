@@ -294,6 +294,24 @@ def test_the_question_set_quotes_the_documents_and_splits_by_article():
     assert len({row["id"] for row in rows}) == len(rows)
 
 
+def test_the_off_topic_questions_are_the_english_sets_ones_in_five_languages_with_their_splits():
+    english = {}
+    for name in ("natural_seeds", "natural_un", "seeds_questions", "un_questions"):
+        for line in (QUESTIONS.parent / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("kind") == "off_topic":
+                english[row["id"]] = row
+    rows = [json.loads(line) for line in (QUESTIONS.parent / "multilingual_off_topic.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {row["source"] for row in rows} == set(english)
+    for row in rows:
+        assert row["split"] == english[row["source"]]["split"] and row["kind"] == "off_topic", row["id"]
+        assert row["q_lang"] == row["lang"] and row["doc"].startswith(f"un_multilingual/{row['lang']}/"), row["id"]
+        assert (MULTILINGUAL / row["doc"].removeprefix("un_multilingual/")).is_file(), row["doc"]
+        assert language.detect(row["q"], among=language.UN_LANGUAGES) == row["lang"], row["q"]
+    assert {(row["source"], row["lang"]) for row in rows} == {(s, lang) for s in english for lang in ("fr", "es", "ru", "ar", "zh")}
+    assert len({row["id"] for row in rows}) == len(rows)
+
+
 # ----------------------------------------------------------------------------------------- structure
 
 
