@@ -14,7 +14,8 @@ each document. A question is asked of one document (``docs=[…]``, as ``verbati
 "an English question finds the right article in the French UDHR among its first three passages"; ``open`` asks the
 whole index and counts the article in any language. tests/data/multilingual_off_topic.jsonl holds the off-topic
 questions of the natural and team sets in French, Spanish, Russian, Arabic and Chinese (same splits): each is asked
-of the UDHR in its language, and the share told "not found" is printed per language.
+of the UDHR in its language, and the share told "not found" is printed per language. Every question in another
+language than English is also asked of the English UDHR (cells ``fr->en`` …, gold the English article).
 
 The documents are the plain-text UDHRs of ``../shared/corpora/un_multilingual/`` (French, Spanish, Russian, Arabic,
 Chinese) and the English ``udhr/udhr.en.md`` of ``../shared/corpora/un_human_rights_docs/``, copied to a temporary
@@ -46,6 +47,7 @@ from bench.corpus import UN_DOCS, copy_un_docs, pipeline_fingerprint, save_resul
 MULTILINGUAL = REPO.parent / "shared" / "corpora" / "un_multilingual"
 QUESTIONS = REPO / "tests" / "data" / "multilingual.jsonl"
 OFF_TOPIC = REPO / "tests" / "data" / "multilingual_off_topic.jsonl"
+ENGLISH_UDHR = "udhr/udhr.en.md"
 CACHE = Path(os.environ.get("VERBATIM_MULTILINGUAL_CACHE", "/tmp/verbatim-multilingual"))
 SECOND = "intfloat/multilingual-e5-small"
 LANGUAGES = ("en", "fr", "es", "ru", "ar", "zh")
@@ -127,8 +129,8 @@ def evaluate(rows: list[dict], store, encoders, mode: str, k: int = 5) -> dict:
             cell["misses"].append({"id": row["id"], "q": row["q"], "rank": rank,
                                    "top": answer.passages[0].text[:120] if answer.passages else None})
     result = {}
-    for key in sorted(cells, key=lambda key: (key.split("->")[0] != "en", LANGUAGES.index(key.split("->")[1]),
-                                              key.split("->")[0])):
+    for key in sorted(cells, key=lambda key: (key.split("->")[0] != "en", key.split("->")[1] == "en",
+                                              LANGUAGES.index(key.split("->")[1]), LANGUAGES.index(key.split("->")[0]))):
         cell = cells[key]
         n = cell["n"]
         result[key] = {"n": n, "hit@1": round(cell["hit@1"] / n, 4), "hit@3": round(cell["hit@3"] / n, 4),
@@ -137,6 +139,17 @@ def evaluate(rows: list[dict], store, encoders, mode: str, k: int = 5) -> dict:
                        "misses": cell["misses"]}
     result["_ms_per_question_p50"] = round(statistics.median(times), 1) if times else 0
     return result
+
+
+def asked_of_english(rows: list[dict]) -> list[dict]:
+    """Each question in another language than English asked of the English UDHR instead (cells ``fr->en`` …),
+    with the English article as gold: a question in any language should find the passage in any other."""
+    english_gold: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        if row["lang"] == "en":
+            english_gold[row["article"]].extend(row["gold"])
+    return [{**row, "id": f"{row['id']}->en", "lang": "en", "doc": ENGLISH_UDHR, "gold": english_gold[row["article"]]}
+            for row in rows if row["q_lang"] == row["lang"] != "en" and english_gold[row["article"]]]
 
 
 def off_topic(rows: list[dict], store, encoders, mode: str) -> dict:
@@ -276,7 +289,7 @@ def main(argv=None) -> int:
         for variant in variants:
             lexical.QUERY_LANGUAGES = variant
             for mode in args.modes.split(","):
-                cells = evaluate(rows, store, encoders, mode)
+                cells = evaluate(rows + asked_of_english(rows), store, encoders, mode)
                 result["runs"][f"{mode}/{variant}"] = {"cells": cells, "targets": targets(cells),
                                                         "off_topic": off_topic(off_rows, store, encoders, mode)}
     if args.mixed:

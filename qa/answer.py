@@ -18,7 +18,7 @@ from .chunking import text_size
 from .followup import contextualize
 from .retrieval import (
     PRIMARY_LANGUAGES, SPARE_HITS, Searcher, as_encoders, check_question, drop_copies, expand_acronyms, gap_reader, join_neighbours,
-    to_passages,
+    question_language, to_passages,
 )
 from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
@@ -199,7 +199,9 @@ def ask(
         analyzers = snap.lexical.query_analyzers(query)
     sentence_scores = matrix @ query_vector[0] if len(flat) else np.zeros(0)
     passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
-    pick_scores, foreign, unjudged = _foreign_scores(searcher, result, passages, flat, sentence_scores)
+    asked_in = question_language(query)
+    pick_scores, foreign, unjudged = _foreign_scores(searcher, result, passages, flat, sentence_scores,
+                                                     every=asked_in not in PRIMARY_LANGUAGES)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
     highlighted, chosen, best_sentence = _quote(passages, flat, sentence_scores, pick_scores, foreign, unjudged)
@@ -214,21 +216,21 @@ def ask(
     conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     status = answer_status(conf, kind, signals.get("second"))
-    if second_scores and passages[0].lang not in PRIMARY_LANGUAGES:
-        same = list(analyzers) == [passages[0].lang]
-        bound = FOREIGN_NOT_FOUND_BELOW["same language" if same else "across languages"]
+    if second_scores and (passages[0].lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES):
+        # The primary model cannot read the passage or the question: only e5's cosine can tell.
+        bound = FOREIGN_NOT_FOUND_BELOW["same language" if asked_in == passages[0].lang else "across languages"]
         status = NOT_FOUND if signals["second"] < bound else UNCERTAIN
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines)
 
 
-def _foreign_scores(searcher, result, passages, flat, sentence_scores):
+def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):
     """Scores to pick highlights and answer sentences by: the primary model's cosines, except for sentences of
-    passages in a language it does not read, which get their cosine under the index's second (multilingual)
-    encoder when it has one. Returns ``(scores, foreign, unjudged)``: ``foreign`` the indices into ``flat`` of
+    passages in a language it does not read (``every``: all sentences, for a question it does not read), which
+    get their cosine under the index's second (multilingual) encoder when it has one. Returns ``(scores, foreign, unjudged)``: ``foreign`` the indices into ``flat`` of
     those sentences, ``unjudged`` the ones past ``FOREIGN_SENTENCES_MOST`` (never highlighted: no highlight
     is better than one picked by a model that cannot read the passage)."""
-    foreign = frozenset(j for j, (pi, _, _) in enumerate(flat) if passages[pi].lang not in PRIMARY_LANGUAGES)
+    foreign = frozenset(j for j, (pi, _, _) in enumerate(flat) if every or passages[pi].lang not in PRIMARY_LANGUAGES)
     key = _second_key(searcher.snapshot)
     vector = result.query_vectors.get(key) if key else None
     if not foreign or vector is None:

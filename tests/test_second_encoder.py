@@ -112,3 +112,30 @@ def test_highlights_of_a_passage_the_primary_model_cannot_read_come_from_the_sec
         monkeypatch.setattr(answer_module, "FOREIGN_SENTENCES_MOST", 0)  # none judged: none highlighted
         answer = answer_module.ask(store, encoders, question + " ?", k=1)
         assert answer.passages[0].highlights == () and answer.sentences == ()
+
+
+def test_a_question_the_primary_model_cannot_read_is_ranked_and_judged_by_the_second_encoder(
+        settings, docs_dir, two_encoders):
+    """A French question about English documents: MiniLM's dense and sentence lists judge no candidate (the second
+    encoder's z-score stands in for all), and whether the documents answer is judged from that encoder's cosine with
+    the across-languages bound. An English question is not."""
+    from qa import answer as answer_module
+    from qa.retrieval import question_language
+
+    settings, primary, second = two_encoders
+    _corpus(docs_dir)
+    update_index(docs_dir, settings.index, settings)
+    encoders = {PRIMARY: primary, "e5": second}
+    french, english = "Le détenu a-t-il été retenu sans inculpation par la police ?", "Was the detainee held without charge?"
+    assert (question_language(french), question_language(english)) == ("fr", "en")
+    with Store.open(settings.index, settings) as store, store.snapshot() as snap:
+        searcher = Searcher(snap, encoders)
+        for question, blind in ((french, True), (english, False)):
+            signals = searcher.signals(question, searcher.query_vectors(question))
+            candidates = {chunk_id for chunk_id, _ in signals.dense}
+            assert signals.foreign == (frozenset(candidates) if blind else frozenset()), question
+    with Store.open(settings.index, settings) as store:
+        answer = answer_module.ask(store, encoders, french, k=3)
+    bound = answer_module.FOREIGN_NOT_FOUND_BELOW["across languages"]
+    assert answer.passages[0].lang == "en" and answer.status != answer_module.ANSWERED
+    assert (answer.status == answer_module.NOT_FOUND) == (answer.signals["second"] < bound)
