@@ -300,9 +300,9 @@ def main(argv=None) -> int:
           f"BM25 rows per language {result['settings']['index_languages']}")
     for run, data in result["runs"].items():
         print_cells(run, data["cells"])
-        print("  off-topic questions in the document's language, \"not found\": " + ", ".join(
-            f"{lang} {cell['not_found']:.2f} of {cell['n']}" + (f" ({cell['answered']} answered)" if cell["answered"] else "")
-            for lang, cell in data["off_topic"].items()))
+        shares = [f"{lang} {cell['not_found']:.2f} of {cell['n']}" + (f" ({cell['answered']} answered)" if cell["answered"] else "")
+                  for lang, cell in data["off_topic"].items()]
+        print("  off-topic questions in the document's language, \"not found\": " + ", ".join(shares))
         unmet = [f"{k} {v['value']:.2f}" for k, v in data["targets"].items() if not v["met"]]
         print(f"  targets: {'all met' if not unmet else 'not met: ' + ', '.join(unmet)}")
         if args.misses:

@@ -44,8 +44,8 @@ CONFIDENCE = {
 # team sets in French, Spanish, Russian, Arabic and Chinese, asked of the UDHR in that language): the 200
 # own-language dev questions reach at least 0.823; the 55 off-topic dev ones were "not found" 37 times under the
 # earlier bound 0.80 (Chinese never: e5's Chinese cosines run higher, 0.80–0.85) and 49 times under 0.815.
-# Question and passage in different languages, cosines run lower. Session 11, on
-# the enlarged multilingual dev split (three batches): the 200 English questions asked of the UDHR in French,
+# Question and passage in different languages, cosines run lower. Session 11, on the enlarged multilingual dev
+# split (three batches): the 200 English questions asked of the UDHR in French,
 # Spanish, Russian, Arabic and Chinese reach at least 0.778; the 11 off-topic dev questions of the natural and
 # team sets, asked of each of those five documents, were "not found" 24 times of 53 under the earlier bound
 # 0.75, and 45 times under 0.77, with no answerable question under it.
@@ -227,9 +227,10 @@ def ask(
 def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):
     """Scores to pick highlights and answer sentences by: the primary model's cosines, except for sentences of
     passages in a language it does not read (``every``: all sentences, for a question it does not read), which
-    get their cosine under the index's second (multilingual) encoder when it has one. Returns ``(scores, foreign, unjudged)``: ``foreign`` the indices into ``flat`` of
-    those sentences, ``unjudged`` the ones past ``FOREIGN_SENTENCES_MOST`` (never highlighted: no highlight
-    is better than one picked by a model that cannot read the passage)."""
+    get their cosine under the index's second (multilingual) encoder when it has one. Returns ``(scores, foreign,
+    unjudged)``: ``foreign`` the indices into ``flat`` of those sentences, ``unjudged`` the ones past
+    ``FOREIGN_SENTENCES_MOST`` (never highlighted: no highlight is better than one picked by a model that cannot
+    read the passage)."""
     foreign = frozenset(j for j, (pi, _, _) in enumerate(flat) if every or passages[pi].lang not in PRIMARY_LANGUAGES)
     key = _second_key(searcher.snapshot)
     vector = result.query_vectors.get(key) if key else None
