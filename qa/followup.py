@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import language
+
 _WORD = re.compile(r"[^\W\d_][\w'’-]*|\d+")
 # Contractions typed without an apostrophe ("whats", "doesnt"): read as the word they stand for.
 _RUN_TOGETHER = {
@@ -332,6 +334,8 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
         return True
     if encoder is None or not reads_model(encoder):
         return False
+    if language.detect(question, among=language.UN_LANGUAGES) not in ("en", language.UNDETERMINED):
+        return False  # the model reads MiniLM's vector, which says nothing of a question in another language
     encoded = {text: encoder.encode_query(text) for text in (question, previous)}
     if vectors is not None:
         vectors.update(encoded)

@@ -100,6 +100,14 @@ def test_the_follow_up_model_reads_the_conversations_with_minilm(real_embedder):
     assert right[1] / len(held) >= 0.89  # never fitted on: 86 of 96 (README)
 
 
+def test_a_question_in_another_language_is_never_read_with_the_previous_one(real_embedder):
+    """The follow-up model reads MiniLM's vector, which says nothing of an Arabic or French question: this Arabic
+    question of tests/data/multilingual.jsonl was read after the English one before it."""
+    previous = "Is torture banned by the Declaration?"
+    for question in ("هل يولد كل إنسان بنفس الكرامة والحقوق التي يتمتع بها غيره؟", "Existe-t-il un droit à la vie ?"):
+        assert contextualize(question, [previous], real_embedder) == question
+
+
 def test_the_follow_up_model_reads_the_session_9_blind_set(real_embedder):
     """Written blind in session 9 and read right 110 of 120 before the model was refitted with it (111 after;
     tests/data/CONVERSATIONS_DEV7.md); no rule was written from it."""
