@@ -18,7 +18,7 @@ from .chunking import text_size
 from .followup import contextualize
 from .retrieval import (
     PRIMARY_LANGUAGES, SPARE_HITS, Searcher, as_encoders, check_question, drop_copies, expand_acronyms, gap_reader, join_neighbours,
-    question_language, to_passages,
+    to_passages,
 )
 from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
@@ -45,10 +45,10 @@ CONFIDENCE = {
 # own-language dev questions reach at least 0.823; the 55 off-topic dev ones were "not found" 37 times under the
 # earlier bound 0.80 (Chinese never: e5's Chinese cosines run higher, 0.80–0.85) and 49 times under 0.815.
 # Question and passage in different languages, cosines run lower. Session 11, on the enlarged multilingual dev
-# split (three batches): the 200 English questions asked of the UDHR in French,
-# Spanish, Russian, Arabic and Chinese reach at least 0.778; the 11 off-topic dev questions of the natural and
-# team sets, asked of each of those five documents, were "not found" 24 times of 53 under the earlier bound
-# 0.75, and 45 times under 0.77, with no answerable question under it.
+# split (three batches): the 200 English questions asked of the UDHR in French, Spanish, Russian, Arabic and
+# Chinese reach at least 0.778; the 11 off-topic dev questions of the natural and team sets, asked of each of
+# those five documents, were "not found" 24 times of 53 under the earlier bound 0.75, and 45 times under 0.77,
+# with no answerable question under it.
 FOREIGN_NOT_FOUND_BELOW = {"same language": 0.815, "across languages": 0.77}
 # An English passage that the second encoder finds this close to the question is never "not found", whatever the
 # English model's cosines say: questions that tell a situation ("Can my parents force me to marry someone I don't
@@ -199,7 +199,7 @@ def ask(
         analyzers = snap.lexical.query_analyzers(query)
     sentence_scores = matrix @ query_vector[0] if len(flat) else np.zeros(0)
     passage_scores = np.array([cosines[p.chunk_id] for p in passages], dtype=np.float32)
-    asked_in = question_language(query)
+    asked_in = result.language
     pick_scores, foreign, unjudged = _foreign_scores(searcher, result, passages, flat, sentence_scores,
                                                      every=asked_in not in PRIMARY_LANGUAGES)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000

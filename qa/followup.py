@@ -334,7 +334,7 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
         return True
     if encoder is None or not reads_model(encoder):
         return False
-    if language.detect(question, among=language.UN_LANGUAGES) not in ("en", language.UNDETERMINED):
+    if language.question_language(question) not in language.PRIMARY_LANGUAGES:
         return False  # the model reads MiniLM's vector, which says nothing of a question in another language
     encoded = {text: encoder.encode_query(text) for text in (question, previous)}
     if vectors is not None:

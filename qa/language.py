@@ -30,6 +30,8 @@ UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
 # 425/2/22, 445/0/4, and a salad of English biology words, "immune dose protein cell mouse immune tumour
 # cell", came out French). No English chunk of the UN corpus, seeds/ or SciFact (5,993) gets another language.
 MIN_CONFIDENCE = 0.7
+# What the primary (English) encoder, all-MiniLM-L6-v2, reads ("und": too short to tell).
+PRIMARY_LANGUAGES = ("en", UNDETERMINED)
 # Letters needed before the model is asked (a CJK character counts as a letter).
 MIN_LETTERS = 2
 # Characters looked at (the cost grows with length: about 0.5 ms for 1,000 characters). A whole chunk, so that an
@@ -79,6 +81,11 @@ def detect(text: str, among: Iterable[str] | None = None) -> str:
     """ISO 639-1 code of ``text``'s language (another ISO 639 code for a language without one), or ``"und"``;
     ``among``: only those codes are considered."""
     return detect_with_confidence(text, among)[0]
+
+
+def question_language(question: str) -> str:
+    """A question's language among the six of the UN (``"und"`` when too short to tell)."""
+    return detect(question, among=UN_LANGUAGES)
 
 
 def dominant(languages: Iterable[tuple[str, int]]) -> str:

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import fusion, glossary, language
+from . import fusion, glossary
 from .errors import InvalidQuestionError
+from .language import PRIMARY_LANGUAGES, question_language
 from .ocr import passage_mark
 from .snapshot import PRIMARY
 from .types import Copy, Passage
 
 MODES = ("hybrid", "dense", "bm25")
-PRIMARY_LANGUAGES = ("en", "und")  # what all-MiniLM-L6-v2 reads ("und": too short to tell)
 _QUERY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="question-encoder")
 
 
@@ -62,11 +62,6 @@ def expand_acronyms(question: str) -> str:
         if name and name.lower() not in lowered and name not in additions:
             additions.append(name)
     return question if not additions else f"{question} ({'; '.join(additions)})"
-
-
-def question_language(question: str) -> str:
-    """The question's language among the six of the UN (``qa.language``; ``"und"`` when too short to tell)."""
-    return language.detect(question, among=language.UN_LANGUAGES)
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -116,6 +111,7 @@ class SearchResult:
     query: str  # as searched: acronyms expanded
     query_vectors: dict  # {encoder key: (1, d) vector}
     timings: dict
+    language: str = "und"  # the question's (``qa.language.question_language``)
 
 
 def as_encoders(encoders) -> dict:
@@ -167,6 +163,7 @@ class Searcher:
             raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
         timings: dict = {}
         query = expand_acronyms(question) if expand else question
+        asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
         depth = max(self.depth, k)
         t0 = time.perf_counter()
@@ -183,16 +180,17 @@ class Searcher:
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
             hits = [Hit(c, s, lexical=s) for c, s in ranked]
         else:
-            signals = self.signals(query, vectors_by_key, depth, allowed, timings)
+            signals = self.signals(query, vectors_by_key, depth, allowed, timings, asked_in)
             t0 = time.perf_counter()
             hits = self.fuse(signals)[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
-        return SearchResult(tuple(hits), query, vectors_by_key, timings)
+        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in)
 
     def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,
-                timings: dict | None = None) -> Signals:
+                timings: dict | None = None, asked_in: str | None = None) -> Signals:
         """Steps 1–3 of the hybrid recipe (``qa.fusion``): the dense and BM25 top ``depth``, every candidate
-        filled in with the other score, its best sentence's cosine, and its cosine under each extra encoder."""
+        filled in with the other score, its best sentence's cosine, and its cosine under each extra encoder.
+        ``asked_in``: the question's language, if already detected."""
         timings = {} if timings is None else timings
         depth = depth or self.depth
         snap = self.snapshot
@@ -226,7 +224,7 @@ class Searcher:
         if extra_keys:
             languages = snap.chunk_languages(candidates)
             foreign = frozenset(c for c, code in languages.items() if code not in PRIMARY_LANGUAGES)
-            asked_in = question_language(query)
+            asked_in = question_language(query) if asked_in is None else asked_in
             if asked_in not in PRIMARY_LANGUAGES and asked_in not in languages.values():
                 # MiniLM cannot read the question, and no candidate is in its language: its lists judge none.
                 # Multilingual dev (session 11), questions in French, Spanish, Russian, Arabic and Chinese asked of

@@ -266,25 +266,36 @@ def test_highlights_in_a_passage_the_english_model_cannot_read_are_picked_by_e5(
             assert answer.sentences and answer.sentences[0].text == sentences[target]
 
 
-@pytest.fixture(scope="module")
-def french_udhr(tmp_path_factory):
-    """An index of the French UDHR alone, with e5: ``(settings, encoders)``."""
+def _index_of_one(tmp_path_factory, source: Path):
+    """An index of ``source`` alone, with e5: ``(settings, encoders)``."""
     import shutil
 
     import qa.encoders
-    from conftest import MULTILINGUAL
     from qa.indexing import update_index
     from qa.settings import load_settings
 
-    source = MULTILINGUAL / "fr" / "udhr_fra.txt"
-    assert source.is_file(), f"the shared multilingual corpus is missing: {MULTILINGUAL}"
-    root = tmp_path_factory.mktemp("french_udhr")
+    assert source.is_file(), f"the shared corpus is missing: {source}"
+    root = tmp_path_factory.mktemp(source.stem)
     settings = load_settings({}).with_(docs=root / "docs", index=root / "index", second_encoder=qa.encoders.E5)
     settings.docs.mkdir()
-    shutil.copy(source, settings.docs / "udhr_fra.txt")
+    shutil.copy(source, settings.docs / source.name)
     encoders = qa.encoders.encoders_for(settings)
     update_index(settings.docs, settings.index, settings, embedder=encoders)
     return settings, encoders
+
+
+@pytest.fixture(scope="module")
+def french_udhr(tmp_path_factory):
+    from conftest import MULTILINGUAL
+
+    return _index_of_one(tmp_path_factory, MULTILINGUAL / "fr" / "udhr_fra.txt")
+
+
+@pytest.fixture(scope="module")
+def english_udhr(tmp_path_factory):
+    from conftest import UN_DOCS
+
+    return _index_of_one(tmp_path_factory, UN_DOCS / "udhr" / "udhr.en.md")
 
 
 ENGLISH_QUESTIONS_ABOUT_FRENCH_ARTICLES = (
@@ -364,24 +375,14 @@ def test_off_topic_french_questions_asked_of_a_french_document_are_not_found(fre
 
 @pytest.mark.slow
 @needs_model
-def test_a_question_told_as_a_situation_is_not_declared_not_found_when_e5_finds_its_article(tmp_path, settings):
+def test_a_question_told_as_a_situation_is_not_declared_not_found_when_e5_finds_its_article(english_udhr):
     """MiniLM's cosines put this question under the "not found" bound although the UDHR's article 16 answers it;
     e5 finds that article close, so the passages are shown as ones that may not answer. Off-topic questions stay
     "not found"."""
-    import shutil
-
-    import qa.encoders
-    from conftest import UN_DOCS
     from qa.answer import CONFIDENCE, NOT_FOUND, SECOND_NOT_FOUND_BELOW, UNCERTAIN, ask
-    from qa.indexing import update_index
     from qa.store import Store
 
-    settings = settings.with_(second_encoder=qa.encoders.E5)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    shutil.copy(UN_DOCS / "udhr" / "udhr.en.md", docs / "udhr.en.md")
-    encoders = qa.encoders.encoders_for(settings)
-    update_index(docs, settings.index, settings, embedder=encoders)
+    settings, encoders = english_udhr
     with Store.open(settings.index, settings) as store:
         story = ask(store, encoders, "My family wants to choose my husband for me; can they make me go through with the wedding?", k=3)
         off = [ask(store, encoders, q, k=3) for q in ("What is the boiling point of mercury?", "How do I bake sourdough bread?")]
@@ -394,22 +395,13 @@ def test_a_question_told_as_a_situation_is_not_declared_not_found_when_e5_finds_
 
 @pytest.mark.slow
 @needs_model
-def test_questions_in_other_languages_find_the_english_article_and_are_not_declared_not_found(tmp_path, settings):
+def test_questions_in_other_languages_find_the_english_article_and_are_not_declared_not_found(english_udhr):
     """MiniLM cannot read a Russian, Arabic or Chinese question: its cosines put these under the "not found" bound
     although the English UDHR answers them. They are ranked and judged by e5 (the across-languages bound)."""
-    import shutil
-
-    import qa.encoders
-    from conftest import UN_DOCS
     from qa.answer import CONFIDENCE, FOREIGN_NOT_FOUND_BELOW, UNCERTAIN, ask
-    from qa.indexing import update_index
     from qa.store import Store
 
-    settings = settings.with_(second_encoder=qa.encoders.E5)
-    settings.docs.mkdir()
-    shutil.copy(UN_DOCS / "udhr" / "udhr.en.md", settings.docs / "udhr.en.md")
-    encoders = qa.encoders.encoders_for(settings)
-    update_index(settings.docs, settings.index, settings, embedder=encoders)
+    settings, encoders = english_udhr
     with Store.open(settings.index, settings) as store:
         for question, article in (("Допускается ли рабство или работорговля?", "Article 4"),
                                   ("هل يجوز تجريد أحد من ممتلكاته تعسفاً؟", "Article 17"),

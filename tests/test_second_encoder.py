@@ -120,7 +120,7 @@ def test_a_question_the_primary_model_cannot_read_is_ranked_and_judged_by_the_se
     encoder's z-score stands in for all), and whether the documents answer is judged from that encoder's cosine with
     the across-languages bound. An English question is not."""
     from qa import answer as answer_module
-    from qa.retrieval import question_language
+    from qa.language import question_language
 
     settings, primary, second = two_encoders
     _corpus(docs_dir)
