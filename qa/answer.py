@@ -56,6 +56,18 @@ FOREIGN_NOT_FOUND_BELOW = {"same language": 0.815, "across languages": 0.77}
 # tests/data/multilingual.jsonl): the 10 answerable questions the model put under its bound had e5 cosines 0.826 to
 # 0.859; 1 of the 26 off-topic questions "not found" reached 0.82 (it is now "may not answer").
 SECOND_NOT_FOUND_BELOW = 0.82
+# Whether the first passage answers (hybrid search): a logistic model over how far the first passage's fused
+# score stands above the candidates' (``top``, in weighted-mean z-score units) and above the second passage's
+# (``lead``), fitted on the dev split by ``bench/quality.py --calibrate`` with the answer ranked first as the
+# target. The cosines of the "not found" model cannot tell a right first passage from a wrong one (dev, 130
+# questions, cross-validated AUC 0.53); these two can (0.83). (weights of lead and top, bias, answered bound):
+# from the bound, a question that is not "not found" is answered. The bound is the lowest at which, on dev, at
+# most 10 % of the unanswerable questions (near-topic ones included) are answered and at least 90 % of the
+# answered ones have the answer first.
+FIRST_ANSWERS = {
+    "stored+second": ((1.168, 1.112), -2.915, 0.85),
+    "stored": ((1.054, 1.381), -3.298, 0.85),
+}
 ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
 MAX_ANSWER_SENTENCES = 3
 # Sentences of passages in a language the primary (English) model does not read, encoded by the second encoder
@@ -212,10 +224,13 @@ def ask(
     }
     if second_scores:
         signals["second"] = max(second_scores[:3])
+    if mode == "hybrid":
+        signals["top"] = passages[0].score / result.scale
+        signals["lead"] = (passages[0].score - passages[1].score) / result.scale if len(passages) > 1 else signals["top"]
     kind = confidence_kind(bool(snapshot_manifest.get("sentence_vectors")), "second" in signals)
     conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    status = answer_status(conf, kind, signals.get("second"))
+    status = answer_status(conf, kind, signals.get("second"), first_answers(signals, kind))
     if second_scores and (passages[0].lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES):
         # The primary model cannot read the passage or the question: only e5's cosine can tell.
         bound = FOREIGN_NOT_FOUND_BELOW["same language" if asked_in == passages[0].lang else "across languages"]
@@ -325,15 +340,26 @@ def _second_scores(snap, result, passages) -> list[float]:
     return [float(extra[p.chunk_id]) for p in passages]
 
 
-def answer_status(conf: float, kind: str = "stored", second: float | None = None) -> str:
-    """``answered`` from the kind's answered bound, ``not_found`` below its not-found bound unless the second
-    encoder's cosine (``second``) reaches ``SECOND_NOT_FOUND_BELOW``, else ``uncertain``."""
+def first_answers(signals: dict, kind: str) -> float | None:
+    """The probability that the first passage answers (``FIRST_ANSWERS``), or ``None`` without a model for
+    this kind of index or without the fused scores (``lead``, ``top``: hybrid search only)."""
+    if kind not in FIRST_ANSWERS or "lead" not in signals:
+        return None
+    (w_lead, w_top), bias, _ = FIRST_ANSWERS[kind]
+    return 1.0 / (1.0 + math.exp(-(bias + w_lead * signals["lead"] + w_top * signals["top"])))
+
+
+def answer_status(conf: float, kind: str = "stored", second: float | None = None, first: float | None = None) -> str:
+    """``not_found`` below the kind's not-found bound unless the second encoder's cosine (``second``) reaches
+    ``SECOND_NOT_FOUND_BELOW``; else ``answered`` when the first passage answers (``first``, from
+    ``first_answers``) with at least the kind's probability, or, without that model, from the answered bound of
+    the cosine model; else ``uncertain``."""
     not_found_below, answered_at = CONFIDENCE[kind][3:]
-    if conf >= answered_at:
-        return ANSWERED
     if conf < not_found_below and (second is None or second < SECOND_NOT_FOUND_BELOW):
         return NOT_FOUND
-    return UNCERTAIN
+    if first is not None and kind in FIRST_ANSWERS:
+        return ANSWERED if first >= FIRST_ANSWERS[kind][2] else UNCERTAIN
+    return ANSWERED if conf >= answered_at else UNCERTAIN
 
 
 def answer_to_json(answer: Answer) -> dict:

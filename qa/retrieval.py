@@ -112,6 +112,9 @@ class SearchResult:
     query_vectors: dict  # {encoder key: (1, d) vector}
     timings: dict
     language: str = "und"  # the question's (``qa.language.question_language``)
+    # The sum of the fusion weights (hybrid): a hit's score over it is a weighted mean of z-scores, which reads
+    # the same with or without a second encoder. 1.0 in the other modes.
+    scale: float = 1.0
 
 
 def as_encoders(encoders) -> dict:
@@ -182,8 +185,10 @@ class Searcher:
         else:
             signals = self.signals(query, vectors_by_key, depth, allowed, timings, asked_in)
             t0 = time.perf_counter()
-            hits = self.fuse(signals)[:k]
+            weights = fusion.weights_for(signals)
+            hits = self.fuse(signals, weights)[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
+            return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, float(sum(weights)))
         return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in)
 
     def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,

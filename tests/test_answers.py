@@ -198,6 +198,41 @@ def test_the_three_states_follow_the_calibrated_bounds(kind):
     assert answer_status(answered_at, kind, bound - 0.01) == ANSWERED
 
 
+@pytest.mark.parametrize("kind", sorted(answer_module.FIRST_ANSWERS))
+def test_answered_is_decided_by_how_far_the_first_passage_leads(kind):
+    not_found_below, answered_at = answer_module.CONFIDENCE[kind][3:]
+    bound = answer_module.FIRST_ANSWERS[kind][2]
+    middle = (not_found_below + answered_at) / 2
+    assert answer_status(middle, kind, first=bound) == ANSWERED
+    assert answer_status(answered_at, kind, first=bound - 0.01) == UNCERTAIN  # the cosines alone no longer answer
+    assert answer_status(not_found_below - 1e-6, kind, first=0.99) == NOT_FOUND  # "not found" comes first
+    weak, clear = {"lead": 0.1, "top": 1.0}, {"lead": 2.0, "top": 3.0}
+    assert answer_module.first_answers(weak, kind) < bound <= answer_module.first_answers(clear, kind)
+    assert answer_module.first_answers({"lead": 0.1, "top": 2.5}, kind) > answer_module.first_answers(weak, kind)
+    assert answer_module.first_answers({"top": 2.5}, kind) is None  # no fused scores: not hybrid search
+    assert answer_module.first_answers(clear, "bare") is None
+
+
+def test_a_passage_that_stands_out_is_answered_and_two_alike_are_not(settings, docs_dir, fake_embedder):
+    topics = ["budget of the ministry of culture", "rainfall in the northern provinces", "railway timetable changes",
+              "registration of fishing boats", "school meals for pupils", "licensing of taxi drivers"]
+    for i, topic in enumerate(topics):
+        write(docs_dir, f"t{i}.md", f"# Note {i}\n\nThe report describes the {topic} in some detail for the year.")
+    write(docs_dir, "a.md", "# Detention\n\nThe police may detain a suspect for seventy two hours before a judge "
+                            "reviews the arrest.")
+    write(docs_dir, "b.md", "# Custody\n\nThe police can hold a person for seventy two hours until a judge reviews "
+                            "the detention.")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store:
+        clear = ask(store, fake_embedder, "What does the report say about licensing of taxi drivers?", k=3)
+        alike = ask(store, fake_embedder, "For how many hours may the police detain a suspect before a judge?", k=3)
+        dense = ask(store, fake_embedder, "What does the report say about licensing of taxi drivers?", k=3, mode="dense")
+    assert clear.passages[0].doc == "t5.md" and clear.status == ANSWERED
+    assert {alike.passages[0].doc, alike.passages[1].doc} == {"a.md", "b.md"} and alike.status == UNCERTAIN
+    assert alike.signals["lead"] < clear.signals["lead"]
+    assert "lead" not in dense.signals and "top" not in dense.signals
+
+
 @pytest.mark.slow
 def test_the_seed_reply_is_answered_and_an_off_topic_question_is_not(seeds_index, real_embedder):
     with Store.open(seeds_index.index, seeds_index) as store:

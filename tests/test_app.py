@@ -116,7 +116,7 @@ def plain(md: str) -> str:
 
 @pytest.mark.slow
 def test_question_shows_cited_passage_with_highlight_and_citation(app_env, monkeypatch):
-    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None: "answered")  # the answered view
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None, first=None: "answered")  # the answered view
     at = start()
     assert any("Verbatim" in h for h in htmls(at))  # the empty-state title
     ask(at, QUESTION)
@@ -203,7 +203,7 @@ def _force_status(monkeypatch, status):
     """Make ``qa.answer.ask`` judge every question ``status`` (AppTest runs the page in this process)."""
     import qa.answer
 
-    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None: status)
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None, first=None: status)
 
 
 def _card_words(card: str) -> str:

@@ -248,6 +248,32 @@ def test_scanned_passages_are_judged_by_the_original_text_at_the_same_place():
     assert to_original(0) == 0
 
 
+def test_the_answered_bound_keeps_unanswerable_questions_and_wrong_first_passages_out():
+    from bench.quality import calibrate_first
+    from qa.types import Answer, Passage
+
+    def answer(first: str, lead: float, top: float, status: str = "uncertain") -> Answer:
+        passages = tuple(Passage(rank, 1.0, rank, "a.md", "A", "", 0, len(text), text)
+                         for rank, text in enumerate((first, "something else entirely"), start=1))
+        return Answer("q", passages, status=status, signals={"lead": lead, "top": top})
+
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(60):  # the answer first, standing out more or less
+        pairs.append(({"q": "q", "gold": ["the answer"]}, answer("Here is the answer.", *rng.uniform([0.5, 1.5], [3.0, 4.0]))))
+    for _ in range(20):  # the answer second: the first passage leads less
+        pairs.append(({"q": "q", "gold": ["the answer"]}, answer("Not this one.", *rng.uniform([0.0, 0.5], [1.0, 2.0]))))
+    for _ in range(20):  # unanswerable
+        pairs.append(({"q": "q", "unanswerable": True, "kind": "near_topic"}, answer("On the topic.", *rng.uniform([0.0, 0.5], [1.2, 2.2]))))
+    fitted = calibrate_first(pairs)
+    (w_lead, w_top), bias, bound = fitted["weights"], fitted["bias"], fitted["answered_at"]
+    assert w_lead > 0 and w_top > 0 and fitted["cross_validated_auc"] > 0.9 and bound is not None
+    p = [1 / (1 + np.exp(-(bias + w_lead * a.signals["lead"] + w_top * a.signals["top"]))) for _, a in pairs]
+    answered = [i for i, value in enumerate(p) if value >= bound]
+    assert sum(1 for i in answered if i >= 80) <= 2  # at most 10 % of the unanswerable questions
+    assert sum(1 for i in answered if i < 60) >= 0.9 * len(answered)  # the answer first for 90 % of the answered
+
+
 @pytest.mark.slow
 def test_quality_bench_on_the_seed_sets(tmp_path):
     env = {"VERBATIM_BENCH_RESULTS": str(tmp_path), "VERBATIM_QUALITY_CACHE": str(tmp_path / "cache")}
@@ -260,6 +286,8 @@ def test_quality_bench_on_the_seed_sets(tmp_path):
         natural["states"]["answerable"]["uncertain"] + natural["states"]["answerable"]["not_found"]
     assert 0 <= natural["hit@1"] <= natural["hit@3"] <= 1
     assert result["natural_seeds"]["langchain"]["answerable"] == natural["answerable"]
+    total = result["natural_total"]
+    assert 0 <= total["answered_first_right"] <= 1 and 0 <= total["answerable_answered"] <= 1
 
 
 @pytest.mark.slow

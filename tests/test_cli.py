@@ -79,7 +79,7 @@ def test_ask_json_schema_offsets_and_answer(cli_index, capsys):
 def test_human_readable_ask_shows_citation(cli_index, capsys, monkeypatch):
     import qa.answer
 
-    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None: "answered")
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None, first=None: "answered")
     docs, index = cli_index
     run(capsys, "index", "--docs", str(docs), "--index", str(index))
     code, out, _ = run(capsys, "ask", QUESTION, "--index", str(index), "-k", "3")
@@ -125,7 +125,7 @@ def test_human_ask_says_which_state_the_answer_is_in(cli_index, capsys, monkeypa
 
     docs, index = cli_index
     run(capsys, "index", "--docs", str(docs), "--index", str(index))
-    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None: status)
+    monkeypatch.setattr(qa.answer, "answer_status", lambda confidence, kind="stored", second=None, first=None: status)
     code, out, _ = run(capsys, "ask", QUESTION, "--index", str(index), "-k", "3")
     assert code == 0
     lines = out.splitlines()
