@@ -109,7 +109,8 @@ def evaluate(rows: list[dict], store, encoders, mode: str, k: int = 5) -> dict:
     for row in rows:
         by_article[row["article"]].extend(row["gold"])
     cells: dict[str, dict] = defaultdict(lambda: {"n": 0, "hit@1": 0, "hit@3": 0, "rr": 0.0, "open_hit@1": 0,
-                                                   "open_hit@3": 0, "not_found": 0, "misses": []})
+                                                   "open_hit@3": 0, "not_found": 0, "answered": 0,
+                                                   "answered_right": 0, "misses": []})
     times = []
     for row in rows:
         started = time.perf_counter()
@@ -125,6 +126,8 @@ def evaluate(rows: list[dict], store, encoders, mode: str, k: int = 5) -> dict:
         cell["open_hit@1"] += open_rank == 1
         cell["open_hit@3"] += open_rank is not None and open_rank <= 3
         cell["not_found"] += answer.status == "not_found"
+        cell["answered"] += answer.status == "answered"
+        cell["answered_right"] += answer.status == "answered" and rank == 1
         if rank != 1:
             cell["misses"].append({"id": row["id"], "q": row["q"], "rank": rank,
                                    "top": answer.passages[0].text[:120] if answer.passages else None})
@@ -136,7 +139,7 @@ def evaluate(rows: list[dict], store, encoders, mode: str, k: int = 5) -> dict:
         result[key] = {"n": n, "hit@1": round(cell["hit@1"] / n, 4), "hit@3": round(cell["hit@3"] / n, 4),
                        "mrr": round(cell["rr"] / n, 4), "open_hit@1": round(cell["open_hit@1"] / n, 4),
                        "open_hit@3": round(cell["open_hit@3"] / n, 4), "not_found": round(cell["not_found"] / n, 4),
-                       "misses": cell["misses"]}
+                       "answered": cell["answered"], "answered_right": cell["answered_right"], "misses": cell["misses"]}
     result["_ms_per_question_p50"] = round(statistics.median(times), 1) if times else 0
     return result
 
@@ -154,7 +157,7 @@ def asked_of_english(rows: list[dict]) -> list[dict]:
 
 def off_topic(rows: list[dict], store, encoders, mode: str) -> dict:
     """Per language: how often an off-topic question in the document's own language, asked of that document, is
-    "not found" (the rest: "may not answer"; never "answered"), and the e5 cosines it reached."""
+    "not found" (the rest: "may not answer" or "answered"), and the e5 cosines it reached."""
     from qa.answer import ask
 
     cells: dict[str, dict] = defaultdict(lambda: {"n": 0, "not_found": 0, "answered": 0, "second": []})
@@ -237,12 +240,13 @@ def detect_benchmark() -> dict:
 
 
 def print_cells(name: str, cells: dict) -> None:
-    print(f"  {name}: {'q→doc':8} {'n':>3} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'open@1':>7} {'open@3':>7} {'NF':>6}")
+    print(f"  {name}: {'q→doc':8} {'n':>3} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'open@1':>7} {'open@3':>7} {'NF':>6} "
+          f"answered (answer first)")
     for key, m in cells.items():
         if key.startswith("_"):
             continue
         print(f"  {'':{len(name)}}  {key:8} {m['n']:3d} {m['hit@1']:6.3f} {m['hit@3']:6.3f} {m['mrr']:6.3f} "
-              f"{m['open_hit@1']:7.3f} {m['open_hit@3']:7.3f} {m['not_found']:6.3f}")
+              f"{m['open_hit@1']:7.3f} {m['open_hit@3']:7.3f} {m['not_found']:6.3f} {m['answered']:3d} ({m['answered_right']})")
     print(f"  {'':{len(name)}}  {cells['_ms_per_question_p50']} ms/question (p50)")
 
 

@@ -230,11 +230,17 @@ def ask(
     kind = confidence_kind(bool(snapshot_manifest.get("sentence_vectors")), "second" in signals)
     conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    status = answer_status(conf, kind, signals.get("second"), first_answers(signals, kind))
+    first = first_answers(signals, kind)
+    status = answer_status(conf, kind, signals.get("second"), first)
     if second_scores and (passages[0].lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES):
-        # The primary model cannot read the passage or the question: only e5's cosine can tell.
+        # The primary model cannot read the passage or the question: only e5's cosine can tell "not found". The
+        # fused scores still tell whether the first passage stands out (multilingual dev, session 12: the 79
+        # questions in or about other languages it answers all have the answer first; no off-topic one answered).
         bound = FOREIGN_NOT_FOUND_BELOW["same language" if asked_in == passages[0].lang else "across languages"]
-        status = NOT_FOUND if signals["second"] < bound else UNCERTAIN
+        if signals["second"] < bound:
+            status = NOT_FOUND
+        else:
+            status = ANSWERED if first is not None and first >= FIRST_ANSWERS[kind][2] else UNCERTAIN
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines)
 

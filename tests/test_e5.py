@@ -328,7 +328,7 @@ def test_off_topic_english_questions_asked_of_a_french_document_are_not_found(fr
     The off-topic dev questions of the natural and team sets: 6 of these 11 were "not found" at the earlier
     bound 0.75, 10 at 0.77 (two of them by the English model: the English copyright lines come first); the
     English questions that the French articles answer stay above it."""
-    from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, UNCERTAIN, ask
+    from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, ask
     from qa.store import Store
 
     off_topic = ("How tall is Mount Everest?", "Who wrote Pride and Prejudice?",
@@ -347,7 +347,7 @@ def test_off_topic_english_questions_asked_of_a_french_document_are_not_found(fr
             assert (answer.status == NOT_FOUND) == (answer.signals["second"] < bound), (question, answer.signals)
     not_found = sum(a.status == NOT_FOUND for a in answers.values())
     assert not_found >= 8, {q: round(a.signals["second"], 3) for q, a in answers.items()}
-    assert all(a.status == UNCERTAIN and a.signals["second"] >= bound + 0.01 for a in answerable)
+    assert all(a.status != NOT_FOUND and a.signals["second"] >= bound + 0.01 for a in answerable)
 
 
 @pytest.mark.slow
@@ -356,7 +356,7 @@ def test_off_topic_french_questions_asked_of_a_french_document_are_not_found(fre
     """In the passage's own language e5's cosines run higher (``FOREIGN_NOT_FOUND_BELOW["same language"]``): of
     the French off-topic dev questions of tests/data/multilingual_off_topic.jsonl, 9 of 11 were "not found" at the
     earlier bound 0.80 and all 11 at 0.815; a French question that an article answers stays above it."""
-    from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, UNCERTAIN, ask
+    from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, ask
     from qa.store import Store
 
     rows = [json.loads(line) for line in (REPO / "tests" / "data" / "multilingual_off_topic.jsonl").read_text(
@@ -369,8 +369,33 @@ def test_off_topic_french_questions_asked_of_a_french_document_are_not_found(fre
         story = ask(store, encoders, "Si je suis persécuté, puis-je demander l'asile dans un autre pays ?", k=3)
     assert sum(a.status == NOT_FOUND for a in answers.values()) >= 10, {
         q: round(a.signals["second"], 3) for q, a in answers.items()}
-    assert story.passages[0].section.startswith("Article 14") and story.status == UNCERTAIN
+    assert story.passages[0].section.startswith("Article 14") and story.status != NOT_FOUND
     assert story.signals["second"] >= FOREIGN_NOT_FOUND_BELOW["same language"] + 0.01, story.signals
+
+
+@pytest.mark.slow
+@needs_model
+def test_french_questions_answered_on_the_french_document_have_their_article_first(french_udhr):
+    """The passages of a French document are judged by e5's cosine for "not found", and by the fused scores for
+    "answered", as English ones are: of the 40 French dev questions about the French UDHR, 23 were answered in
+    session 12, each with its article first; none of the French off-topic dev questions is answered."""
+    from qa.answer import ANSWERED, ask
+    from qa.evaluation import _contains
+    from qa.store import Store
+
+    data = REPO / "tests" / "data"
+    rows = [json.loads(line) for line in (data / "multilingual.jsonl").read_text(encoding="utf-8").splitlines()]
+    questions = [row for row in rows if row["q_lang"] == row["lang"] == "fr" and row["split"] == "dev"]
+    off_rows = [json.loads(line) for line in (data / "multilingual_off_topic.jsonl").read_text(encoding="utf-8").splitlines()]
+    off_topic = [row["q"] for row in off_rows if row["lang"] == "fr" and row["split"] == "dev"]
+    settings, encoders = french_udhr
+    with Store.open(settings.index, settings) as store:
+        answered = [(row, answer) for row in questions
+                    if (answer := ask(store, encoders, row["q"], k=3)).status == ANSWERED]
+        off = [ask(store, encoders, q, k=3) for q in off_topic]
+    assert len(questions) == 40 and len(answered) >= 15
+    assert all(_contains(answer.passages[0].text, row["gold"]) for row, answer in answered)
+    assert not any(answer.status == ANSWERED for answer in off)
 
 
 @pytest.mark.slow
@@ -399,7 +424,7 @@ def test_a_question_told_as_a_situation_is_not_declared_not_found_when_e5_finds_
 def test_questions_in_other_languages_find_the_english_article_and_are_not_declared_not_found(english_udhr):
     """MiniLM cannot read a Russian, Arabic or Chinese question: its cosines put these under the "not found" bound
     although the English UDHR answers them. They are ranked and judged by e5 (the across-languages bound)."""
-    from qa.answer import CONFIDENCE, FOREIGN_NOT_FOUND_BELOW, UNCERTAIN, ask
+    from qa.answer import CONFIDENCE, FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, ask
     from qa.store import Store
 
     settings, encoders = english_udhr
@@ -410,4 +435,4 @@ def test_questions_in_other_languages_find_the_english_article_and_are_not_decla
             answer = ask(store, encoders, question, k=3)
             assert answer.passages[0].section.startswith(article), (question, answer.passages[0].section)
             assert answer.confidence < CONFIDENCE["stored+second"][3]  # MiniLM's judgement alone: "not found"
-            assert answer.status == UNCERTAIN and answer.signals["second"] >= FOREIGN_NOT_FOUND_BELOW["across languages"]
+            assert answer.status != NOT_FOUND and answer.signals["second"] >= FOREIGN_NOT_FOUND_BELOW["across languages"]
