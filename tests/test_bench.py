@@ -274,6 +274,23 @@ def test_the_answered_bound_keeps_unanswerable_questions_and_wrong_first_passage
     assert sum(1 for i in answered if i < 60) >= 0.9 * len(answered)  # the answer first for 90 % of the answered
 
 
+def test_the_near_topic_check_sets_are_dev_only_and_kept_out_of_the_totals():
+    from bench.quality import SETS
+
+    data = REPO / "tests" / "data"
+    natural = {json.loads(line)["q"] for name in ("natural_seeds", "natural_un")
+               for line in (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    ids = []
+    for name, corpus in (("near_topic_seeds", "seeds"), ("near_topic_un", "un")):
+        assert SETS["natural"][name][0] == corpus and not name.startswith("natural")  # totals and --calibrate skip them
+        rows = [json.loads(line) for line in (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+        assert rows and all(row["kind"] == "near_topic" and row["split"] == "dev" and row["q"] not in natural for row in rows)
+        assert all((REPO.parent / "shared" / "corpora" / "un_human_rights_docs" / row["doc"]).is_file()
+                   for row in rows if corpus == "un")
+        ids += [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)) == 50
+
+
 @pytest.mark.slow
 def test_quality_bench_on_the_seed_sets(tmp_path):
     env = {"VERBATIM_BENCH_RESULTS": str(tmp_path), "VERBATIM_QUALITY_CACHE": str(tmp_path / "cache")}
