@@ -169,7 +169,7 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
         lang = (languages or {}).get(p.doc, "und")
         if lang != "und":
             bits.append(language_name(lang))
-        match = match_words(answer.cosines.get(p.chunk_id), status)
+        match = match_words(answer.cosines.get(p.chunk_id), status, p.rank)
         if match:
             bits.append(match)
         out.append(f"[{p.rank}] " + " · ".join(bits))

@@ -211,33 +211,38 @@ def answer_state(answer) -> str:
 STRONG_AT = 0.40
 PARTIAL_AT = 0.25
 MATCH_WORDS = {3: "strong match", 2: "partial match", 1: "weak match"}
-# No passage reads stronger than the answer as a whole: a closest passage of a "not found" is a weak match.
+# No passage reads stronger than the answer as a whole: a closest passage of a "not found" is a weak match. An
+# answer is "answered" when its first passage stands out (``qa.answer.FIRST_ANSWERS``): that state vouches for the
+# first passage only, so the others read at most as partial matches.
 _MATCH_CAP = {ANSWERED: 3, UNCERTAIN: 2, NOT_FOUND: 1}
 
 
-def match_level(cosine: float | None, status: str = ANSWERED) -> int:
-    """3 (strong), 2 (partial) or 1 (weak) for a question–passage cosine, at most what the answer's status allows; 0 if unknown."""
+def match_level(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> int:
+    """3 (strong), 2 (partial) or 1 (weak) for a question–passage cosine, at most what the answer's status allows
+    for the passage's rank; 0 if unknown."""
     if cosine is None:
         return 0
     level = 3 if cosine >= STRONG_AT else 2 if cosine >= PARTIAL_AT else 1
-    return min(level, _MATCH_CAP.get(status, 3))
+    cap = _MATCH_CAP.get(status, 3) if rank == 1 else min(_MATCH_CAP.get(status, 3), 2)
+    return min(level, cap)
 
 
-def match_words(cosine: float | None, status: str = ANSWERED) -> str:
+def match_words(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> str:
     """``strong match``, ``partial match``, ``weak match`` (or ``""`` when unknown)."""
-    return MATCH_WORDS.get(match_level(cosine, status), "")
+    return MATCH_WORDS.get(match_level(cosine, status, rank), "")
 
 
-def relevance_html(cosine: float | None, status: str = ANSWERED) -> str:
+def relevance_html(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> str:
     """Dots and words for how closely a passage matches the question; the exact figure in the tooltip."""
     if cosine is None:
         return ""
-    level = match_level(cosine, status)
+    level = match_level(cosine, status, rank)
     dots = "".join(f'<i class="{"on" if i < level else "off"}"></i>' for i in range(3))
     title = (f"Similarity to the question: {cosine:.2f} "
              f"(strong from {STRONG_AT:.2f}, partial from {PARTIAL_AT:.2f}, weak below)")
-    if status != ANSWERED and level < match_level(cosine):
-        title += "; shown no stronger than the answer as a whole"
+    if level < match_level(cosine):
+        title += ("; only the first passage of an answer reads as a strong match" if status == ANSWERED
+                  else "; shown no stronger than the answer as a whole")
     return (f'<span class="vb-rel vb-rel-{level}" title="{esc(title)}"><span class="vb-dots">{dots}</span>'
             f'<span class="vb-rel-word">{esc(MATCH_WORDS[level])}</span></span>')
 
@@ -388,7 +393,7 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
         '<header class="vb-card-head">'
         f'<span class="vb-badge">{passage.rank}</span>'
         f'<span class="vb-title" dir="auto">{esc(passage.title)}</span>'
-        f"{relevance_html(relevance, status)}"
+        f"{relevance_html(relevance, status, passage.rank)}"
         "</header>"
         f"{meta}"
         f'<div class="vb-text"{text_attrs(lang)}>{body}</div>'

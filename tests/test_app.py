@@ -390,7 +390,8 @@ def test_passage_card_has_marker_title_section_pages_and_escaped_text():
     card = render.passage_card_html(_passage(), turn_id=3, relevance=0.5, context=(89, "Before it. " + _passage().text))
     assert 'id="vb-p-3-2"' in card and '<span class="vb-badge">2</span>' in card
     assert "Reply &lt;of&gt; X" in card and "On the first point" in card and "Annex" not in card
-    assert "para. 12" in card and "pp. 8–9" in card and "strong match" in card
+    assert "para. 12" in card and "pp. 8–9" in card and "partial match" in card  # the second passage of an answer
+    assert "strong match" in render.passage_card_html(_passage(rank=1), turn_id=3, relevance=0.5)
     assert "<mark>Given that" in card and "More &lt;text&gt;." in card
     assert '<details class="vb-context"><summary>Surrounding text</summary>' in card
     assert 'Before it. <span class="vb-region"><mark>Given that' in card
@@ -427,7 +428,8 @@ def test_the_three_states_in_html():
         ["Sources", "Passages to check", "Closest passages"]
     # the same passage: marked and a strong match when answered; never stronger than partial when uncertain;
     # a weak match, with nothing marked, under "not found"
-    cards = {a.status: render.passage_card_html(p, 1, 0.6, status=a.status) for a in (answered, uncertain, not_found)}
+    first = _passage(rank=1)
+    cards = {a.status: render.passage_card_html(first, 1, 0.6, status=a.status) for a in (answered, uncertain, not_found)}
     assert "strong match" in cards["answered"] and "<mark>" in cards["answered"]
     assert "partial match" in cards["uncertain"] and "<mark>" in cards["uncertain"]
     assert "weak match" in cards["not_found"] and "<mark>" not in cards["not_found"]
@@ -515,6 +517,11 @@ def test_match_levels_are_words_and_never_stronger_than_the_answer():
     assert strong.count('class="on"') == 3 and "strong match" in strong and "0.50" in strong  # the figure in the tooltip
     weak = render.relevance_html(0.5, "not_found")
     assert weak.count('class="on"') == 1 and "weak match" in weak and "no stronger than the answer" in weak
+    # "answered" vouches for the first passage: the others read at most as partial matches
+    assert [render.match_words(0.6, "answered", rank) for rank in (1, 2, 3)] == ["strong match", "partial match", "partial match"]
+    assert render.match_words(0.1, "answered", 2) == "weak match" and render.match_words(0.6, "uncertain", 2) == "partial match"
+    second = render.relevance_html(0.5, "answered", 2)
+    assert second.count('class="on"') == 2 and "only the first passage" in second
 
 
 @pytest.mark.parametrize("name, expected", [
