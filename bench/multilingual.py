@@ -275,14 +275,15 @@ def main(argv=None) -> int:
         os.environ.setdefault("QA_SECOND_ENCODER", SECOND)
     from qa import lexical
     from qa.encoders import encoders_for
+    from qa.evaluation import load_questions
     from qa.settings import load_settings
     from qa.store import Store
 
     settings = load_settings()
     encoders = encoders_for(settings)
-    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load_questions(QUESTIONS)
     rows = [row for row in rows if args.split == "all" or row["split"] == args.split]
-    off_rows = [json.loads(line) for line in OFF_TOPIC.read_text(encoding="utf-8").splitlines() if line.strip()]
+    off_rows = load_questions(OFF_TOPIC)
     off_rows = [row for row in off_rows if args.split == "all" or row["split"] == args.split]
     index = build_index(settings, encoders, args.mixed)
     variants = (args.query_languages or lexical.QUERY_LANGUAGES).split(",")

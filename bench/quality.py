@@ -218,10 +218,11 @@ def calibrate(pairs, features) -> dict:
 
 
 def first_answered(row: dict, answer) -> bool:
-    """Whether the answer's first passage answers ``row`` (an answerable question)."""
-    from qa.evaluation import answers
+    """Whether the answer's first passage answers ``row`` (an answerable question): ``evaluation.answers`` as it
+    is at the call (``--scanned`` swaps it for a looser match)."""
+    from qa import evaluation
 
-    return not is_unanswerable(row) and bool(answer.passages) and answers(answer.passages[0], row)
+    return not is_unanswerable(row) and bool(answer.passages) and evaluation.answers(answer.passages[0], row)
 
 
 def calibrate_first(pairs) -> dict:

@@ -231,16 +231,14 @@ def ask(
     conf = confidence(signals, kind)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     first = first_answers(signals, kind)
-    status = answer_status(conf, kind, signals.get("second"), first)
     if second_scores and (passages[0].lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES):
         # The primary model cannot read the passage or the question: only e5's cosine can tell "not found". The
         # fused scores still tell whether the first passage stands out (multilingual dev, session 12: the 79
         # questions in or about other languages it answers all have the answer first; no off-topic one answered).
         bound = FOREIGN_NOT_FOUND_BELOW["same language" if asked_in == passages[0].lang else "across languages"]
-        if signals["second"] < bound:
-            status = NOT_FOUND
-        else:
-            status = ANSWERED if first is not None and first >= FIRST_ANSWERS[kind][2] else UNCERTAIN
+        status = NOT_FOUND if signals["second"] < bound else ANSWERED if _stands_out(first, kind) else UNCERTAIN
+    else:
+        status = answer_status(conf, kind, signals.get("second"), first)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines)
 
@@ -355,6 +353,11 @@ def first_answers(signals: dict, kind: str) -> float | None:
     return 1.0 / (1.0 + math.exp(-(bias + w_lead * signals["lead"] + w_top * signals["top"])))
 
 
+def _stands_out(first: float | None, kind: str) -> bool:
+    """Whether the first-passage probability (``first_answers``) reaches the kind's answered bound."""
+    return first is not None and kind in FIRST_ANSWERS and first >= FIRST_ANSWERS[kind][2]
+
+
 def answer_status(conf: float, kind: str = "stored", second: float | None = None, first: float | None = None) -> str:
     """``not_found`` below the kind's not-found bound unless the second encoder's cosine (``second``) reaches
     ``SECOND_NOT_FOUND_BELOW``; else ``answered`` when the first passage answers (``first``, from
@@ -364,7 +367,7 @@ def answer_status(conf: float, kind: str = "stored", second: float | None = None
     if conf < not_found_below and (second is None or second < SECOND_NOT_FOUND_BELOW):
         return NOT_FOUND
     if first is not None and kind in FIRST_ANSWERS:
-        return ANSWERED if first >= FIRST_ANSWERS[kind][2] else UNCERTAIN
+        return ANSWERED if _stands_out(first, kind) else UNCERTAIN
     return ANSWERED if conf >= answered_at else UNCERTAIN
 
 

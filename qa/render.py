@@ -223,8 +223,7 @@ def match_level(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> 
     if cosine is None:
         return 0
     level = 3 if cosine >= STRONG_AT else 2 if cosine >= PARTIAL_AT else 1
-    cap = _MATCH_CAP.get(status, 3) if rank == 1 else min(_MATCH_CAP.get(status, 3), 2)
-    return min(level, cap)
+    return min(level, _MATCH_CAP.get(status, 3), 3 if rank == 1 else 2)
 
 
 def match_words(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> str:

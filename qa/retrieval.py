@@ -165,6 +165,7 @@ class Searcher:
         if mode not in MODES:
             raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
         timings: dict = {}
+        scale = 1.0
         query = expand_acronyms(question) if expand else question
         asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
@@ -188,8 +189,8 @@ class Searcher:
             weights = fusion.weights_for(signals)
             hits = self.fuse(signals, weights)[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
-            return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, float(sum(weights)))
-        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in)
+            scale = float(sum(weights))
+        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale)
 
     def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,
                 timings: dict | None = None, asked_in: str | None = None) -> Signals:

@@ -276,14 +276,14 @@ def test_the_answered_bound_keeps_unanswerable_questions_and_wrong_first_passage
 
 def test_the_near_topic_check_sets_are_dev_only_and_kept_out_of_the_totals():
     from bench.quality import SETS
+    from qa.evaluation import load_questions
 
     data = REPO / "tests" / "data"
-    natural = {json.loads(line)["q"] for name in ("natural_seeds", "natural_un")
-               for line in (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    natural = {row["q"] for name in ("natural_seeds", "natural_un") for row in load_questions(data / f"{name}.jsonl")}
     ids = []
     for name, corpus in (("near_topic_seeds", "seeds"), ("near_topic_un", "un")):
         assert SETS["natural"][name][0] == corpus and not name.startswith("natural")  # totals and --calibrate skip them
-        rows = [json.loads(line) for line in (data / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = load_questions(data / f"{name}.jsonl")
         assert rows and all(row["kind"] == "near_topic" and row["split"] == "dev" and row["q"] not in natural for row in rows)
         assert all((REPO.parent / "shared" / "corpora" / "un_human_rights_docs" / row["doc"]).is_file()
                    for row in rows if corpus == "un")

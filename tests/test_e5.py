@@ -15,6 +15,7 @@ import pytest
 
 from qa import e5 as e5_module
 from qa.errors import ModelMissingError
+from qa.evaluation import load_questions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -359,8 +360,7 @@ def test_off_topic_french_questions_asked_of_a_french_document_are_not_found(fre
     from qa.answer import FOREIGN_NOT_FOUND_BELOW, NOT_FOUND, ask
     from qa.store import Store
 
-    rows = [json.loads(line) for line in (REPO / "tests" / "data" / "multilingual_off_topic.jsonl").read_text(
-        encoding="utf-8").splitlines()]
+    rows = load_questions(REPO / "tests" / "data" / "multilingual_off_topic.jsonl")
     questions = [row["q"] for row in rows if row["lang"] == "fr" and row["split"] == "dev"]
     assert len(questions) == 11
     settings, encoders = french_udhr
@@ -384,10 +384,9 @@ def test_french_questions_answered_on_the_french_document_have_their_article_fir
     from qa.store import Store
 
     data = REPO / "tests" / "data"
-    rows = [json.loads(line) for line in (data / "multilingual.jsonl").read_text(encoding="utf-8").splitlines()]
-    questions = [row for row in rows if row["q_lang"] == row["lang"] == "fr" and row["split"] == "dev"]
-    off_rows = [json.loads(line) for line in (data / "multilingual_off_topic.jsonl").read_text(encoding="utf-8").splitlines()]
-    off_topic = [row["q"] for row in off_rows if row["lang"] == "fr" and row["split"] == "dev"]
+    questions = [row for row in load_questions(data / "multilingual.jsonl")
+                 if row["q_lang"] == row["lang"] == "fr" and row["split"] == "dev"]
+    off_topic = [row["q"] for row in load_questions(data / "multilingual_off_topic.jsonl") if row["lang"] == "fr" and row["split"] == "dev"]
     settings, encoders = french_udhr
     with Store.open(settings.index, settings) as store:
         answered = [(row, answer) for row in questions

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from qa import language, lexical
+from qa.evaluation import load_questions
 from qa.lexical import LexicalIndex, index_terms, tokenize
 from qa.sentences import is_prose, sentence_spans
 
@@ -295,13 +296,9 @@ def test_the_question_set_quotes_the_documents_and_splits_by_article():
 
 
 def test_the_off_topic_questions_are_the_english_sets_ones_in_five_languages_with_their_splits():
-    english = {}
-    for name in ("natural_seeds", "natural_un", "seeds_questions", "un_questions"):
-        for line in (QUESTIONS.parent / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            if row.get("kind") == "off_topic":
-                english[row["id"]] = row
-    rows = [json.loads(line) for line in (QUESTIONS.parent / "multilingual_off_topic.jsonl").read_text(encoding="utf-8").splitlines()]
+    english = {row["id"]: row for name in ("natural_seeds", "natural_un", "seeds_questions", "un_questions")
+               for row in load_questions(QUESTIONS.parent / f"{name}.jsonl") if row.get("kind") == "off_topic"}
+    rows = load_questions(QUESTIONS.parent / "multilingual_off_topic.jsonl")
     assert {row["source"] for row in rows} == set(english)
     for row in rows:
         assert row["split"] == english[row["source"]]["split"] and row["kind"] == "off_topic", row["id"]
