@@ -275,20 +275,47 @@ def test_the_answered_bound_keeps_unanswerable_questions_and_wrong_first_passage
 
 
 def test_the_near_topic_check_sets_are_dev_only_and_kept_out_of_the_totals():
-    from bench.quality import SETS
+    from bench.quality import SETS, TOTALLED
     from qa.evaluation import load_questions
 
     data = REPO / "tests" / "data"
     natural = {row["q"] for name in ("natural_seeds", "natural_un") for row in load_questions(data / f"{name}.jsonl")}
     ids = []
     for name, corpus in (("near_topic_seeds", "seeds"), ("near_topic_un", "un")):
-        assert SETS["natural"][name][0] == corpus and not name.startswith("natural")  # totals and --calibrate skip them
+        assert SETS["natural"][name][0] == corpus and name not in TOTALLED  # totals and --calibrate skip them
         rows = load_questions(data / f"{name}.jsonl")
         assert rows and all(row["kind"] == "near_topic" and row["split"] == "dev" and row["q"] not in natural for row in rows)
         assert all((REPO.parent / "shared" / "corpora" / "un_human_rights_docs" / row["doc"]).is_file()
                    for row in rows if corpus == "un")
         ids += [row["id"] for row in rows]
     assert len(ids) == len(set(ids)) == 50
+
+
+def test_the_blind_sets_quote_their_documents_and_are_never_tuned_on():
+    import re
+
+    from bench.quality import SETS, TOTALLED, in_split
+    from qa.evaluation import load_questions
+    from qa.loaders import load_document
+
+    roots = {"seeds": REPO / "seeds", "un": REPO.parent / "shared" / "corpora" / "un_human_rights_docs"}
+    documents, ids = {}, []
+    for name, (corpus, path) in SETS["blind"].items():
+        assert name in TOTALLED
+        rows = load_questions(path)
+        # split "blind": never in the dev split that --calibrate and bench/tune.py fit on, nor in test
+        assert rows and all(row["split"] == "blind" and not in_split(row, "dev") and not in_split(row, "test") for row in rows)
+        for row in rows:
+            if row["doc"] not in documents:
+                documents[row["doc"]] = load_document(roots[corpus], row["doc"])
+            document = documents[row["doc"]]
+            for gold in row["gold"]:
+                found = re.search(r"\s+".join(map(re.escape, gold.split())), document.text)
+                assert found, (row["id"], gold)
+                if document.pages:  # a PDF: the page given is the page the gold text is on
+                    assert row["page"] == next(p.number for p in document.pages if p.start <= found.start() < p.end), row["id"]
+            ids.append(row["id"])
+    assert len(ids) == len(set(ids)) == 70
 
 
 @pytest.mark.slow
