@@ -127,6 +127,7 @@ _THE_DOCUMENT = frozenset("letter report document reply communication note file"
 # A document symbol names its own topic ("What is A/80/44?").
 _SYMBOL = re.compile(r"\b[A-Z]{1,6}(?:/[A-Z0-9.()-]+){2,}")
 _BE = frozenset("is are was were be been being am".split())
+_THE = re.compile(r"\bthe\b", re.I)
 # "…, but is slavery banned?": the question is the last clause.
 _LAST_CLAUSE = re.compile(r"^.*(?:,\s*but\s+|;\s*)", re.I | re.S)
 
@@ -323,11 +324,22 @@ def reads_model(encoder) -> bool:
     return getattr(encoder, "name", None) == _model()["model"] and getattr(encoder, "dimension", None) == _model()["dimension"]
 
 
+def model_threshold(question: str, threshold: float, definite: float) -> float | None:
+    """How sure the model must be to read a question the rules let stand with the previous one: never (None)
+    when the question names something of its own (a capitalised word after the first, a number, a UN symbol:
+    "Who is Clement Voule?", "so what happened in Valenzuela Valdez v. Mexico"); ``definite`` when it names
+    nothing but has a definite noun phrase, the commonest bridging reference ("How old was the boy?", "who chairs
+    the working group?"); else ``threshold``."""
+    if _names_something(_tokens(question)[1:]) or _SYMBOL.search(question):
+        return None
+    return definite if _THE.search(question) else threshold
+
+
 def needs_previous(question: str, previous: str, encoder=None, vectors: dict | None = None) -> bool:
     """Whether ``question`` is to be read with ``previous``: when the rules of ``refers_back`` say so, or, with
-    the MiniLM encoder, when the logistic model is sure of it (its threshold, 0.8): it catches some bridging
-    references and bare fragments the rules let stand ("main recommendations" after a question about concluding
-    observations, "evidence?" after one about a charge).
+    the MiniLM encoder, when the logistic model is sure enough of it (``model_threshold``): it catches some
+    bridging references and bare fragments the rules let stand ("main recommendations" after a question about
+    concluding observations, "evidence?" after one about a charge).
     ``vectors``, if given, receives ``{text: query vector}`` of what was encoded, so the caller need not encode
     the question again."""
     if refers_back(question):
@@ -336,10 +348,13 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
         return False
     if language.question_language(question) not in language.PRIMARY_LANGUAGES:
         return False  # the model reads MiniLM's vector, which says nothing of a question in another language
+    bound = model_threshold(question, _model()["threshold"], _model()["threshold_definite"])
+    if bound is None:
+        return False
     encoded = {text: encoder.encode_query(text) for text in (question, previous)}
     if vectors is not None:
         vectors.update(encoded)
-    return follow_up_probability(encoded[question], encoded[previous]) >= _model()["threshold"]
+    return follow_up_probability(encoded[question], encoded[previous]) >= bound
 
 
 def contextualize(question: str, history: list[str] | None, encoder=None, vectors: dict | None = None) -> str:

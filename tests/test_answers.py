@@ -97,7 +97,7 @@ def test_the_follow_up_model_reads_the_conversations_with_minilm(real_embedder):
     right = [sum(needs_previous(r["turns"][1], r["turns"][0], real_embedder) == r["follow_up"] for r in rows)
              for rows in (written, held)]
     assert right[0] / len(written) >= 0.97  # fitted on them: 0.98
-    assert right[1] / len(held) >= 0.89  # never fitted on: 86 of 96 (README)
+    assert right[1] / len(held) >= 0.91  # never fitted on: 88 of 96 (README; 86 before session 13)
 
 
 def test_a_question_in_another_language_is_never_read_with_the_previous_one(real_embedder):
@@ -125,6 +125,36 @@ def test_the_model_reads_a_fragment_the_rules_let_stand(real_embedder):
     assert not refers_back("evidence?")
     assert needs_previous("evidence?", previous, real_embedder)
     assert not needs_previous("What does article 7 of the ICCPR prohibit?", previous, real_embedder)
+
+
+def test_how_sure_the_model_must_be_depends_on_what_the_question_names():
+    from qa.followup import model_threshold
+
+    for named in ("Who is Clement Voule?", "so what happened in Valenzuela Valdez v. Mexico", "what did CAT/C/KAZ/4 say",
+                  "and in 2023 how many were opened?"):
+        assert model_threshold(named, 0.8, 0.7) is None
+    assert model_threshold("How old was the boy?", 0.8, 0.7) == 0.7  # a definite noun phrase, nothing named
+    assert model_threshold("Is primary education free?", 0.8, 0.7) == 0.8
+
+
+def test_the_model_never_reads_a_question_that_names_something_with_the_previous_one(real_embedder, monkeypatch):
+    from qa import followup
+
+    monkeypatch.setattr(followup, "follow_up_probability", lambda question, previous: 0.99)
+    previous = "how much did the court order smailova to pay for moral harm"
+    assert not followup.needs_previous("Who is Clement Voule?", previous, real_embedder)
+    assert followup.needs_previous("Is primary education free?", previous, real_embedder)
+
+
+def test_a_bridging_definite_noun_phrase_is_read_with_the_previous_question(real_embedder):
+    """The model's probability for these is 0.75–0.79: under the 0.8 a question needs when it has no definite noun
+    phrase, over the 0.7 it needs when it has one and names nothing."""
+    from qa.followup import needs_previous
+
+    assert needs_previous("who chairs the working group?",
+                          "Which UN mandate holders signed the joint communication AL KAZ 1/2024?", real_embedder)
+    assert needs_previous("how long had the complainant been in pretrial detention?",
+                          "What did the Committee against Torture decide in Aishan v. Morocco?", real_embedder)
 
 
 def test_without_minilm_the_rules_decide(fake_embedder):
