@@ -3,12 +3,13 @@
     .venv/bin/python bench/followup.py            # cross-validation by conversation set, per C and threshold
     .venv/bin/python bench/followup.py --write    # fit on all of them and write qa/followup_model.json
     .venv/bin/python bench/followup.py --holdout  # the held-out conversations, counted once (only the total)
+    .venv/bin/python bench/followup.py --blind    # the blind set of session 13, never fitted on (its total)
 
 The rules (``qa.followup.refers_back``) decide first; a second question they leave standing alone is read with the
 first one only when a logistic model over the question's MiniLM query vector (384) and its cosine with the previous
 question's gives it at least ``threshold`` (``threshold_definite`` for a question with a definite noun phrase that
 names nothing; never for one that names something: ``qa.followup.model_threshold``). The model (scikit-learn, L2, ``C``) is fitted on
-``tests/data/conversations*.jsonl`` except the held-out set. ``C`` and the threshold are chosen by
+``tests/data/conversations*.jsonl`` except the held-out and blind sets. ``C`` and the threshold are chosen by
 leave-one-set-out cross-validation: each set was written by a different helper, so a model is always scored on a
 writer it has not seen (shuffled folds mix one writer's phrasings across folds and overstate it: 0.923 there
 against 0.825 on a new writer's set in session 8). The rules were written on these same sets, so their part is
@@ -31,6 +32,7 @@ from qa import followup  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 HOLDOUT = "conversations_holdout.jsonl"
+BLIND = "conversations_blind13.jsonl"  # written blind in session 13, for measuring only
 C_GRID = (1, 3, 10, 30)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)  # 1.01: the rules alone
 # The best leave-one-set-out accuracy: 0.977 (session 8; rules alone 0.973); with session 9's set 0.968 (0.964);
@@ -38,9 +40,13 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)  # 1.01: the rules alone
 C_CHOSEN, THRESHOLD_CHOSEN, DEFINITE_CHOSEN = 3, 0.8, 0.7
 
 
-def conversations(holdout: bool = False) -> list[dict]:
-    """The written conversations (or the held-out ones), each with ``set``: the name of its file."""
-    files = [DATA / HOLDOUT] if holdout else sorted(p for p in DATA.glob("conversations*.jsonl") if p.name != HOLDOUT)
+def conversations(holdout: bool = False, blind: bool = False) -> list[dict]:
+    """The written conversations the model is fitted on (or the held-out ones, or the blind ones), each with
+    ``set``: the name of its file."""
+    if holdout or blind:
+        files = [DATA / (HOLDOUT if holdout else BLIND)]
+    else:
+        files = sorted(p for p in DATA.glob("conversations*.jsonl") if p.name not in (HOLDOUT, BLIND))
     return [{**json.loads(line), "set": path.name}
             for path in files for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -59,6 +65,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {followup.MODEL_FILE.relative_to(REPO)}")
     parser.add_argument("--holdout", action="store_true", help="count the held-out conversations right (once)")
+    parser.add_argument("--blind", action="store_true", help="count the blind conversations of session 13 right")
     args = parser.parse_args(argv)
 
     encoder = load_embedder("auto", "cpu", 32)
@@ -97,11 +104,12 @@ def main(argv=None) -> int:
         }, indent=1) + "\n", encoding="utf-8")
         followup._model.cache_clear()
         print(f"wrote {followup.MODEL_FILE}")
-    if args.holdout:
-        held = conversations(holdout=True)
-        right = sum(followup.needs_previous(row["turns"][1], row["turns"][0], encoder) == row["follow_up"] for row in held)
-        rules_right = sum(followup.refers_back(row["turns"][1]) == row["follow_up"] for row in held)
-        print(f"held-out conversations: {right} of {len(held)} right (rules alone: {rules_right})")
+    for name, wanted in (("held-out", args.holdout), ("blind", args.blind)):
+        if wanted:
+            held = conversations(holdout=name == "held-out", blind=name == "blind")
+            right = sum(followup.needs_previous(row["turns"][1], row["turns"][0], encoder) == row["follow_up"] for row in held)
+            rules_right = sum(followup.refers_back(row["turns"][1]) == row["follow_up"] for row in held)
+            print(f"{name} conversations: {right} of {len(held)} right (rules alone: {rules_right})")
     return 0
 
 

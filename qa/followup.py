@@ -2,8 +2,9 @@
 
 ``contextualize`` decides in two steps (``needs_previous``): the rules of ``refers_back``, then, for a question
 they let stand alone, a logistic model over the question's MiniLM vector and its cosine with the previous
-question (``qa/followup_model.json``, fitted by ``bench/followup.py``), trusted only when it is sure. Without
-MiniLM as the primary encoder the rules decide alone. They read as follows.
+question (``qa/followup_model.json``, fitted by ``bench/followup.py``), trusted only when it is sure (never for a
+question that names something of its own: ``model_threshold``). Without MiniLM as the primary encoder the rules
+decide alone. They read as follows.
 
 A question leans on the previous turn when it opens with a connective ("and…", "what about…"), refers
 back with a pronoun or a demonstrative ("what is she accused of?", "when was that adopted?"), points at
