@@ -8,10 +8,10 @@
 The rules (``qa.followup.refers_back``) decide first; a second question they leave standing alone is read with the
 first one only when a logistic model over the question's MiniLM query vector (384) and its cosine with the previous
 question's gives it at least ``threshold`` (``threshold_definite`` for a question with a definite noun phrase that
-names nothing; never for one that names something: ``qa.followup.model_threshold``). The model (scikit-learn, L2, ``C``) is fitted on
-``tests/data/conversations*.jsonl`` except the held-out and blind sets. ``C`` and the threshold are chosen by
-leave-one-set-out cross-validation: each set was written by a different helper, so a model is always scored on a
-writer it has not seen (shuffled folds mix one writer's phrasings across folds and overstate it: 0.923 there
+names nothing; never for one that names something: ``qa.followup.model_threshold``). The model (scikit-learn, L2,
+``C``) is fitted on ``tests/data/conversations*.jsonl`` except the held-out and blind sets. ``C`` and the thresholds
+are chosen by leave-one-set-out cross-validation: each set was written by a different helper, so a model is always
+scored on a writer it has not seen (shuffled folds mix one writer's phrasings across folds and overstate it: 0.923 there
 against 0.825 on a new writer's set in session 8). The rules were written on these same sets, so their part is
 in-sample.
 """
