@@ -188,7 +188,9 @@ def ask(
     question = check_question(question, max_question_chars)
     encoders = as_encoders(embedder)
     encoded: dict = {}  # the question's vector when deciding whether it is a follow-up needed it
-    query = expand_acronyms(contextualize(question, history, encoders[PRIMARY], encoded))
+    searched = contextualize(question, history, encoders[PRIMARY], encoded)
+    read_with = history[-1] if searched != question else None
+    query = expand_acronyms(searched)
     given = {PRIMARY: encoded[query]} if query in encoded else None
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
@@ -196,7 +198,7 @@ def ask(
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
-            return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND)
+            return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with)
         query_vector = result.query_vectors.get(PRIMARY)
         if query_vector is None:
             query_vector = encoders[PRIMARY].encode_query(query)
@@ -240,7 +242,7 @@ def ask(
     else:
         status = answer_status(conf, kind, signals.get("second"), first)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
-                  timings=timings, status=status, signals=signals, cosines=cosines)
+                  timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with)
 
 
 def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):
@@ -379,6 +381,7 @@ def answer_to_json(answer: Answer) -> dict:
         "status": answer.status,
         "answerable": answer.answerable,
         "confidence": answer.confidence,
+        "read_with": answer.read_with,  # the previous question it was read together with, if any
         "answer": [
             {"text": s.text, "doc": s.doc, "start": s.start, "end": s.end, "passage_rank": s.passage_rank}
             for s in answer.sentences

@@ -160,3 +160,5 @@ class Answer:
     signals: dict = field(default_factory=dict, compare=False, hash=False)
     # Cosine between the (contextualised) question and each passage, by chunk id (the page's relevance meter).
     cosines: dict = field(default_factory=dict, compare=False, hash=False)
+    # The previous question this one was read together with (``qa.followup``), or None when it was read alone.
+    read_with: str | None = None

@@ -188,6 +188,9 @@ def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir
     assert alone.passages[0].doc == after.passages[0].doc == "a.md"
     assert [p.chunk_id for p in alone.passages] == [p.chunk_id for p in after.passages]
     assert follow.passages[0].doc == "b.md"
+    # the answer says which previous question it was read with (the page shows it), and only then
+    assert alone.read_with is None and after.read_with is None and follow.read_with == "Who is Smailova?"
+    assert answer_to_json(follow)["read_with"] == "Who is Smailova?" and answer_to_json(after)["read_with"] is None
 
 
 @pytest.mark.parametrize("text", [

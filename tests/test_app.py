@@ -262,6 +262,10 @@ def test_follow_up_question_uses_the_previous_one(app_env):
     turns = at.session_state["turns"]
     assert len(turns) == 2 and turns[1].answer.status != "not_found"
     assert any("lawyer" in p.text for p in turns[1].answer.passages[:2])
+    # the page says the second question was read with the first, once, and not for the first
+    notes = [h.value for h in at.html if "vb-read-with" in h.value]
+    assert turns[0].answer.read_with is None and turns[1].answer.read_with == QUESTION
+    assert len(notes) == 1 and f"“{QUESTION}”" in notes[0]
     at.sidebar.button[0].click().run()  # New conversation
     assert at.session_state["turns"] == [] and not cards(at)
 
@@ -397,6 +401,16 @@ def test_passage_card_has_marker_title_section_pages_and_escaped_text():
     assert 'Before it. <span class="vb-region"><mark>Given that' in card
     assert render.citation_label(_passage()) == "Reply <of> X (AL X 1/2024), ‘On the first point’, para. 12, pp. 8–9"
     assert render.location_parts(_passage(page=8, page_end=None, para=None)) == ["On the first point", "p. 8"]
+
+
+def test_the_previous_question_a_follow_up_was_read_with_is_shown_escaped():
+    from qa.types import Answer
+
+    answer = Answer("and her lawyer?", (), read_with='Who is <script>alert(1)</script> "Smailova"?')
+    shown = render.read_with_html(answer)
+    assert "Read together with your previous question" in shown and "<script>" not in shown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert render.read_with_html(Answer("Who is Smailova?", ())) == ""
 
 
 def test_answer_html_quotes_sentences_with_markers():
