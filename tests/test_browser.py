@@ -193,6 +193,9 @@ def test_question_in_a_real_browser(server, browser_page, tmp_path):
         ask(page, "What did the state say about access to case materials?", PASSAGE),
     ]
     warm = sorted([second, *more])
+    # "against her" leans on the question before it: the page says it was read with it, and only there
+    notes = page.locator(".vb-read-with")
+    assert notes.count() == 1 and "“What came out of the 2017 press conference?”" in notes.first.inner_text()
 
     # "Open" shows the whole document scrolled to the passage
     card.scroll_into_view_if_needed()
