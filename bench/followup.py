@@ -74,9 +74,13 @@ def main(argv=None) -> int:
     sets = np.array([row["set"] for row in rows])
     rules = np.array([followup.refers_back(row["turns"][1]) for row in rows])
 
-    def bounds(threshold: float, definite: float) -> np.ndarray:  # a named question: never read with the previous one
-        found = (followup.model_threshold(row["turns"][1], threshold, definite) for row in rows)
-        return np.array([np.inf if bound is None else bound for bound in found])
+    # Each question's kind for qa.followup.model_threshold, read once: names something (never read with the previous
+    # one), a definite noun phrase (the ``definite`` threshold), or neither.
+    kinds = [followup.model_threshold(row["turns"][1], 0.0, 1.0) for row in rows]
+    named, definite_np = np.array([k is None for k in kinds]), np.array([k == 1.0 for k in kinds])
+
+    def bounds(threshold: float, definite: float) -> np.ndarray:
+        return np.where(named, np.inf, np.where(definite_np, definite, threshold))
 
     print(f"{len(rows)} written conversations ({y.sum()} follow-ups) in {len(np.unique(sets))} sets; "
           f"rules alone (written on them): {(rules == y).mean():.3f}")

@@ -356,8 +356,9 @@ def first_answers(signals: dict, kind: str) -> float | None:
 
 
 def _stands_out(first: float | None, kind: str) -> bool:
-    """Whether the first-passage probability (``first_answers``) reaches the kind's answered bound."""
-    return first is not None and kind in FIRST_ANSWERS and first >= FIRST_ANSWERS[kind][2]
+    """Whether the first-passage probability (``first_answers``: None without a model for the kind) reaches the
+    kind's answered bound."""
+    return first is not None and first >= FIRST_ANSWERS[kind][2]
 
 
 def answer_status(conf: float, kind: str = "stored", second: float | None = None, first: float | None = None) -> str:

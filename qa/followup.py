@@ -331,7 +331,7 @@ def model_threshold(question: str, threshold: float, definite: float) -> float |
     "Who is Clement Voule?", "so what happened in Valenzuela Valdez v. Mexico"); ``definite`` when it names
     nothing but has a definite noun phrase, the commonest bridging reference ("How old was the boy?", "who chairs
     the working group?"); else ``threshold``."""
-    if _names_something(_tokens(question)[1:]) or _SYMBOL.search(question):
+    if _names_something(_tokens(question)[1:]):  # a UN symbol ("CAT/C/KAZ/4") splits into capitals and numbers
         return None
     return definite if _THE.search(question) else threshold
 

@@ -259,7 +259,7 @@ def question_html(question: str, max_chars: int = QUESTION_SHOWN_CHARS) -> str:
 def read_with_html(answer) -> str:
     """When the question was read together with the previous one (a follow-up), says so and with which, so that
     a misread independent question shows why its passages are about the previous topic; else nothing."""
-    if not getattr(answer, "read_with", None):
+    if not answer.read_with:
         return ""
     return (f'<p class="vb-muted vb-read-with">Read together with your previous question: “{esc(answer.read_with)}”. '
             "To ask it on its own, name what it is about.</p>")
