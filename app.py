@@ -19,7 +19,7 @@ from qa.progress import ProgressReporter
 from qa.render import (ANSWERED, BRAND_HTML, PAGE_CSS, UNCERTAIN, answer_html, answer_state, citation_label,
                        document_choices, document_html, documents_html, language_choices, md_escape, not_answered_html,
                        passage_card_html,
-                       question_html, read_with_html, sources_label, turn_footer, uncertain_html, welcome_html)
+                       question_html, read_with_html, respelled_html, sources_label, turn_footer, uncertain_html, welcome_html)
 from qa.stores import index_location, store_exists, store_needs_upgrade
 
 log = logging.getLogger("verbatim")
@@ -241,6 +241,8 @@ def render_answer(turn) -> None:
     status = answer_state(answer)
     if answer.read_with:
         st.html(read_with_html(answer))
+    if answer.respelled:
+        st.html(respelled_html(answer))
     if status in (ANSWERED, UNCERTAIN):
         langs = getattr(turn, "languages", {})
         st.html(answer_html(answer, turn.id, langs) if status == ANSWERED else uncertain_html(answer, turn.id, langs))

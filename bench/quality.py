@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.typos import misspell  # noqa: E402
 from bench.corpus import copy_seeds, copy_un_docs, pipeline_fingerprint, save_result  # noqa: E402
 from qa import answer as answer_module  # noqa: E402
 from qa.encoders import encoders_for  # noqa: E402
@@ -273,6 +274,8 @@ def main(argv=None) -> int:
     parser.add_argument("--by-location", action="store_true",
                         help="with --scanned: a passage answers when the same stretch of the original holds the gold "
                              "string on the right page (OCR misreads in it forgiven)")
+    parser.add_argument("--typos", action="store_true",
+                        help="every question with one typing slip in one content word (bench/typos.py)")
     parser.add_argument("--weights", help="fusion weights dense,lexical,sentence to use instead of qa/fusion.py's "
                                           "(e.g. 0.3,1,1.3, those of the SciFact tuning)")
     args = parser.parse_args(argv)
@@ -297,6 +300,8 @@ def main(argv=None) -> int:
             match_by_location(original, scanned)
     for name, (corpus, path) in chosen.items():
         questions = [row for row in load_questions(path) if in_split(row, args.split)]
+        if args.typos:
+            questions = [{**row, "q": misspell(row["q"])} for row in questions]
         if not questions:
             continue
         index = corpus_index(f"{corpus}-scanned" if args.scanned and corpus == "un" else corpus, settings, encoders)
@@ -344,7 +349,7 @@ def main(argv=None) -> int:
         print("calibration:", json.dumps(results["calibration"]))
         results["calibration_first"] = calibrate_first(pairs)
         print("calibration of the first passage:", json.dumps(results["calibration_first"]))
-    save_result(f"quality-{args.split}" + ("-scanned" if args.scanned else "") + ("-by-location" if args.by_location else ""), results)
+    save_result(f"quality-{args.split}" + ("-typos" if args.typos else "") + ("-scanned" if args.scanned else "") + ("-by-location" if args.by_location else ""), results)
     return 0
 
 

@@ -195,10 +195,12 @@ def ask(
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given)
+        query = result.query  # with any typing slip respelled
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
-            return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with)
+            return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with,
+                          respelled=result.respelled)
         query_vector = result.query_vectors.get(PRIMARY)
         if query_vector is None:
             query_vector = encoders[PRIMARY].encode_query(query)
@@ -242,7 +244,8 @@ def ask(
     else:
         status = answer_status(conf, kind, signals.get("second"), first)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
-                  timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with)
+                  timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
+                  respelled=result.respelled)
 
 
 def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):
@@ -383,6 +386,7 @@ def answer_to_json(answer: Answer) -> dict:
         "answerable": answer.answerable,
         "confidence": answer.confidence,
         "read_with": answer.read_with,  # the previous question it was read together with, if any
+        "respelled": answer.respelled,  # {word as typed: word searched} for typing slips
         "answer": [
             {"text": s.text, "doc": s.doc, "start": s.start, "end": s.end, "passage_rank": s.passage_rank}
             for s in answer.sentences

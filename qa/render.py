@@ -265,6 +265,19 @@ def read_with_html(answer) -> str:
             "To ask it on its own, name what it is about.</p>")
 
 
+def respelled_note(answer) -> str:
+    """The typing slips read as the documents' words ("Searched for “Kazakhstan” where you typed “Kazahstan”."),
+    plain text; empty when none."""
+    pairs = "; ".join(f"“{meant}” where you typed “{typed}”" for typed, meant in (answer.respelled or {}).items())
+    return f"Searched for {pairs}." if pairs else ""
+
+
+def respelled_html(answer) -> str:
+    """``respelled_note`` as an escaped paragraph above the answer; else nothing."""
+    note = respelled_note(answer)
+    return f'<p class="vb-muted vb-respelled">{esc(note)}</p>' if note else ""
+
+
 def _ref(turn_id: int, rank: int) -> str:
     return (f'<a class="vb-ref" href="#{passage_anchor(turn_id, rank)}" '
             f'title="Go to passage {rank}">[{rank}]</a>')

@@ -115,6 +115,8 @@ class SearchResult:
     # The sum of the fusion weights (hybrid): a hit's score over it is a weighted mean of z-scores, which reads
     # the same with or without a second encoder. 1.0 in the other modes.
     scale: float = 1.0
+    # {word as typed: word searched} for each typing slip read as the index's word (``LexicalIndex.respell``)
+    respelled: dict = field(default_factory=dict)
 
 
 def as_encoders(encoders) -> dict:
@@ -167,6 +169,9 @@ class Searcher:
         timings: dict = {}
         scale = 1.0
         query = expand_acronyms(question) if expand else question
+        query, respelled = self.snapshot.lexical.respell(query)
+        if respelled:
+            query_vectors = None  # given for the question as typed
         asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
         depth = max(self.depth, k)
@@ -190,7 +195,7 @@ class Searcher:
             hits = self.fuse(signals, weights)[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
             scale = float(sum(weights))
-        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale)
+        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale, respelled)
 
     def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,
                 timings: dict | None = None, asked_in: str | None = None) -> Signals:

@@ -162,3 +162,5 @@ class Answer:
     cosines: dict = field(default_factory=dict, compare=False, hash=False)
     # The previous question this one was read together with (``qa.followup``), or None when it was read alone.
     read_with: str | None = None
+    # {word as typed: word searched} for each typing slip searched as the documents' word ("Kazahstan": "Kazakhstan")
+    respelled: dict = field(default_factory=dict, compare=False, hash=False)

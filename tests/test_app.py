@@ -256,6 +256,16 @@ def test_not_found_state_says_so_and_keeps_the_closest_passages_below(app_env, m
 
 
 @pytest.mark.slow
+def test_a_typing_slip_is_searched_as_the_documents_word_and_the_page_says_so(app_env):
+    at = ask(start(), "Why was Smailva banned from leaving Kazahstan?")
+    answer = at.session_state["turns"][0].answer
+    assert answer.respelled == {"Smailva": "Smailova", "Kazahstan": "Kazakhstan"}
+    notes = [h.value for h in at.html if "vb-respelled" in h.value]
+    assert len(notes) == 1 and "“Smailova” where you typed “Smailva”" in notes[0]
+    assert "Smailova" in answer.passages[0].text
+
+
+@pytest.mark.slow
 def test_follow_up_question_uses_the_previous_one(app_env):
     at = ask(start(), QUESTION)
     ask(at, "and what about her lawyer?")

@@ -1,0 +1,96 @@
+"""Typing slips in questions: searched as the word of the documents they were meant to be, and said so."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from rapidfuzz.distance import OSA
+
+from conftest import write
+from qa import render
+from qa.answer import answer_to_json, ask
+from qa.cli import format_answer
+from qa.indexing import update_index
+from qa.lexical import LexicalIndex
+from qa.store import Store
+from qa.types import Answer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.typos import misspell  # noqa: E402
+
+TEXTS = [
+    "The Government of Kazakhstan replied that Ms. Smailova was never prosecuted for her posts.",
+    "Freedom of association includes the right to form a trade union.",
+    "Cultured cells were grown in the laboratory for the experiment.",
+    "The Committee against Torture examines the reports of States parties.",
+]
+
+
+@pytest.fixture(scope="module")
+def index():
+    return LexicalIndex.build(TEXTS, [1, 2, 3, 4], ["en"] * 4)
+
+
+def test_a_slip_is_read_as_the_word_of_the_documents_keeping_its_capital(index):
+    text, respelled = index.respell("What did the governmnet of Kazahstan say about Smailva?")
+    assert respelled == {"governmnet": "government", "Kazahstan": "Kazakhstan", "Smailva": "Smailova"}
+    assert text == "What did the government of Kazakhstan say about Smailova?"
+    assert index.search(text, 1)[0][0] == 1
+    assert index.respell("the Comittee against TORTRE")[1] == {"Comittee": "Committee", "TORTRE": "TORTURE"}
+
+
+@pytest.mark.parametrize("question", [
+    "What did the government of Kazakhstan say about Smailova?",  # every word as the documents spell it
+    "Which book did Interpol publish about extradition?",  # words of English the documents do not use
+    "Is article 22a or the dLNs clause about trade unions?",  # a digit, a capital inside: symbols, not slips
+    "Were uncultured cells used?",  # a rare word is not respelled as a commoner one only one slip away
+    "Can a union be formed?",  # too short to tell a slip from another word
+])
+def test_words_that_are_not_slips_are_searched_as_typed(index, question):
+    assert index.respell(question) == (question, {})
+
+
+def test_an_empty_index_respells_nothing():
+    assert LexicalIndex.build([], [], []).respell("Kazahstan") == ("Kazahstan", {})
+
+
+def test_ask_searches_every_list_with_the_respelled_question_and_says_so(docs_dir, settings, fake_embedder):
+    write(docs_dir, "reply.md", "# Reply\n\n" + "\n\n".join(TEXTS[:2]) + "\n")
+    write(docs_dir, "cat.md", "# Torture\n\n" + "\n\n".join(TEXTS[2:]) + "\n")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store:
+        for mode in ("dense", "bm25", "hybrid"):
+            answer = ask(store, fake_embedder, "What did Kazahstan say about Smailva?", mode=mode)
+            assert answer.respelled == {"Kazahstan": "Kazakhstan", "Smailva": "Smailova"}, mode
+            # cat.md's passages come first in the index; the slips share no word with the reply
+            assert "Smailova" in answer.passages[0].text, mode
+        assert answer_to_json(answer)["respelled"] == {"Kazahstan": "Kazakhstan", "Smailva": "Smailova"}
+        assert ask(store, fake_embedder, "What did Kazakhstan say?").respelled == {}
+
+
+def test_the_page_and_the_cli_say_what_was_searched_for():
+    answer = Answer("What did Kazahstan say?", (), respelled={"Kazahstan": "Kazakhstan", "<b>x": "<i>y"})
+    shown = render.respelled_html(answer)
+    assert "“Kazakhstan” where you typed “Kazahstan”" in shown and "<b>" not in shown and "&lt;i&gt;y" in shown
+    assert render.respelled_html(Answer("What did Kazakhstan say?", ())) == ""
+    assert format_answer(answer).startswith("Searched for “Kazakhstan” where you typed “Kazahstan”; ")
+    assert not format_answer(Answer("q", ())).startswith("Searched")
+
+
+def test_the_benchmark_slip_is_one_edit_in_one_word_and_the_same_every_time():
+    rows = [json.loads(line) for line in (Path(__file__).parent / "data" / "natural_seeds.jsonl").read_text().splitlines()]
+    changed = 0
+    for row in rows:
+        question, slipped = row["q"], misspell(row["q"])
+        assert misspell(question) == slipped
+        before, after = question.split(), slipped.split()
+        assert len(before) == len(after)
+        differ = [(a, b) for a, b in zip(before, after) if a != b]
+        assert len(differ) <= 1
+        if differ:
+            changed += 1
+            assert OSA.distance(*differ[0]) == 1
+    assert changed >= 0.9 * len(rows)
