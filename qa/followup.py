@@ -1,10 +1,10 @@
 """Follow-up questions: read a question with the previous turn only when it cannot stand alone.
 
 ``contextualize`` decides in two steps (``needs_previous``): the rules of ``refers_back``, then, for a question
-they let stand alone, a logistic model over the question's MiniLM vector and its cosine with the previous
-question (``qa/followup_model.json``, fitted by ``bench/followup.py``), trusted only when it is sure (never for a
-question that names something of its own: ``model_threshold``). Without MiniLM as the primary encoder the rules
-decide alone. They read as follows.
+they let stand alone, a logistic model over the question's MiniLM vector, its cosine with the previous question
+and its cosine with both questions read together (``qa/followup_model.json``, fitted by ``bench/followup.py``),
+trusted only when it is sure (never for a question that names something of its own: ``model_threshold``). Without
+MiniLM as the primary encoder the rules decide alone. They read as follows.
 
 A question leans on the previous turn when it opens with a connective ("and…", "what about…"), refers
 back with a pronoun or a demonstrative ("what is she accused of?", "when was that adopted?"), points at
@@ -300,8 +300,9 @@ def _said_before(tokens: list[str], i: int) -> bool:
         tokens[i + 1].lower() not in _FRAME or tokens[i + 1].lower() in _AUXILIARY)  # "does Italy say it will…"
 
 
-# A logistic model over the question's MiniLM vector and its cosine with the previous question, fitted by
-# bench/followup.py on the written conversations (tests/data/conversations*.jsonl but the held-out set).
+# A logistic model over the question's MiniLM vector, its cosine with the previous question and its cosine with both
+# questions read together, fitted by bench/followup.py on the written conversations (tests/data/conversations*.jsonl
+# but the held-out and blind sets).
 MODEL_FILE = Path(__file__).with_name("followup_model.json")
 
 
@@ -312,11 +313,20 @@ def _model() -> dict:
     return model
 
 
-def follow_up_probability(question_vector: np.ndarray, previous_vector: np.ndarray) -> float:
-    """The model's probability that a question (its unit query vector) needs the previous one (its vector)."""
+def read_together(question: str, previous: str) -> str:
+    """The question as searched when it is read with the previous one."""
+    return f"{previous} {question}"
+
+
+def follow_up_probability(question_vector: np.ndarray, previous_vector: np.ndarray, joined_vector: np.ndarray) -> float:
+    """The model's probability that a question (its unit query vector) needs the previous one (its vector), given
+    the vector of both read together (``read_together``). A question that stands alone keeps most of its own vector
+    when the previous one is put before it (cosine 0.8 for half of them); a fragment or a bridging reference ("How
+    old was the boy?") is swamped by it (0.5)."""
     model = _model()
-    q, p = np.ravel(question_vector).astype(np.float32), np.ravel(previous_vector).astype(np.float32)
-    z = float(model["weights"][:-1] @ q + model["weights"][-1] * float(q @ p) + model["bias"])
+    q, previous, joined = (np.ravel(v).astype(np.float32) for v in (question_vector, previous_vector, joined_vector))
+    weights = model["weights"]
+    z = float(weights[:-2] @ q + weights[-2] * float(q @ previous) + weights[-1] * float(q @ joined) + model["bias"])
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -340,7 +350,9 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
     """Whether ``question`` is to be read with ``previous``: when the rules of ``refers_back`` say so, or, with
     the MiniLM encoder, when the logistic model is sure enough of it (``model_threshold``): it catches some
     bridging references and bare fragments the rules let stand ("main recommendations" after a question about
-    concluding observations, "evidence?" after one about a charge).
+    concluding observations, "evidence?" after one about a charge, "How old was the boy?" after one about a woman's
+    son). It encodes the question, the previous one and both read together (the vector searched when it is read
+    with the previous one).
     ``vectors``, if given, receives ``{text: query vector}`` of what was encoded, so the caller need not encode
     the question again."""
     if refers_back(question):
@@ -352,10 +364,11 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
     bound = model_threshold(question, _model()["threshold"], _model()["threshold_definite"])
     if bound is None:
         return False
-    encoded = {text: encoder.encode_query(text) for text in (question, previous)}
+    joined = read_together(question, previous)
+    encoded = {text: encoder.encode_query(text) for text in (question, previous, joined)}
     if vectors is not None:
-        vectors.update(encoded)
-    return follow_up_probability(encoded[question], encoded[previous]) >= bound
+        vectors.update(encoded)  # the joined vector is the one searched when the question is read with the previous
+    return follow_up_probability(encoded[question], encoded[previous], encoded[joined]) >= bound
 
 
 def contextualize(question: str, history: list[str] | None, encoder=None, vectors: dict | None = None) -> str:
@@ -363,4 +376,4 @@ def contextualize(question: str, history: list[str] | None, encoder=None, vector
     (``vectors``: see ``needs_previous``)."""
     if not history or not needs_previous(question, history[-1], encoder, vectors):
         return question
-    return f"{history[-1]} {question}"
+    return read_together(question, history[-1])

@@ -152,7 +152,7 @@ def test_how_sure_the_model_must_be_depends_on_what_the_question_names():
 def test_the_model_never_reads_a_question_that_names_something_with_the_previous_one(real_embedder, monkeypatch):
     from qa import followup
 
-    monkeypatch.setattr(followup, "follow_up_probability", lambda question, previous: 0.99)
+    monkeypatch.setattr(followup, "follow_up_probability", lambda question, previous, joined: 0.99)
     previous = "how much did the court order smailova to pay for moral harm"
     assert not followup.needs_previous("Who is Clement Voule?", previous, real_embedder)
     assert followup.needs_previous("Is primary education free?", previous, real_embedder)
