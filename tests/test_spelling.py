@@ -53,6 +53,14 @@ def test_words_that_are_not_slips_are_searched_as_typed(index, question):
     assert index.respell(question) == (question, {})
 
 
+def test_a_slip_is_read_in_the_language_of_the_question():
+    index = LexicalIndex.build(["Nul ne sera soumis à la torture, ni à des peines ou traitements cruels.",
+                                "Toute personne a droit à la liberté de pensée, de conscience et de religion."], [1, 2], ["fr", "fr"])
+    assert index.respell("Ai-je droit à la libreté de concience ?") == (
+        "Ai-je droit à la liberté de conscience ?", {"libreté": "liberté", "concience": "conscience"})
+    assert index.respell("La torture est-elle interdite ?")[1] == {}
+
+
 def test_an_empty_index_respells_nothing():
     assert LexicalIndex.build([], [], []).respell("Kazahstan") == ("Kazahstan", {})
 
