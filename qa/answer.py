@@ -7,6 +7,7 @@ exactly what the document says.
 from __future__ import annotations
 
 import math
+import re
 import time
 from itertools import islice
 from dataclasses import replace
@@ -196,11 +197,13 @@ def ask(
         searcher = Searcher(snap, encoders)
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given)
         query = result.query  # with any typing slip respelled
+        # the slips of this question, not those of the previous one it was read with
+        respelled = {typed: meant for typed, meant in result.respelled.items() if re.search(rf"\b{re.escape(typed)}\b", question)}
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
             return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with,
-                          respelled=result.respelled)
+                          respelled=respelled)
         query_vector = result.query_vectors.get(PRIMARY)
         if query_vector is None:
             query_vector = encoders[PRIMARY].encode_query(query)
@@ -245,7 +248,7 @@ def ask(
         status = answer_status(conf, kind, signals.get("second"), first)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
-                  respelled=result.respelled)
+                  respelled=respelled)
 
 
 def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):

@@ -91,22 +91,6 @@ _STOPWORD_LISTS = {
 # exactly as an English-only index does.
 QUERY_LANGUAGES = "own"
 
-# Spelling (``LexicalIndex.respell``): a word of the question whose term the index does not hold, and that is not
-# a common word of its language (wordfreq's Zipf frequency below COMMON_ZIPF: "interpol", "book" stay as typed,
-# "kazahstan" does not), is read as the closest word one typing slip away (a letter dropped, doubled, replaced, or
-# swapped with its neighbour: optimal string alignment distance 1; 2 for words of SLIP_TWO_FROM letters or more)
-# among the words the index holds: the language's SURFACE_WORDS commonest words whose stem is an index term, when
-# ten times as common as the word typed ("uncultured" is not "cultured"), and the index's own terms that stemming
-# leaves whole (names: "smailova"), when the word typed is no word at all. Words with a digit or a capital after the
-# first letter that is not all capitals ("dLNs"), words shorter than SLIP_ONE_FROM and CJK text are never respelled. Every list (dense, BM25,
-# sentences) then reads the respelled question. Natural dev, each question with one slip (bench/typos.py): hit@1 /
-# hit@3 0.786 / 0.883 → 0.825 / 0.913 (as typed correctly: 0.825 / 0.922; unchanged, no word respelled).
-SLIP_ONE_FROM = 4
-SLIP_TWO_FROM = 8
-SURFACE_WORDS = 100_000
-MORE_COMMON_BY = 1.0  # Zipf units: ten times as common
-COMMON_ZIPF = 2.5  # about once in 300,000 words: "extradite" 2.6 and "quorum" 3.1 are words, "harrassment" 2.2 not
-
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
 _ARABIC_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 
@@ -213,39 +197,6 @@ def _bm25_matrix(cols: np.ndarray, tfs: np.ndarray, terms_per_row: np.ndarray, n
     return data.astype(np.float32, copy=False)[order], rows[order], indptr
 
 
-@lru_cache(maxsize=None)
-def _surface_words(analyzer: str) -> tuple[tuple[str, str], ...]:
-    """(word, its index term) for wordfreq's SURFACE_WORDS commonest words of the language, commonest first; none
-    for a language wordfreq has no list for."""
-    import wordfreq
-
-    try:
-        words = [w for w in wordfreq.top_n_list(analyzer, SURFACE_WORDS) if TOKEN_PATTERN.fullmatch(w)]
-    except LookupError:
-        return ()
-    return tuple(zip(words, _prefixed(_stemmer_of(analyzer).stemWords(words), analyzer)))
-
-
-def load_word_lists(languages: Iterable[str] = (ENGLISH,)) -> None:
-    """Load the word lists ``LexicalIndex.respell`` reads (about 0.6 s for English), so that a server's first
-    question does not wait for them."""
-    for language in languages:
-        _zipf("the", language)
-        _surface_words(language)
-
-
-@lru_cache(maxsize=4096)
-def _zipf(word: str, language: str) -> float | None:
-    """wordfreq's Zipf frequency of ``word`` in ``language`` (0 for a word it never saw), None for a language it has
-    no list for."""
-    import wordfreq
-
-    try:
-        return wordfreq.zipf_frequency(word, language)
-    except LookupError:
-        return None
-
-
 class TermCounts:
     """Each chunk's distinct term ids and their counts, row after row: what a BM25 matrix is computed from.
 
@@ -317,7 +268,7 @@ class LexicalIndex:
         self._languages = dict(sorted((languages or {}).items()))
         # the last question's analysers: a hybrid question asks for them three times (search, fill-in, coverage)
         self._last_analyzers: tuple[tuple | None, list[str]] = (None, [])
-        self._spellings: dict | None = None  # {(analyser, word length): (words, their order of preference)}
+        self._speller = None  # built by qa.spelling.speller_for on the first question with a typing slip
 
     @classmethod
     def build(cls, texts: list[str], ids: list[int], languages: Sequence[str] | None = None) -> "LexicalIndex":
@@ -375,84 +326,13 @@ class LexicalIndex:
         return {t: float(c) for t, c in counts.items()}
 
     def respell(self, query: str) -> tuple[str, dict[str, str]]:
-        """``query`` with each typing slip replaced by the word of the index it was meant to be, and {typed: meant}
-        (see ``SLIP_ONE_FROM``): "governmnet" → "government", "Smailva" → "Smailova"."""
+        """``query`` with each typing slip read as the word of the index it was meant to be ("governmnet" →
+        "government", "Smailva" → "Smailova"), and {typed: meant} (``qa.spelling``)."""
         if len(self) == 0:
             return query, {}
-        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
-        analyzers = [a for a in self.query_analyzers(query) if a not in CJK]
-        # "dLNs", "aPKCz", "UreH": a capital after the first letter makes a symbol, not a slip
-        symbols = {w.lower() for w in TOKEN_PATTERN.findall(query) if any(ch.isupper() for ch in w[1:]) and not w.isupper()}
-        meant: dict[str, str] = {}
-        for analyzer in analyzers:
-            words = _words(query, analyzer)
-            for word, term in zip(words, _prefixed(_stemmer_of(analyzer).stemWords(words), analyzer)):
-                known = vocab.get(term)
-                zipf = _zipf(word, analyzer)
-                if (known is not None and indptr[known + 1] > indptr[known]) or word in meant or word in symbols \
-                        or len(word) < SLIP_ONE_FROM or any(ch.isdigit() for ch in word) or zipf is None or zipf >= COMMON_ZIPF:
-                    continue
-                surface = self._closest(word, analyzer)
-                if surface is None:
-                    continue
-                # A word is respelled as a commoner one only ("uncultured" is not "cultured"), and as a name of the
-                # index (one the word list lacks) only when it is no word at all ("Smailva", not "Mims")
-                surface_zipf = _zipf(surface, analyzer)
-                if (surface_zipf - zipf >= MORE_COMMON_BY) if surface_zipf else zipf == 0:
-                    meant[word] = surface
-        if not meant:
-            return query, {}
-        typed: dict[str, str] = {}
+        from .spelling import speller_for
 
-        def replace(match: re.Match) -> str:
-            word = match.group()
-            surface = meant.get(word.lower())
-            if surface is None:
-                return word
-            surface = surface.upper() if word.isupper() else surface.capitalize() if word[:1].isupper() else surface
-            typed[word] = surface
-            return surface
-
-        return TOKEN_PATTERN.sub(replace, query), typed
-
-    def _closest(self, word: str, analyzer: str) -> str | None:
-        """The word of the index one slip from ``word`` (two for long words), the commonest at the least distance."""
-        from rapidfuzz import process as fuzzy
-        from rapidfuzz.distance import OSA
-
-        if self._spellings is None:
-            self._spellings = self._spelling_words()
-        slips = 2 if len(word) >= SLIP_TWO_FROM else 1
-        best = None  # (distance, order of preference, word)
-        for length in range(len(word) - slips, len(word) + slips + 1):
-            words, order = self._spellings.get((analyzer, length), ((), ()))
-            for candidate, distance, i in fuzzy.extract(word, words, scorer=OSA.distance, score_cutoff=slips, limit=None):
-                best = min(best or (distance, order[i], candidate), (distance, order[i], candidate))
-        return None if best is None else best[2]
-
-    def _spelling_words(self) -> dict:
-        """{(analyser, length): (words, order)}: each language's commonest words whose stem the index holds, by
-        frequency, then the index's terms that stemming leaves whole (names), by how many passages hold them."""
-        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
-        held = {term for term, i in vocab.items() if indptr[i + 1] > indptr[i]}
-        found: dict[tuple[str, int], tuple[list, list]] = {}
-        for analyzer in (a for a in self._languages if a not in CJK):
-            seen = set()
-            for rank, (word, term) in enumerate(_surface_words(analyzer)):
-                if term in held:
-                    seen.add(word)
-                    words, order = found.setdefault((analyzer, len(word)), ([], []))
-                    words.append(word), order.append(rank)
-            prefix = "" if analyzer == ENGLISH else analyzer + ":"
-            stemmer = _stemmer_of(analyzer)
-            for term in held:
-                bare = term[len(prefix):]
-                if term.startswith(prefix) and (prefix or ":" not in term[:4]) and bare not in seen \
-                        and not any(ch.isdigit() for ch in bare) and stemmer.stemWord(bare) == bare:
-                    words, order = found.setdefault((analyzer, len(bare)), ([], []))
-                    i = vocab[term]
-                    words.append(bare), order.append(SURFACE_WORDS + 1_000_000 - int(indptr[i + 1] - indptr[i]))
-        return found
+        return speller_for(self).respell(query, self.query_analyzers(query))
 
     def scores(self, weights: dict[int, float]) -> np.ndarray:
         """BM25 score of every row for weighted term ids."""

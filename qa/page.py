@@ -24,7 +24,7 @@ def current_settings():
 def load_embedder(dtype: str, device: str, batch_size: int):
     """The embedding model, loaded once per process."""
     from .embedding import load_embedder as _load
-    from .lexical import load_word_lists
+    from .spelling import load_word_lists
 
     embedder = _load(dtype, device, batch_size)
     load_word_lists()  # what spelling reads: the first question with a typing slip need not wait for it

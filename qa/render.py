@@ -269,7 +269,7 @@ def respelled_note(answer) -> str:
     """The typing slips read as the documents' words ("Searched for “Kazakhstan” where you typed “Kazahstan”."),
     plain text; empty when none."""
     pairs = "; ".join(f"“{meant}” where you typed “{typed}”" for typed, meant in (answer.respelled or {}).items())
-    return f"Searched for {pairs}." if pairs else ""
+    return f"Searched for {pairs}. Put a word in quotes to search it as typed." if pairs else ""
 
 
 def respelled_html(answer) -> str:

@@ -26,12 +26,16 @@ TEXTS = [
     "Freedom of association includes the right to form a trade union.",
     "Cultured cells were grown in the laboratory for the experiment.",
     "The Committee against Torture examines the reports of States parties.",
+    # near neighbours of words that are not slips (each rule of qa.spelling is needed for one question below)
+    "Whether the act of caring for fish at the session applies to section dons and Mimx is decided.",
+    "Bribing an eligible official is a crime.",
+    "Leukemogenesis was studied.",
 ]
 
 
 @pytest.fixture(scope="module")
 def index():
-    return LexicalIndex.build(TEXTS, [1, 2, 3, 4], ["en"] * 4)
+    return LexicalIndex.build(TEXTS, list(range(1, len(TEXTS) + 1)), ["en"] * len(TEXTS))
 
 
 def test_a_slip_is_read_as_the_word_of_the_documents_keeping_its_capital(index):
@@ -39,15 +43,25 @@ def test_a_slip_is_read_as_the_word_of_the_documents_keeping_its_capital(index):
     assert respelled == {"governmnet": "government", "Kazahstan": "Kazakhstan", "Smailva": "Smailova"}
     assert text == "What did the government of Kazakhstan say about Smailova?"
     assert index.search(text, 1)[0][0] == 1
-    assert index.respell("the Comittee against TORTRE")[1] == {"Comittee": "Committee", "TORTRE": "TORTURE"}
+    assert index.respell("the Comittee against TORTURRE")[1] == {"Comittee": "Committee", "TORTURRE": "TORTURE"}
 
 
 @pytest.mark.parametrize("question", [
     "What did the government of Kazakhstan say about Smailova?",  # every word as the documents spell it
     "Which book did Interpol publish about extradition?",  # words of English the documents do not use
-    "Is article 22a or the dLNs clause about trade unions?",  # a digit, a capital inside: symbols, not slips
+    "Wether or not?",  # a word English uses ("whether" is one slip away)
     "Were uncultured cells used?",  # a rare word is not respelled as a commoner one only one slip away
-    "Can a union be formed?",  # too short to tell a slip from another word
+    "Is brining a crime?",  # nor as one not ten times as common ("bribing")
+    "What is an elog?",  # a stem of a longer word is no name to respell as ("elig", of "eligible")
+    "Was leuekmogenesis studied?",  # nor a rare word's stem ("leukemogenesi")
+    "Is it an acy?",  # too short to tell a slip from another word ("act")
+    "Does section1 apply?",  # a digit: a symbol, not a slip ("section")
+    "Are dLNs decided?",  # a capital inside: a symbol ("dons")
+    "What is FIDH?",  # an acronym ("fish")
+    "Who are the Mims?",  # a word of English is not respelled as a name of the index ("Mimx")
+    "Was the cession decided?",  # a slip keeps the first letter ("session")
+    "Is caning applied?",  # a replaced letter is a key next to it ("caring": n and r are not)
+    'What did "Kazahstan" say?',  # a word in quotes is searched as typed
 ])
 def test_words_that_are_not_slips_are_searched_as_typed(index, question):
     assert index.respell(question) == (question, {})
@@ -61,13 +75,19 @@ def test_a_slip_is_read_in_the_language_of_the_question():
     assert index.respell("La torture est-elle interdite ?")[1] == {}
 
 
+def test_an_arabic_slip_is_read_without_its_vowel_marks():
+    index = LexicalIndex.build(["لا يجوز إخضاع أحد للتعذيب ولا للمعاملات القاسية أو الحاطة بالكرامة.",
+                                "لكل فرد الحق في الحياة والحرية وسلامة شخصه."], [1, 2], ["ar", "ar"])
+    assert index.respell("هل يجوز التَّعذيبب؟") == ("هل يجوز التعذيب؟", {"التعذيبب": "التعذيب"})
+
+
 def test_an_empty_index_respells_nothing():
     assert LexicalIndex.build([], [], []).respell("Kazahstan") == ("Kazahstan", {})
 
 
 def test_ask_searches_every_list_with_the_respelled_question_and_says_so(docs_dir, settings, fake_embedder):
     write(docs_dir, "reply.md", "# Reply\n\n" + "\n\n".join(TEXTS[:2]) + "\n")
-    write(docs_dir, "cat.md", "# Torture\n\n" + "\n\n".join(TEXTS[2:]) + "\n")
+    write(docs_dir, "cat.md", "# Torture\n\n" + "\n\n".join(TEXTS[2:4]) + "\n")
     update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
     with Store.open(settings.index, settings) as store:
         for mode in ("dense", "bm25", "hybrid"):
@@ -77,6 +97,9 @@ def test_ask_searches_every_list_with_the_respelled_question_and_says_so(docs_di
             assert "Smailova" in answer.passages[0].text, mode
         assert answer_to_json(answer)["respelled"] == {"Kazahstan": "Kazakhstan", "Smailva": "Smailova"}
         assert ask(store, fake_embedder, "What did Kazakhstan say?").respelled == {}
+        # a follow-up reports its own slips, not those of the question it is read with
+        follow_up = ask(store, fake_embedder, "Why was she not prosecutd?", history=["What did Kazahstan say about Smailva?"])
+        assert follow_up.read_with and follow_up.respelled == {"prosecutd": "prosecuted"}
 
 
 def test_the_page_and_the_cli_say_what_was_searched_for():
