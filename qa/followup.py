@@ -3,8 +3,9 @@
 ``contextualize`` decides in two steps (``needs_previous``): the rules of ``refers_back``, then, for a question
 they let stand alone, a logistic model over the question's MiniLM vector, its cosine with the previous question
 and its cosine with both questions read together (``qa/followup_model.json``, fitted by ``bench/followup.py``),
-trusted only when it is sure (never for a question that names something of its own: ``model_threshold``). Without
-MiniLM as the primary encoder the rules decide alone. They read as follows.
+trusted above a bound that depends on what the question names (0.9; 0.6 for a definite noun phrase that names
+nothing; never for a question that names something of its own: ``model_threshold``). Without MiniLM as the primary
+encoder the rules decide alone. They read as follows.
 
 A question leans on the previous turn when it opens with a connective ("and…", "what about…"), refers
 back with a pronoun or a demonstrative ("what is she accused of?", "when was that adopted?"), points at
