@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py                      # natural sets, dev split, hybrid
     .venv/bin/python bench/quality.py --split test         # what the README reports (never tuned on)
     .venv/bin/python bench/quality.py --sets team          # the team's own sets (seeds_questions, un_questions)
+    .venv/bin/python bench/quality.py --sets typos --split all   # questions written with typing mistakes
     .venv/bin/python bench/quality.py --calibrate          # fit the "not found" model on dev; prints constants
     .venv/bin/python bench/quality.py --split all --sets all --corpora un --scanned   # the UN PDFs as degraded scans
     .venv/bin/python bench/quality.py --split all --sets all --corpora un --scanned --by-location
@@ -48,9 +49,12 @@ SETS = {
     # 70 answerable questions written blind in session 13 by a helper that had seen neither the other sets nor the
     # ranking code, asked once to measure (split "blind": never tuned on; tests/data/BLIND_QUESTIONS.md)
     "blind": {"blind_seeds": ("seeds", DATA / "blind_seeds.jsonl"), "blind_un": ("un", DATA / "blind_un.jsonl")},
+    # 50 answerable questions with the typing mistakes people make, written in session 14 by a helper that had seen
+    # neither the spelling code nor the other sets (split "blind"; tests/data/TYPO_QUESTIONS.md)
+    "typos": {"typo_seeds": ("seeds", DATA / "typo_seeds.jsonl"), "typo_un": ("un", DATA / "typo_un.jsonl")},
 }
 # The sets whose questions are totalled (and, on dev, calibrated on): not the near-topic check sets or the team's.
-TOTALLED = ("natural_seeds", "natural_un", "blind_seeds", "blind_un")
+TOTALLED = ("natural_seeds", "natural_un", "blind_seeds", "blind_un", "typo_seeds", "typo_un")
 CACHE = Path(os.environ.get("VERBATIM_QUALITY_CACHE", "/tmp/verbatim-quality"))
 
 
@@ -339,7 +343,7 @@ def main(argv=None) -> int:
         answered = [(r, a) for r, a in pairs if a.status == "answered"]
         # of the questions shown as answered, those whose first passage answers (unanswerable ones count as wrong)
         total["answered_first_right"] = sum(first_answered(r, a) for r, a in answered) / max(len(answered), 1)
-        group = "blind" if args.sets == "blind" else "natural"
+        group = args.sets if args.sets in ("blind", "typos") else "natural"
         results[f"{group}_total"] = {k: round(v, 4) for k, v in total.items()} | {"answerable": len(answerable),
                                                                                    "unanswerable": len(unanswerable)}
         print(f"{group}, both corpora:", json.dumps(results[f"{group}_total"]))

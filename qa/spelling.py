@@ -3,13 +3,13 @@
 A word of the question is a slip when its term (``qa.lexical``'s analysis) is not in the index and its language
 hardly uses it (wordfreq's Zipf frequency below ``COMMON_ZIPF``: "Interpol", "book" and "wether" are words;
 "Kazahstan", "governmnet" and "comittee" are not). It is read as the closest word one slip away — a letter
-dropped, doubled, swapped with its neighbour, or replaced by a key next to it (optimal string alignment distance 1;
-2 for words of ``SLIP_TWO_FROM`` letters or more) — with the same first letter, among the words the index holds:
-the language's ``SURFACE_WORDS`` commonest words whose stem is an index term, when ten times as common as the word
-typed ("uncultured" is not "cultured"), and the index's names (terms that are no stem of a common word: "smailova"),
-when the word typed is no word at all. Never respelled: words with a digit, capitals inside a word that is not all
-capitals ("dLNs"), all-capital words of up to ``ACRONYM_UP_TO`` letters ("CRPD", "OPCAT"), words in quotes, words
-shorter than ``SLIP_ONE_FROM`` and CJK text.
+dropped, doubled, swapped with its neighbour, or replaced by a key next to it or, for a vowel, by another vowel
+(optimal string alignment distance 1; 2 for words of ``SLIP_TWO_FROM`` letters or more) — with the same first
+letter, among the words the index holds: the language's ``SURFACE_WORDS`` commonest words whose stem is an index
+term, when ten times as common as the word typed ("uncultured" is not "cultured"), and the index's names (terms
+that are no stem of a common word: "smailova"), when the word typed is no word at all. Never respelled: words with
+a digit, capitals inside a word that is not all capitals ("dLNs"), all-capital words of up to ``ACRONYM_UP_TO``
+letters ("CRPD", "OPCAT"), words in quotes, words shorter than ``SLIP_ONE_FROM`` and CJK text.
 
 Natural dev, every question with one slip (``bench/quality.py --typos``): hit@1 / hit@3 0.786 / 0.883 → 0.825 /
 0.913 (as written: 0.825 / 0.922, and no word of them respelled).
@@ -36,6 +36,7 @@ COMMON_ZIPF = 2.5  # about once in 300,000 words: "extradite" 2.6 and "quorum" 3
 _QUOTED = re.compile(r'"[^"]*"|“[^”]*”|«[^»]*»')
 _DIGIT = re.compile(r"\d")
 _KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_VOWELS = frozenset("aeiou")
 _NEXT_KEYS = {
     key: {_KEYBOARD[r][c + d] for d in (-1, 1) if 0 <= c + d < len(_KEYBOARD[r])}
     | {_KEYBOARD[o][c] for o in (r - 1, r + 1) if 0 <= o < 3 and c < len(_KEYBOARD[o])}
@@ -76,16 +77,17 @@ def _surface_words(analyzer: str) -> tuple[tuple[str, str], ...]:
     return tuple(zip(words, _prefixed(_stemmer_of(analyzer).stemWords(words), analyzer)))
 
 
-def _one_key_off(typed: str, meant: str) -> bool:
-    """False only when ``typed`` replaces one letter of ``meant`` by a key not next to it on a QWERTY keyboard
-    ("caning" for "caring"); any other slip, and letters off that keyboard, pass."""
+def _plausible(typed: str, meant: str) -> bool:
+    """False only when ``typed`` replaces one letter of ``meant`` by a consonant key not next to it on a QWERTY
+    keyboard ("caning" for "caring"); a vowel for a vowel is how words are misspelt by ear ("emergancy",
+    "protocal"); any other slip, and letters off that keyboard, pass."""
     if len(typed) != len(meant):
         return True
     differ = [(a, b) for a, b in zip(typed, meant) if a != b]
     if len(differ) != 1:
         return True
     a, b = differ[0]
-    return a not in _NEXT_KEYS or b not in _NEXT_KEYS or a in _NEXT_KEYS[b]
+    return a not in _NEXT_KEYS or b not in _NEXT_KEYS or a in _NEXT_KEYS[b] or (a in _VOWELS and b in _VOWELS)
 
 
 class Speller:
@@ -138,7 +140,7 @@ class Speller:
             words, orders = self._buckets.get((analyzer, length, word[0]), ((), ()))
             for candidate, distance, i in process.extract(word, words, scorer=OSA.distance, score_cutoff=slips, limit=None):
                 name = orders[i] >= SURFACE_WORDS
-                if _one_key_off(word, candidate) and (not name or (names_too and stemmer.stemWord(candidate) == candidate)):
+                if _plausible(word, candidate) and (not name or (names_too and stemmer.stemWord(candidate) == candidate)):
                     best = min(best or (distance, orders[i], candidate), (distance, orders[i], candidate))
         return None if best is None else best[2]
 

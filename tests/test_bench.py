@@ -291,7 +291,8 @@ def test_the_near_topic_check_sets_are_dev_only_and_kept_out_of_the_totals():
     assert len(ids) == len(set(ids)) == 50
 
 
-def test_the_blind_sets_quote_their_documents_and_are_never_tuned_on():
+@pytest.mark.parametrize("group, count", [("blind", 70), ("typos", 50)])
+def test_the_blind_sets_quote_their_documents_and_are_never_tuned_on(group, count):
     import re
 
     from bench.quality import SETS, TOTALLED, in_split
@@ -300,7 +301,7 @@ def test_the_blind_sets_quote_their_documents_and_are_never_tuned_on():
 
     roots = {"seeds": REPO / "seeds", "un": REPO.parent / "shared" / "corpora" / "un_human_rights_docs"}
     documents, ids = {}, []
-    for name, (corpus, path) in SETS["blind"].items():
+    for name, (corpus, path) in SETS[group].items():
         assert name in TOTALLED
         rows = load_questions(path)
         # split "blind": never in the dev split that --calibrate and bench/tune.py fit on, nor in test
@@ -314,8 +315,10 @@ def test_the_blind_sets_quote_their_documents_and_are_never_tuned_on():
                 assert found, (row["id"], gold)
                 if document.pages:  # a PDF: the page given is the page the gold text is on
                     assert row["page"] == next(p.number for p in document.pages if p.start <= found.start() < p.end), row["id"]
+            # the typing mistakes listed are in the question as asked
+            assert all(typo in row["q"] for typo in row.get("typos", ())) and (group != "typos" or row["typos"]), row["id"]
             ids.append(row["id"])
-    assert len(ids) == len(set(ids)) == 70
+    assert len(ids) == len(set(ids)) == count
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ TEXTS = [
     # near neighbours of words that are not slips (each rule of qa.spelling is needed for one question below)
     "Whether the act of caring for fish at the session applies to section dons and Mimx is decided.",
     "Bribing an eligible official is a crime.",
-    "Leukemogenesis was studied.",
+    "Leukemogenesis was studied during the state of emergency.",
 ]
 
 
@@ -44,6 +44,8 @@ def test_a_slip_is_read_as_the_word_of_the_documents_keeping_its_capital(index):
     assert text == "What did the government of Kazakhstan say about Smailova?"
     assert index.search(text, 1)[0][0] == 1
     assert index.respell("the Comittee against TORTURRE")[1] == {"Comittee": "Committee", "TORTURRE": "TORTURE"}
+    # a vowel for a vowel is a misspelling by ear, wherever the keys are
+    assert index.respell("a state of emergancy")[1] == {"emergancy": "emergency"}
 
 
 @pytest.mark.parametrize("question", [
