@@ -268,7 +268,7 @@ class LexicalIndex:
         self._languages = dict(sorted((languages or {}).items()))
         # the last question's analysers: a hybrid question asks for them three times (search, fill-in, coverage)
         self._last_analyzers: tuple[tuple | None, list[str]] = (None, [])
-        self._speller = None  # built by qa.spelling.speller_for on the first question with a typing slip
+        self._speller = None  # qa.spelling's words of this index, built on the first question with a typing slip
 
     @classmethod
     def build(cls, texts: list[str], ids: list[int], languages: Sequence[str] | None = None) -> "LexicalIndex":
@@ -324,15 +324,6 @@ class LexicalIndex:
         counts = Counter(self._bm25.vocab_dict.get(t) for t in query_terms(query, self.query_analyzers(query)))
         counts.pop(None, None)
         return {t: float(c) for t, c in counts.items()}
-
-    def respell(self, query: str) -> tuple[str, dict[str, str]]:
-        """``query`` with each typing slip read as the word of the index it was meant to be ("governmnet" →
-        "government", "Smailva" → "Smailova"), and {typed: meant} (``qa.spelling``)."""
-        if len(self) == 0:
-            return query, {}
-        from .spelling import speller_for
-
-        return speller_for(self).respell(query, self.query_analyzers(query))
 
     def scores(self, weights: dict[int, float]) -> np.ndarray:
         """BM25 score of every row for weighted term ids."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import fusion, glossary
+from . import fusion, glossary, spelling
 from .errors import InvalidQuestionError
 from .language import PRIMARY_LANGUAGES, question_language
 from .ocr import passage_mark
@@ -115,7 +115,7 @@ class SearchResult:
     # The sum of the fusion weights (hybrid): a hit's score over it is a weighted mean of z-scores, which reads
     # the same with or without a second encoder. 1.0 in the other modes.
     scale: float = 1.0
-    # {word as typed: word searched} for each typing slip read as the index's word (``LexicalIndex.respell``)
+    # {word as typed: word searched} for each typing slip read as the index's word (``qa.spelling.respell``)
     respelled: dict = field(default_factory=dict)
 
 
@@ -169,7 +169,7 @@ class Searcher:
         timings: dict = {}
         scale = 1.0
         query = expand_acronyms(question) if expand else question
-        query, respelled = self.snapshot.lexical.respell(query)
+        query, respelled = spelling.respell(self.snapshot.lexical, query)
         if respelled:
             query_vectors = None  # given for the question as typed
         asked_in = question_language(query)

@@ -188,6 +188,14 @@ class Speller:
 _BUILDING = threading.Lock()
 
 
+def respell(index, query: str) -> tuple[str, dict[str, str]]:
+    """``query`` with each typing slip read as the word of a ``qa.lexical.LexicalIndex`` it was meant to be
+    ("governmnet" → "government", "Smailva" → "Smailova"), and {typed: meant}."""
+    if len(index) == 0:
+        return query, {}
+    return speller_for(index).respell(query, index.query_analyzers(query))
+
+
 def speller_for(index) -> Speller:
     """The ``Speller`` of a ``qa.lexical.LexicalIndex``, built once (other threads wait for it rather than build it
     again)."""
