@@ -13,20 +13,9 @@ import random
 import re
 
 from qa.lexical import STOPWORDS
+from qa.spelling import NEXT_KEYS
 
 _WORD = re.compile(r"[A-Za-z]{5,}")
-_KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
-
-
-def _neighbours(letter: str) -> str:
-    lower = letter.lower()
-    for r, row in enumerate(_KEYBOARD):
-        c = row.find(lower)
-        if c >= 0:
-            near = row[max(c - 1, 0):c] + row[c + 1:c + 2]
-            near += "".join(_KEYBOARD[o][c] for o in (r - 1, r + 1) if 0 <= o < 3 and c < len(_KEYBOARD[o]))
-            return near.upper() if letter.isupper() else near
-    return lower
 
 
 def slip(word: str, rng: random.Random) -> str:
@@ -39,7 +28,9 @@ def slip(word: str, rng: random.Random) -> str:
         return word[:i] + word[i + 1:]
     if kind == "double":
         return word[:i] + word[i] + word[i:]
-    return word[:i] + rng.choice(_neighbours(word[i])) + word[i + 1:]
+    near = sorted(NEXT_KEYS.get(word[i].lower(), word[i].lower()))
+    letter = rng.choice(near)
+    return word[:i] + (letter.upper() if word[i].isupper() else letter) + word[i + 1:]
 
 
 def misspell(question: str) -> str:

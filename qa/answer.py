@@ -7,7 +7,6 @@ exactly what the document says.
 from __future__ import annotations
 
 import math
-import re
 import time
 from itertools import islice
 from dataclasses import replace
@@ -23,6 +22,7 @@ from .retrieval import (
 )
 from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
+from .spelling import own_slips
 from .types import Answer, AnswerSentence, Passage
 
 # Logistic models of "the documents answer this" (bench/quality.py --calibrate, dev split), one per kind of
@@ -197,8 +197,7 @@ def ask(
         searcher = Searcher(snap, encoders)
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given)
         query = result.query  # with any typing slip respelled
-        # the slips of this question, not those of the previous one it was read with
-        respelled = {typed: meant for typed, meant in result.respelled.items() if re.search(rf"\b{re.escape(typed)}\b", question)}
+        respelled = own_slips(result.respelled, question)
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:

@@ -37,7 +37,8 @@ _QUOTED = re.compile(r'"[^"]*"|“[^”]*”|«[^»]*»')
 _DIGIT = re.compile(r"\d")
 _KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _VOWELS = frozenset("aeiou")
-_NEXT_KEYS = {
+# each letter's neighbours on a QWERTY keyboard (bench/typos.py makes its slips with them too)
+NEXT_KEYS = {
     key: {_KEYBOARD[r][c + d] for d in (-1, 1) if 0 <= c + d < len(_KEYBOARD[r])}
     | {_KEYBOARD[o][c] for o in (r - 1, r + 1) if 0 <= o < 3 and c < len(_KEYBOARD[o])}
     for r, row in enumerate(_KEYBOARD) for c, key in enumerate(row)
@@ -87,7 +88,7 @@ def _plausible(typed: str, meant: str) -> bool:
     if len(differ) != 1:
         return True
     a, b = differ[0]
-    return a not in _NEXT_KEYS or b not in _NEXT_KEYS or a in _NEXT_KEYS[b] or (a in _VOWELS and b in _VOWELS)
+    return a not in NEXT_KEYS or b not in NEXT_KEYS or a in NEXT_KEYS[b] or (a in _VOWELS and b in _VOWELS)
 
 
 class Speller:
@@ -194,6 +195,12 @@ def respell(index, query: str) -> tuple[str, dict[str, str]]:
     if len(index) == 0:
         return query, {}
     return speller_for(index).respell(query, index.query_analyzers(query))
+
+
+def own_slips(respelled: dict[str, str], question: str) -> dict[str, str]:
+    """Those of ``respelled`` typed in ``question`` itself (not in a previous question it was read with)."""
+    words = set(TOKEN_PATTERN.findall(question)) | set(TOKEN_PATTERN.findall(_ARABIC_MARKS.sub("", question)))
+    return {typed: meant for typed, meant in respelled.items() if typed in words}
 
 
 def speller_for(index) -> Speller:
