@@ -15,7 +15,7 @@ from qa.answer import answer_to_json, ask
 from qa.cli import format_answer
 from qa.indexing import update_index
 from qa.lexical import LexicalIndex
-from qa.spelling import respell
+from qa.spelling import own_slips, respell
 from qa.store import Store
 from qa.types import Answer
 
@@ -82,6 +82,13 @@ def test_an_arabic_slip_is_read_without_its_vowel_marks():
     index = LexicalIndex.build(["لا يجوز إخضاع أحد للتعذيب ولا للمعاملات القاسية أو الحاطة بالكرامة.",
                                 "لكل فرد الحق في الحياة والحرية وسلامة شخصه."], [1, 2], ["ar", "ar"])
     assert respell(index, "هل يجوز التَّعذيبب؟") == ("هل يجوز التعذيب؟", {"التعذيبب": "التعذيب"})
+
+
+def test_a_question_reports_only_the_slips_it_was_typed_with():
+    respelled = {"التعذيبب": "التعذيب", "Kazahstan": "Kazakhstan"}
+    assert own_slips(respelled, "هل يجوز التَّعذيبب؟") == {"التعذيبب": "التعذيب"}  # typed with a vowel mark
+    assert own_slips(respelled, "and in Kazahstan?") == {"Kazahstan": "Kazakhstan"}
+    assert own_slips(respelled, "and in Kazahstani law?") == {}
 
 
 def test_an_empty_index_respells_nothing():
