@@ -85,10 +85,10 @@ def main(argv=None) -> int:
     sets = np.array([row["set"] for row in rows])
     rules = np.array([followup.refers_back(row["turns"][1]) for row in rows])
 
-    # Each question's kind for qa.followup.model_threshold, read once: names something (never read with the previous
+    # Each question's kind (qa.followup.question_kind), read once: names something (never read with the previous
     # one), a definite noun phrase (the ``definite`` threshold), or neither.
-    kinds = [followup.model_threshold(row["turns"][1], 0.0, 1.0) for row in rows]
-    named, definite_np = np.array([k is None for k in kinds]), np.array([k == 1.0 for k in kinds])
+    kinds = np.array([followup.question_kind(row["turns"][1]) for row in rows])
+    named, definite_np = kinds == "named", kinds == "definite"
 
     def bounds(threshold: float, definite: float) -> np.ndarray:
         return np.where(named, np.inf, np.where(definite_np, definite, threshold))

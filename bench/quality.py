@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.typos import misspell  # noqa: E402
 from bench.corpus import copy_seeds, copy_un_docs, pipeline_fingerprint, save_result  # noqa: E402
+from bench.typos import misspell  # noqa: E402
 from qa import answer as answer_module  # noqa: E402
 from qa.encoders import encoders_for  # noqa: E402
 from qa.evaluation import evaluate_questions, is_unanswerable, load_questions  # noqa: E402

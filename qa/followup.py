@@ -336,15 +336,21 @@ def reads_model(encoder) -> bool:
     return getattr(encoder, "name", None) == _model()["model"] and getattr(encoder, "dimension", None) == _model()["dimension"]
 
 
-def model_threshold(question: str, threshold: float, definite: float) -> float | None:
-    """How sure the model must be to read a question the rules let stand with the previous one: never (None)
-    when the question names something of its own (a capitalised word after the first, a number, a UN symbol:
-    "Who is Clement Voule?", "so what happened in Valenzuela Valdez v. Mexico"); ``definite`` when it names
-    nothing but has a definite noun phrase, the commonest bridging reference ("How old was the boy?", "who chairs
-    the working group?"); else ``threshold``."""
+def question_kind(question: str) -> str:
+    """What a question names, for the model's bound: ``"named"`` when it names something of its own (a capitalised
+    word after the first, a number, a UN symbol: "Who is Clement Voule?", "so what happened in Valenzuela Valdez v.
+    Mexico"); ``"definite"`` when it names nothing but has a definite noun phrase, the commonest bridging reference
+    ("How old was the boy?", "who chairs the working group?"); else ``"plain"``."""
     if _names_something(_tokens(question)[1:]):  # a UN symbol ("CAT/C/KAZ/4") splits into capitals and numbers
-        return None
-    return definite if _THE.search(question) else threshold
+        return "named"
+    return "definite" if _THE.search(question) else "plain"
+
+
+def model_threshold(question: str, threshold: float, definite: float) -> float | None:
+    """How sure the model must be to read a question the rules let stand with the previous one: never (None) for
+    a question that names something, ``definite`` for one with a definite noun phrase, else ``threshold``
+    (``question_kind``)."""
+    return {"named": None, "definite": definite, "plain": threshold}[question_kind(question)]
 
 
 def needs_previous(question: str, previous: str, encoder=None, vectors: dict | None = None) -> bool:
@@ -362,7 +368,8 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
         return False
     if language.question_language(question) not in language.PRIMARY_LANGUAGES:
         return False  # the model reads MiniLM's vector, which says nothing of a question in another language
-    bound = model_threshold(question, _model()["threshold"], _model()["threshold_definite"])
+    model = _model()
+    bound = model_threshold(question, model["threshold"], model["threshold_definite"])
     if bound is None:
         return False
     joined = read_together(question, previous)

@@ -268,7 +268,6 @@ class LexicalIndex:
         self._languages = dict(sorted((languages or {}).items()))
         # the last question's analysers: a hybrid question asks for them three times (search, fill-in, coverage)
         self._last_analyzers: tuple[tuple | None, list[str]] = (None, [])
-        self._speller = None  # qa.spelling's words of this index, built on the first question with a typing slip
 
     @classmethod
     def build(cls, texts: list[str], ids: list[int], languages: Sequence[str] | None = None) -> "LexicalIndex":
@@ -298,6 +297,10 @@ class LexicalIndex:
     def ids(self) -> np.ndarray:
         """Chunk ids in row order (int64)."""
         return self._ids
+
+    def vocabulary(self) -> tuple[dict[str, int], np.ndarray]:
+        """``({term: term id}, document frequency by term id)``: a term no row holds any more has frequency 0."""
+        return self._bm25.vocab_dict, np.diff(self._bm25.scores["indptr"])
 
     @property
     def languages(self) -> dict[str, int]:

@@ -9,16 +9,15 @@ letter, among the words the index holds: the language's ``SURFACE_WORDS`` common
 term, when ten times as common as the word typed ("uncultured" is not "cultured"), and the index's names (terms
 that are no stem of a common word: "smailova"), when the word typed is no word at all. Never respelled: words with
 a digit, capitals inside a word that is not all capitals ("dLNs"), all-capital words of up to ``ACRONYM_UP_TO``
-letters ("CRPD", "OPCAT"), words in quotes, words shorter than ``SLIP_ONE_FROM`` and CJK text.
-
-Natural dev, every question with one slip (``bench/quality.py --typos``): hit@1 / hit@3 0.786 / 0.883 → 0.825 /
-0.913 (as written: 0.825 / 0.922, and no word of them respelled).
+letters ("CRPD", "OPCAT"), words in quotes, words shorter than ``SLIP_ONE_FROM`` and CJK text. What it gains is measured by ``bench/quality.py --typos`` and
+``--sets typos`` (README, *Typing slips*).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -187,6 +186,7 @@ class Speller:
 
 
 _BUILDING = threading.Lock()
+_SPELLERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # LexicalIndex → Speller
 
 
 def respell(index, query: str) -> tuple[str, dict[str, str]]:
@@ -204,14 +204,13 @@ def own_slips(respelled: dict[str, str], question: str) -> dict[str, str]:
 
 
 def speller_for(index) -> Speller:
-    """The ``Speller`` of a ``qa.lexical.LexicalIndex``, built once (other threads wait for it rather than build it
-    again)."""
-    speller = index._speller
+    """The ``Speller`` of a ``qa.lexical.LexicalIndex`` (one generation's), built once: other threads wait for it
+    rather than build it again; it goes with its index."""
+    speller = _SPELLERS.get(index)
     if speller is None:
         with _BUILDING:
-            speller = index._speller
+            speller = _SPELLERS.get(index)
             if speller is None:
-                scores = index._bm25.scores
-                speller = Speller(index._bm25.vocab_dict, np.diff(scores["indptr"]), index.languages)
-                index._speller = speller
+                vocab, document_frequencies = index.vocabulary()
+                speller = _SPELLERS[index] = Speller(vocab, document_frequencies, index.languages)
     return speller
