@@ -18,8 +18,8 @@ from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, 
 from qa.progress import ProgressReporter
 from qa.render import (ANSWERED, BRAND_HTML, PAGE_CSS, UNCERTAIN, answer_html, answer_state, citation_label,
                        document_choices, document_html, documents_html, language_choices, md_escape, not_answered_html,
-                       passage_card_html,
-                       question_html, read_with_html, respelled_html, sources_label, turn_footer, uncertain_html, welcome_html)
+                       passage_card_html, phrases_html, question_html, read_with_html, respelled_html, sources_label,
+                       turn_footer, uncertain_html, welcome_html)
 from qa.stores import index_location, store_exists, store_needs_upgrade
 
 log = logging.getLogger("verbatim")
@@ -223,7 +223,7 @@ def render_passage(turn, passage, status: str) -> None:
                               status=status, headings=turn.headings.get(passage.chunk_id, ()),
                               opening=passage.chunk_id in turn.openings,
                               lang=getattr(turn, "languages", {}).get(passage.chunk_id),
-                              doc_lang=getattr(turn, "doc_languages", {}).get(passage.doc)))
+                              doc_lang=getattr(turn, "doc_languages", {}).get(passage.doc), phrases=turn.answer.phrases))
     cite, action = st.columns([6, 1], vertical_alignment="center", gap="small")
     cite.code(citation_label(passage), language=None, wrap_lines=True)
     if action.button("Open", key=f"open-{turn.id}-{passage.rank}", icon=":material/menu_book:",
@@ -243,6 +243,8 @@ def render_answer(turn) -> None:
         st.html(read_with_html(answer))
     if answer.respelled:
         st.html(respelled_html(answer))
+    if answer.phrases or answer.phrases_missing:
+        st.html(phrases_html(answer))
     if status in (ANSWERED, UNCERTAIN):
         langs = getattr(turn, "languages", {})
         st.html(answer_html(answer, turn.id, langs) if status == ANSWERED else uncertain_html(answer, turn.id, langs))

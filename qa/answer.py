@@ -198,11 +198,12 @@ def ask(
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given)
         query = result.query  # with any typing slip respelled
         respelled = own_slips(result.respelled, question)
+        quoted = {"phrases": result.phrases, "phrases_missing": result.phrases_missing}
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
             return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with,
-                          respelled=respelled)
+                          respelled=respelled, **quoted)
         query_vector = result.query_vectors.get(PRIMARY)
         if query_vector is None:
             query_vector = encoders[PRIMARY].encode_query(query)
@@ -245,9 +246,11 @@ def ask(
         status = NOT_FOUND if signals["second"] < bound else ANSWERED if _stands_out(first, kind) else UNCERTAIN
     else:
         status = answer_status(conf, kind, signals.get("second"), first)
+    if status == NOT_FOUND and result.phrases:
+        status = UNCERTAIN  # the passages hold the words the user quoted: never "the documents don't answer this"
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
-                  respelled=respelled)
+                  respelled=respelled, **quoted)
 
 
 def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):
@@ -389,6 +392,8 @@ def answer_to_json(answer: Answer) -> dict:
         "confidence": answer.confidence,
         "read_with": answer.read_with,  # the previous question it was read together with, if any
         "respelled": answer.respelled,  # {word as typed: word searched} for typing slips
+        "phrases": list(answer.phrases),  # quoted phrases every passage contains
+        "phrases_missing": list(answer.phrases_missing),  # quoted phrases no passage contains (searched as usual)
         "answer": [
             {"text": s.text, "doc": s.doc, "start": s.start, "end": s.end, "passage_rank": s.passage_rank}
             for s in answer.sentences

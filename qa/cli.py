@@ -141,12 +141,12 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
     from .citations import citation
     from .render import (ANSWERED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
                          UNCERTAIN_NOTE, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
-                         respelled_note, sources_label)
+                         phrases_note, respelled_note, sources_label)
     from .rows import language_name
 
     headings = headings or {}
     status = answer_state(answer)
-    out: list[str] = [respelled_note(answer)] if answer.respelled else []
+    out: list[str] = [note for note in (respelled_note(answer), phrases_note(answer)) if note]
     if status == ANSWERED:
         out.append(f"{STATE_NAMES[status]}. Quoted from the documents:")
         for s in answer.sentences:

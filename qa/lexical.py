@@ -328,6 +328,25 @@ class LexicalIndex:
         counts.pop(None, None)
         return {t: float(c) for t, c in counts.items()}
 
+    def ids_with_every_term(self, text: str) -> np.ndarray | None:
+        """Chunk ids (ascending) of the rows that hold every term of ``text`` as their language analyses it;
+        ``None`` when a language of the index leaves ``text`` no term (stopwords only): its rows cannot be told."""
+        s = self._bm25.scores
+        found = []
+        for analyzer in [code for code, rows in self._languages.items() if rows] or [ENGLISH]:
+            terms = set(_prefixed(tokenize(text, analyzer), analyzer))
+            if not terms:
+                return None
+            term_ids = [self._bm25.vocab_dict.get(term) for term in terms]
+            if None in term_ids:
+                continue
+            rows = None
+            for term in term_ids:
+                postings = s["indices"][s["indptr"][term]:s["indptr"][term + 1]]
+                rows = postings if rows is None else np.intersect1d(rows, postings, assume_unique=True)
+            found.append(self._ids[rows])
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
     def scores(self, weights: dict[int, float]) -> np.ndarray:
         """BM25 score of every row for weighted term ids."""
         s = self._bm25.scores

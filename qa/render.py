@@ -19,6 +19,7 @@ from collections import Counter
 
 from .answer import ANSWERED, NOT_FOUND, UNCERTAIN
 from .citations import citation, page_label, section_label
+from .phrases import spans as phrase_spans
 from .rows import RTL_LANGUAGES, UNDETERMINED, language_name
 
 # ------------------------------------------------------------------------------------------ escaping
@@ -100,21 +101,23 @@ def _heading_spans(headings, lo: int, hi: int) -> list[tuple[int, int, int]]:
 
 
 def marked_html(text: str, base: int, highlights=(), region: tuple[int, int] | None = None, region_id: str | None = None,
-                headings=()) -> str:
+                headings=(), words=()) -> str:
     """Escaped HTML of ``text`` (which starts at absolute offset ``base`` of its document).
 
     ``highlights`` (absolute ``(start, end)`` spans) become ``<mark>``; ``region`` (absolute) is wrapped
     in ``<span class="vb-region">`` (with ``id=region_id`` on its first piece) so a passage can be shown
     inside its surrounding text; ``headings`` (``qa.types.Heading``: absolute spans with a level) are
-    wrapped in ``<span class="vb-h vb-hN">`` so that they look like headings. Spans outside the text are
-    clipped; overlapping spans are fine. The text itself is unchanged (tags only).
+    wrapped in ``<span class="vb-h vb-hN">`` so that they look like headings; ``words`` (absolute spans: the
+    question's quoted phrases) become ``<strong class="vb-quoted">``. Spans outside the text are clipped;
+    overlapping spans are fine. The text itself is unchanged (tags only).
     """
     end = base + len(text)
     marks = _clamp_spans(highlights, base, end)
     regions = _clamp_spans([region] if region else [], base, end)
     heads = _heading_spans(headings, base, end)
+    strong = _clamp_spans(words, base, end)
     cuts = {base, end}
-    for s, e in marks + regions:
+    for s, e in marks + regions + strong:
         cuts.update((s, e))
     for s, e, _ in heads:
         cuts.update((s, e))
@@ -132,6 +135,8 @@ def marked_html(text: str, base: int, highlights=(), region: tuple[int, int] | N
             out.append("</span>")
         in_region = inside_region
         piece = _paragraphs(esc(text[s - base : e - base]))
+        if any(ws <= s and e <= we for ws, we in strong):
+            piece = f'<strong class="vb-quoted">{piece}</strong>'
         if any(ms <= s and e <= me for ms, me in marks):
             piece = f"<mark>{piece}</mark>"
         level = next((lvl for hs, he, lvl in heads if hs <= s and e <= he), None)
@@ -278,6 +283,27 @@ def respelled_html(answer) -> str:
     return f'<p class="vb-muted vb-respelled">{esc(note)}</p>' if note else ""
 
 
+def phrases_note(answer) -> str:
+    """What was done with the question's quoted phrases (``qa.phrases``), plain text; empty when it quotes none."""
+    if answer.phrases:
+        return f"Showing only passages that contain {_listed(answer.phrases)}."
+    if answer.phrases_missing:
+        every = "all of " if len(answer.phrases_missing) > 1 else ""
+        return f"No passage contains {every}{_listed(answer.phrases_missing)} as typed; showing the closest passages."
+    return ""
+
+
+def _listed(phrases) -> str:
+    quoted = [f"“{phrase}”" for phrase in phrases]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def phrases_html(answer) -> str:
+    """``phrases_note`` as an escaped paragraph above the answer; else nothing."""
+    note = phrases_note(answer)
+    return f'<p class="vb-muted vb-phrases">{esc(note)}</p>' if note else ""
+
+
 def _ref(turn_id: int, rank: int) -> str:
     return (f'<a class="vb-ref" href="#{passage_anchor(turn_id, rank)}" '
             f'title="Go to passage {rank}">[{rank}]</a>')
@@ -370,7 +396,7 @@ def ocr_mark(passage) -> str:
 
 def passage_card_html(passage, turn_id: int, relevance: float | None = None, context: tuple[int, str] | None = None,
                       *, status: str = ANSWERED, headings=(), opening: bool = False, lang: str | None = None,
-                      doc_lang: str | None = None) -> str:
+                      doc_lang: str | None = None, phrases=()) -> str:
     """One cited passage: marker, title, how closely it matches, section and page, text with the answering
     sentences marked (none under "not found").
 
@@ -380,7 +406,8 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
     document near the passage) are styled as headings, and the section heading the passage opens with is
     not repeated under the section label. ``opening``: the passage comes before the document's first heading.
     ``lang`` (the passage's language; default ``passage.lang``) sets the text's ``lang`` and direction;
-    ``doc_lang`` (the document's) is named on the card ("French").
+    ``doc_lang`` (the document's) is named on the card ("French"). ``phrases``: the question's quoted phrases,
+    set in bold where the passage has them.
     """
     anchor = passage_anchor(turn_id, passage.rank)
     lang = _known(lang, getattr(passage, "lang", None), doc_lang)
@@ -400,11 +427,12 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
     meta = f'<div class="vb-meta">{" · ".join(spans)}</div>' if spans else ""
     marks = card_highlights(passage, status)
     start = body_start(passage, headings)
-    body = marked_html(passage.text[start - passage.start :], start, marks, headings=headings)
+    words = [(passage.start + s, passage.start + e) for phrase in phrases for s, e in phrase_spans(passage.text, phrase)]
+    body = marked_html(passage.text[start - passage.start :], start, marks, headings=headings, words=words)
     details = ""
     if context is not None:
         c_start, c_text = context
-        inner = marked_html(c_text, c_start, marks, (passage.start, passage.end), headings=headings)
+        inner = marked_html(c_text, c_start, marks, (passage.start, passage.end), headings=headings, words=words)
         details = (
             '<details class="vb-context"><summary>Surrounding text</summary>'
             f'<div class="vb-text vb-context-text"{text_attrs(lang)}>{inner}</div></details>'
@@ -546,8 +574,8 @@ def welcome_html(documents_count: int) -> str:
         '<div class="vb-hero"><h1>Verbatim</h1>'
         f"<p>Ask a question about the {esc(count)} in the index. Every answer is quoted word for word "
         "from the documents, with a citation you can paste into a memo.</p>"
-        '<p class="vb-muted">Follow-up questions (“and what about her lawyer?”) are understood in context. '
-        "Use the sidebar to search only some documents or to add new ones.</p></div>"
+        '<p class="vb-muted">Follow-up questions (“and what about her lawyer?”) are understood in context; '
+        "words in quotes (“case materials”) find only the passages that contain them. Use the sidebar to search only some documents or to add new ones.</p></div>"
     )
 
 
@@ -612,6 +640,7 @@ PAGE_CSS = """
 .vb-card > .vb-text { margin-left: 2.05rem; }
 .vb-pb { display: block; height: .6em; overflow: hidden; }
 .vb-text mark, .vb-quote mark { background: var(--vb-mark); color: inherit; padding: .05em .1em; border-radius: 2px; }
+.vb-text strong.vb-quoted { font-weight: 700; text-decoration: underline; text-decoration-color: var(--vb-accent); }
 .vb-context { margin: .55rem 0 0 2.05rem; }
 .vb-context summary { cursor: pointer; font-size: .82rem; color: var(--vb-accent); list-style: none; }
 .vb-context summary::-webkit-details-marker { display: none; }

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import fusion, glossary, spelling
+from . import articles, fusion, glossary, phrases, spelling
 from .errors import InvalidQuestionError
 from .language import PRIMARY_LANGUAGES, question_language
 from .ocr import passage_mark
@@ -117,6 +117,9 @@ class SearchResult:
     scale: float = 1.0
     # {word as typed: word searched} for each typing slip read as the index's word (``qa.spelling.respell``)
     respelled: dict = field(default_factory=dict)
+    # Quoted phrases (``qa.phrases``): those every hit contains, or those no passage contains (searched as usual)
+    phrases: tuple[str, ...] = ()
+    phrases_missing: tuple[str, ...] = ()
 
 
 def as_encoders(encoders) -> dict:
@@ -174,6 +177,13 @@ class Searcher:
             query_vectors = None  # given for the question as typed
         asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
+        exact, missing = (), ()
+        if quoted := phrases.quoted(query):
+            containing = phrases.chunks_containing(self.snapshot, quoted, allowed)
+            if containing is not None and len(containing):
+                allowed, exact = containing, quoted
+            elif containing is not None:
+                missing = quoted
         depth = max(self.depth, k)
         t0 = time.perf_counter()
         vectors_by_key = self.query_vectors(query, query_vectors) if mode != "bm25" else dict(query_vectors or {})
@@ -189,19 +199,24 @@ class Searcher:
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
             hits = [Hit(c, s, lexical=s) for c, s in ranked]
         else:
-            signals = self.signals(query, vectors_by_key, depth, allowed, timings, asked_in)
+            numbers = articles.referenced(query)
+            article_ids = articles.chunks_of(self.snapshot, numbers, allowed, asked_in) if numbers else set()
+            signals = self.signals(query, vectors_by_key, depth, allowed, timings, asked_in, also=article_ids)
             t0 = time.perf_counter()
             weights = fusion.weights_for(signals)
-            hits = self.fuse(signals, weights)[:k]
+            hits = self.fuse(signals, weights)
+            if article_ids:
+                hits = _raised(hits, article_ids, articles.BONUS * float(sum(weights)))
+            hits = hits[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
             scale = float(sum(weights))
-        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale, respelled)
+        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale, respelled, exact, missing)
 
     def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,
-                timings: dict | None = None, asked_in: str | None = None) -> Signals:
+                timings: dict | None = None, asked_in: str | None = None, also=()) -> Signals:
         """Steps 1–3 of the hybrid recipe (``qa.fusion``): the dense and BM25 top ``depth``, every candidate
         filled in with the other score, its best sentence's cosine, and its cosine under each extra encoder.
-        ``asked_in``: the question's language, if already detected."""
+        ``asked_in``: the question's language, if already detected; ``also``: chunk ids to make candidates too."""
         timings = {} if timings is None else timings
         depth = depth or self.depth
         snap = self.snapshot
@@ -218,6 +233,7 @@ class Searcher:
         # A second encoder brings its own top candidates too (its dense list), scored in every list below.
         extra_keys = [key for key in vectors_by_key if key != PRIMARY and snap.has_dense(key)]
         own = {c for key in extra_keys for c, _ in snap.dense_search(vectors_by_key[key], self.extra_depth, allowed, key)}
+        own |= set(also)
         filled_dense, filled_lexical = fusion.fill_in(
             dense, lexical, lambda ids: snap.cosines(ids, query_vector), lambda ids: dict(snap.lexical.scores_for(lexical_query, ids)),
             also=own,
@@ -267,6 +283,12 @@ class Searcher:
                 tuple((key, scores[c]) for key, scores in extra.items() if c in scores))
             for c, s in ranked
         ]
+
+
+def _raised(hits: list[Hit], chunk_ids: set[int], bonus: float) -> list[Hit]:
+    """The hits with ``bonus`` added to the fused score of those in ``chunk_ids``, best first again."""
+    raised = [replace(hit, score=hit.score + bonus) if hit.chunk_id in chunk_ids else hit for hit in hits]
+    return sorted(raised, key=lambda hit: (-hit.score, hit.chunk_id))
 
 
 def _allowed_set(allowed):

@@ -118,6 +118,35 @@ class Reads:
             result.update({row[0]: StoredChunk(*row) for row in rows})
         return result
 
+    def chunk_texts(self, ids) -> dict[int, str]:
+        """Chunk texts by id, each document's text read once: for many chunks, far cheaper than ``chunks`` (whose
+        ``substr`` walks the document's text from its start for every chunk)."""
+        ids = [int(i) for i in ids]
+        spans = []
+        for offset in range(0, len(ids), 900):
+            batch = ids[offset : offset + 900]
+            spans += self.conn.execute(
+                f"SELECT c.id, c.doc_id, c.start, c.end FROM chunks c WHERE c.id IN ({','.join('?' * len(batch))})", batch
+            ).fetchall()
+        doc_ids = sorted({doc_id for _, doc_id, _, _ in spans})
+        texts = {}
+        for offset in range(0, len(doc_ids), 900):
+            batch = doc_ids[offset : offset + 900]
+            texts.update(self.conn.execute(
+                f"SELECT id, text FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch
+            ).fetchall())
+        return {chunk_id: texts[doc_id][start:end] for chunk_id, doc_id, start, end in spans}
+
+    def sections_containing(self, needles) -> dict[int, str]:
+        """``{chunk id: section}`` of the chunks whose section path contains one of ``needles`` (a scan of the
+        chunks' sections: milliseconds for ten thousand chunks)."""
+        needles = [n for n in needles if n]
+        if not needles:
+            return {}
+        escaped = [n.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for n in needles]
+        where = " OR ".join("section LIKE ? ESCAPE '\\'" for _ in escaped)
+        return dict(self.conn.execute(f"SELECT id, section FROM chunks WHERE {where}", [f"%{n}%" for n in escaped]).fetchall())
+
     def ocr_pages(self, paths) -> dict[str, dict[int, float]]:
         """``{path: {page: mean OCR confidence}}`` for those documents that have pages read by OCR."""
         paths = sorted(set(paths))

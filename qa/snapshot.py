@@ -70,6 +70,10 @@ class Records(Protocol):
 
     def chunks(self, ids) -> dict[int, StoredChunk]: ...
 
+    def chunk_texts(self, ids) -> dict[int, str]: ...
+
+    def sections_containing(self, needles) -> dict[int, str]: ...
+
     def sentence_vectors(self, ids) -> dict[int, tuple[np.ndarray, np.ndarray]]: ...
 
     def chunk_ids_for_docs(self, names) -> np.ndarray: ...
@@ -110,6 +114,13 @@ class MemoryRecords:
 
     def chunks(self, ids) -> dict[int, StoredChunk]:
         return {int(i): self.rows[int(i)] for i in ids if int(i) in self.rows}
+
+    def chunk_texts(self, ids) -> dict[int, str]:
+        return {int(i): self.rows[int(i)].text for i in ids if int(i) in self.rows}
+
+    def sections_containing(self, needles) -> dict[int, str]:
+        needles = [n for n in needles if n]
+        return {i: row.section for i, row in self.rows.items() if row.section and any(n in row.section for n in needles)}
 
     def sentence_vectors(self, ids) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         return {int(i): self.sentences[int(i)] for i in ids if int(i) in self.sentences}
@@ -190,6 +201,14 @@ class Snapshot:
     # -------------------------------------------------------------------- rows
     def chunks(self, ids) -> dict[int, StoredChunk]:
         return self.records.chunks(ids)
+
+    def chunk_texts(self, ids) -> dict[int, str]:
+        """``{chunk id: text}``, for many chunks at once (``chunks`` gives whole rows)."""
+        return self.records.chunk_texts(ids)
+
+    def sections_containing(self, needles) -> dict[int, str]:
+        """``{chunk id: section path}`` of the chunks whose section path contains one of ``needles``."""
+        return self.records.sections_containing(needles)
 
     def sentence_vectors(self, ids) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         if not self.manifest.get("sentence_vectors"):

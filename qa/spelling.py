@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .lexical import CJK, ENGLISH, TOKEN_PATTERN, _ARABIC_MARKS, _prefixed, _stemmer_of, _words
+from .phrases import quoted
 
 SLIP_ONE_FROM = 4
 SLIP_TWO_FROM = 10
@@ -32,7 +33,6 @@ SURFACE_WORDS = 100_000
 MORE_COMMON_BY = 1.0  # Zipf units: ten times as common
 COMMON_ZIPF = 2.5  # about once in 300,000 words: "extradite" 2.6 and "quorum" 3.1 are words, "harrassment" 2.2 not
 
-_QUOTED = re.compile(r'"[^"]*"|“[^”]*”|«[^»]*»')
 _DIGIT = re.compile(r"\d")
 _KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _VOWELS = frozenset("aeiou")
@@ -149,7 +149,7 @@ class Speller:
         analyzers = [a for a in analyzers if a not in CJK]
         skipped = {w.lower() for w in TOKEN_PATTERN.findall(query)
                    if (w.isupper() and len(w) <= ACRONYM_UP_TO) or (not w.isupper() and any(ch.isupper() for ch in w[1:]))}
-        skipped.update(w.lower() for quoted in _QUOTED.findall(query) for w in TOKEN_PATTERN.findall(quoted))
+        skipped.update(w.lower() for phrase in quoted(query) for w in TOKEN_PATTERN.findall(phrase))
         meant: dict[str, str] = {}
         for analyzer in analyzers:
             words = _words(query, analyzer)

@@ -164,3 +164,6 @@ class Answer:
     read_with: str | None = None
     # {word as typed: word searched} for each typing slip searched as the documents' word ("Kazahstan": "Kazakhstan")
     respelled: dict = field(default_factory=dict, compare=False, hash=False)
+    # Quoted phrases (``qa.phrases``): those every passage contains, and those no passage contains
+    phrases: tuple[str, ...] = ()
+    phrases_missing: tuple[str, ...] = ()

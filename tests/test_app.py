@@ -266,6 +266,16 @@ def test_a_typing_slip_is_searched_as_the_documents_word_and_the_page_says_so(ap
 
 
 @pytest.mark.slow
+def test_words_in_quotes_show_only_passages_that_contain_them(app_env):
+    at = ask(start(), 'Could her lawyer see the "materials of a criminal case"?')
+    answer = at.session_state["turns"][0].answer
+    assert answer.phrases == ("materials of a criminal case",) and answer.passages
+    assert all("materials of a criminal case" in " ".join(p.text.split()).lower() for p in answer.passages)
+    notes = [h.value for h in at.html if "vb-phrases" in h.value]
+    assert len(notes) == 1 and "Showing only passages that contain “materials of a criminal case”." in notes[0]
+
+
+@pytest.mark.slow
 def test_follow_up_question_uses_the_previous_one(app_env):
     at = ask(start(), QUESTION)
     ask(at, "and what about her lawyer?")

@@ -188,6 +188,8 @@ def test_an_app_server_needs_only_a_read_only_role(pg_settings, docs_dir, fake_e
     reader = pg_settings.with_(store=reader_url)
     with open_store(reader) as app:
         assert search(app, fake_embedder, question("doc2s1"), k=1)[0].doc == "doc002.md"
+        quoted = search(app, fake_embedder, question("doc2s1") + ' "doc1s2x"', k=3)  # words in quotes (qa.phrases)
+        assert [(p.doc, "doc1s2x" in p.text) for p in quoted] == [("doc001.md", True)]
         with pytest.raises(Exception) as denied:
             app.apply([], ["doc002.md"], [])
         assert "permission denied" in str(denied.value)
