@@ -2,8 +2,8 @@
 
 A question that names articles by number ("article 14", "art. 9", "articles 20 and 21", "artículo 5", "статья 5",
 "المادة 5", "第十四条") raises, in hybrid search, the passages under an "Article N" heading of those numbers
-(``Searcher.search``: every one of them is a candidate, and its fused score gains ``BONUS`` weighted-mean
-z-scores). A passage is under article N when the last heading of its section is "Article N" (with or without a
+(``Searcher.search``: every one of them is a candidate, its fused score gains ``BONUS`` weighted-mean z-scores, and
+the best of them is put first if it is not, its score kept so that it does not read as standing out). A passage is under article N when the last heading of its section is "Article N" (with or without a
 title after it), in any of the six UN languages. Which treaty's article comes first is left to the rest of the
 question ("of the ICCPR", "of the Convention against Torture"), through the title every passage is read with.
 """
@@ -25,7 +25,7 @@ _HEADING_ZH = re.compile(r"\s*第\s*([0-9一二三四五六七八九十百零〇
 _CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 # Chosen on the dev half of bench/articles.py's questions and the natural dev split (README, *Article numbers*):
-# 1 leaves a third of the articles asked for below the first passage, 3 pushes passages that answer a question
+# 1 leaves a third of the articles asked for below the first passage, 2.5 and 3 push passages that answer a question
 # merely mentioning an article ("How many states accept complaints under article 22?") out of the first three.
 BONUS = 2.0
 

@@ -286,9 +286,14 @@ class Searcher:
 
 
 def _raised(hits: list[Hit], chunk_ids: set[int], bonus: float) -> list[Hit]:
-    """The hits with ``bonus`` added to the fused score of those in ``chunk_ids``, best first again."""
+    """The hits with ``bonus`` added to the fused score of those in ``chunk_ids``, best first again; then the best of
+    those first, if it is not (its score kept, so that it does not read as standing out)."""
     raised = [replace(hit, score=hit.score + bonus) if hit.chunk_id in chunk_ids else hit for hit in hits]
-    return sorted(raised, key=lambda hit: (-hit.score, hit.chunk_id))
+    raised.sort(key=lambda hit: (-hit.score, hit.chunk_id))
+    best = next((i for i, hit in enumerate(raised) if hit.chunk_id in chunk_ids), 0)
+    if best:
+        raised.insert(0, raised.pop(best))
+    return raised
 
 
 def _allowed_set(allowed):

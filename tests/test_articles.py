@@ -71,10 +71,15 @@ def test_the_article_asked_for_comes_first(treaty_index, fake_embedder, monkeypa
         assert [snap.chunks([i])[i].doc for i in articles.chunks_of(snap, (7,), language="fr")] == ["pacte.md"]
         assert [snap.chunks([i])[i].doc for i in articles.chunks_of(snap, (7,), language="en")] == ["covenant.md"]
         assert articles.chunks_of(snap, (7,), language="de") == found
-    monkeypatch.setattr(articles, "BONUS", 0.0)
+    monkeypatch.setattr(articles, "referenced", lambda question: ())
     assert ask(treaty_index, fake_embedder, question).passages[0].doc == "commentary.md"  # the test can fail
     monkeypatch.undo()
     answer = ask(treaty_index, fake_embedder, question)
     assert answer.passages[0].section == "Covenant > Article 7"
+    assert answer.passages[0].score > answer.passages[1].score  # raised above the commentary by the bonus
     assert "commentary.md" in {p.doc for p in answer.passages}  # raised, not filtered
     assert ask(treaty_index, fake_embedder, "What does article 9 say?").passages[0].doc == "commentary.md"
+    # too far below for the bonus: still put first, but with its own score, so it does not read as standing out
+    monkeypatch.setattr(articles, "BONUS", 0.0)
+    moved = ask(treaty_index, fake_embedder, question)
+    assert moved.passages[0].section == "Covenant > Article 7" and moved.passages[0].score < moved.passages[1].score

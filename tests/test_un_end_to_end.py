@@ -58,3 +58,16 @@ def test_pdf_citations_carry_symbols_and_page_ranges(un_index):
 def test_off_topic_question_is_not_answered(un_index, real_embedder):
     answer = ask(un_index, real_embedder, "What is the boiling point of mercury?", k=5)
     assert answer.status == "not_found" and not answer.answerable
+
+
+def test_an_article_asked_for_by_number_comes_first_and_quotes_narrow_the_passages(un_index, real_embedder):
+    from qa.articles import heading_number
+
+    for question, number, treaty in [("What does article 14 of the ICCPR say?", 14, ("un/iccpr/", "un/ohchr_fact_sheet_15")),
+                                     ("article 7 ICCPR", 7, ("un/iccpr/", "un/ohchr_fact_sheet_15")),
+                                     ("Convention against Torture art. 3", 3, ("un/cat/",))]:
+        first = ask(un_index, real_embedder, question, k=5).passages[0]
+        assert heading_number(first.section) == number and first.doc.startswith(treaty), (question, first.doc, first.section)
+    answer = ask(un_index, real_embedder, 'Who may submit "individual communications"?', k=5)
+    assert answer.phrases == ("individual communications",) and answer.passages
+    assert all("individual communications" in " ".join(p.text.split()).lower() for p in answer.passages)
