@@ -195,7 +195,8 @@ def ask(
     given = {PRIMARY: encoded[query]} if query in encoded else None
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
-        result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given)
+        result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given,
+                                 own=question if read_with else None)
         query = result.query  # with any typing slip respelled
         respelled = own_slips(result.respelled, question)
         quoted = {"phrases": result.phrases, "phrases_missing": result.phrases_missing}

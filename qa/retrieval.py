@@ -165,8 +165,10 @@ class Searcher:
         return self.encoders[key]
 
     def search(self, question: str, k: int = 5, docs=None, mode: str = "hybrid", query_vectors: dict | None = None,
-               expand: bool = True) -> SearchResult:
-        """Top-k hits for ``question``; ``docs`` restricts the search to those indexed documents."""
+               expand: bool = True, own: str | None = None) -> SearchResult:
+        """Top-k hits for ``question``; ``docs`` restricts the search to those indexed documents. ``own``: the
+        question as asked, when ``question`` is it read together with the previous one (a follow-up): its quoted
+        phrases and article numbers, when it has any, stand for those of both."""
         if mode not in MODES:
             raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
         timings: dict = {}
@@ -178,7 +180,7 @@ class Searcher:
         asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
         exact, missing = (), ()
-        if quoted := phrases.quoted(query):
+        if quoted := (own and phrases.quoted(own)) or phrases.quoted(query):
             containing = phrases.chunks_containing(self.snapshot, quoted, allowed)
             if containing is not None and len(containing):
                 allowed, exact = containing, quoted
@@ -199,7 +201,7 @@ class Searcher:
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
             hits = [Hit(c, s, lexical=s) for c, s in ranked]
         else:
-            numbers = articles.referenced(query)
+            numbers = (own and articles.referenced(own)) or articles.referenced(query)
             article_ids = articles.chunks_of(self.snapshot, numbers, allowed, asked_in) if numbers else set()
             signals = self.signals(query, vectors_by_key, depth, allowed, timings, asked_in, also=article_ids)
             t0 = time.perf_counter()

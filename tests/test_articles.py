@@ -83,3 +83,13 @@ def test_the_article_asked_for_comes_first(treaty_index, fake_embedder, monkeypa
     monkeypatch.setattr(articles, "BONUS", 0.0)
     moved = ask(treaty_index, fake_embedder, question)
     assert moved.passages[0].section == "Covenant > Article 7" and moved.passages[0].score < moved.passages[1].score
+
+
+def test_a_follow_up_naming_its_own_article_is_not_asked_for_the_previous_one(treaty_index, fake_embedder, monkeypatch):
+    from qa import answer as answer_module
+
+    monkeypatch.setattr(answer_module, "contextualize", lambda question, history, *args: f"{history[-1]} {question}")
+    answer = ask(treaty_index, fake_embedder, "and article 8?", history=["What does article 6 say?"])
+    assert answer.read_with and answer.passages[0].section == "Covenant > Article 8"
+    carried = ask(treaty_index, fake_embedder, "and what about torture?", history=["What does article 6 say?"])
+    assert carried.read_with and carried.passages[0].section == "Covenant > Article 6"  # none of its own: the previous one's

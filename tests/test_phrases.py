@@ -125,3 +125,11 @@ def test_chunk_texts_are_the_chunks_own_texts(phrase_index):
         ids = snap.generation.ids.tolist()
         assert snap.chunk_texts(ids) == {i: row.text for i, row in snap.chunks(ids).items()}
         assert snap.chunk_texts(np.array([], dtype=np.int64)) == {}
+
+
+def test_a_follow_up_with_quotes_of_its_own_is_not_held_to_the_previous_ones(phrase_index, fake_embedder, monkeypatch):
+    monkeypatch.setattr(answer_module, "contextualize", lambda question, history, *args: f"{history[-1]} {question}")
+    answer = ask(phrase_index, fake_embedder, f'and "{PHRASE}"?', history=['What about "case file"?'])
+    assert answer.read_with and answer.phrases == (PHRASE,)
+    carried = ask(phrase_index, fake_embedder, "and who kept them?", history=['What about "case file"?'])
+    assert carried.phrases == ("case file",) and all(spans(p.text, "case file") for p in carried.passages)
