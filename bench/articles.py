@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/articles.py                 # dev split (odd-numbered articles' questions: what is tuned on)
     .venv/bin/python bench/articles.py --split test    # even-numbered articles: what the README reports
-    .venv/bin/python bench/articles.py --bonus 0       # without qa.articles' raise, for comparison
+    .venv/bin/python bench/articles.py --off           # without qa.articles, for comparison
     .venv/bin/python bench/articles.py --languages     # the Universal Declaration by article, in its six languages
 
 For every article of the three treaties of the shared UN corpus (the Universal Declaration, the ICCPR and the
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("dev", "test", "all"), default="dev")
     parser.add_argument("--bonus", type=float, help="qa.articles.BONUS to use")
+    parser.add_argument("--off", action="store_true", help="without qa.articles (no article number is read)")
     parser.add_argument("--languages", action="store_true",
                         help="the Universal Declaration asked for by article in its six languages (bench/multilingual.py's index)")
     parser.add_argument("--misses", action="store_true")
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
 
     if args.bonus is not None:
         articles.BONUS = args.bonus
+    if args.off:
+        articles.referenced = lambda question: ()
     settings = load_settings()
     encoders = encoders_for(settings)
     if args.languages:
@@ -113,20 +116,25 @@ def main(argv=None) -> int:
     misses = []
     with Store.open(index, settings) as store:
         for row in rows:
-            passages = ask(store, encoders, row["q"]).passages
+            answer = ask(store, encoders, row["q"])
+            passages = answer.passages
             rank = next((p.rank for p in passages if right(p, row)), None)
-            cell = hits.setdefault(row.get("lang", "all"), {"n": 0, 1: 0, 3: 0})
+            cell = hits.setdefault(row.get("lang", "all"), {"n": 0, 1: 0, 3: 0, "answered": 0, "not_found": 0})
             cell["n"] += 1
+            cell["answered"] += answer.status == "answered"
+            cell["not_found"] += answer.status == "not_found"
             for cut in (1, 3):
                 cell[cut] += rank is not None and rank <= cut
             if rank != 1:
                 misses.append({"q": row["q"], "rank": rank, "first": f"{passages[0].doc} › {passages[0].section}" if passages else None})
-    result = {"split": args.split, "bonus": articles.BONUS, "misses": misses,
-              "cells": {key: {"questions": c["n"], "hit@1": round(c[1] / c["n"], 3), "hit@3": round(c[3] / c["n"], 3)}
+    result = {"split": args.split, "bonus": None if args.off else articles.BONUS, "misses": misses,
+              "cells": {key: {"questions": c["n"], "hit@1": round(c[1] / c["n"], 3), "hit@3": round(c[3] / c["n"], 3),
+                              "answered": c["answered"], "not_found": c["not_found"]}
                         for key, c in hits.items()}}
     for key, cell in result["cells"].items():
-        print(f"articles {args.split} {key}: {cell['questions']} questions, bonus {articles.BONUS}: "
-              f"hit@1 {cell['hit@1']:.3f} hit@3 {cell['hit@3']:.3f}")
+        print(f"articles {args.split} {key}: {cell['questions']} questions, {'off' if args.off else f'bonus {articles.BONUS}'}: "
+              f"hit@1 {cell['hit@1']:.3f} hit@3 {cell['hit@3']:.3f}; answered {cell['answered']}, "
+              f"\"not found\" {cell['not_found']}")
     if args.misses:
         for miss in misses:
             print(f"  rank {miss['rank']}: {miss['q']}  → {miss['first']}")

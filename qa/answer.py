@@ -196,7 +196,7 @@ def ask(
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given,
-                                 own=question if read_with else None)
+                                 as_asked=question if read_with else None)
         query = result.query  # with any typing slip respelled
         respelled = own_slips(result.respelled, question)
         quoted = {"phrases": result.phrases, "phrases_missing": result.phrases_missing}
@@ -247,8 +247,9 @@ def ask(
         status = NOT_FOUND if signals["second"] < bound else ANSWERED if _stands_out(first, kind) else UNCERTAIN
     else:
         status = answer_status(conf, kind, signals.get("second"), first)
-    if status == NOT_FOUND and result.phrases:
-        status = UNCERTAIN  # the passages hold the words the user quoted: never "the documents don't answer this"
+    if status == NOT_FOUND and (result.phrases or result.articles):
+        # the passages hold the words the user quoted, or the article asked for: never "the documents don't answer this"
+        status = UNCERTAIN
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
                   respelled=respelled, **quoted)

@@ -120,6 +120,8 @@ class SearchResult:
     # Quoted phrases (``qa.phrases``): those every hit contains, or those no passage contains (searched as usual)
     phrases: tuple[str, ...] = ()
     phrases_missing: tuple[str, ...] = ()
+    # Article numbers the question names that the index has passages under (``qa.articles``)
+    articles: tuple[int, ...] = ()
 
 
 def as_encoders(encoders) -> dict:
@@ -165,10 +167,10 @@ class Searcher:
         return self.encoders[key]
 
     def search(self, question: str, k: int = 5, docs=None, mode: str = "hybrid", query_vectors: dict | None = None,
-               expand: bool = True, own: str | None = None) -> SearchResult:
-        """Top-k hits for ``question``; ``docs`` restricts the search to those indexed documents. ``own``: the
-        question as asked, when ``question`` is it read together with the previous one (a follow-up): its quoted
-        phrases and article numbers, when it has any, stand for those of both."""
+               expand: bool = True, as_asked: str | None = None) -> SearchResult:
+        """Top-k hits for ``question``; ``docs`` restricts the search to those indexed documents. ``as_asked``: the
+        question as the user asked it, when ``question`` is it read together with the previous one (a follow-up): its
+        quoted phrases and article numbers, when it has any, stand for those of both."""
         if mode not in MODES:
             raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
         timings: dict = {}
@@ -179,13 +181,8 @@ class Searcher:
             query_vectors = None  # given for the question as typed
         asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
-        exact, missing = (), ()
-        if quoted := (own and phrases.quoted(own)) or phrases.quoted(query):
-            containing = phrases.chunks_containing(self.snapshot, quoted, allowed)
-            if containing is not None and len(containing):
-                allowed, exact = containing, quoted
-            elif containing is not None:
-                missing = quoted
+        allowed, exact, missing = self._narrowed((as_asked and phrases.quoted(as_asked)) or phrases.quoted(query), allowed)
+        numbers: tuple = ()
         depth = max(self.depth, k)
         t0 = time.perf_counter()
         vectors_by_key = self.query_vectors(query, query_vectors) if mode != "bm25" else dict(query_vectors or {})
@@ -201,8 +198,9 @@ class Searcher:
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
             hits = [Hit(c, s, lexical=s) for c, s in ranked]
         else:
-            numbers = (own and articles.referenced(own)) or articles.referenced(query)
+            numbers = (as_asked and articles.referenced(as_asked)) or articles.referenced(query)
             article_ids = articles.chunks_of(self.snapshot, numbers, allowed, asked_in) if numbers else set()
+            numbers = numbers if article_ids else ()
             signals = self.signals(query, vectors_by_key, depth, allowed, timings, asked_in, also=article_ids)
             t0 = time.perf_counter()
             weights = fusion.weights_for(signals)
@@ -212,7 +210,16 @@ class Searcher:
             hits = hits[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
             scale = float(sum(weights))
-        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale, respelled, exact, missing)
+        return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale, respelled, exact, missing,
+                            numbers)
+
+    def _narrowed(self, quoted: tuple, allowed):
+        """``(allowed, phrases every hit holds, phrases no passage holds)``: the chunks to search narrowed to those that
+        hold every quoted phrase (``qa.phrases``), when some do."""
+        containing = phrases.chunks_containing(self.snapshot, quoted, allowed) if quoted else None
+        if containing is None:
+            return allowed, (), ()
+        return (containing, quoted, ()) if len(containing) else (allowed, (), quoted)
 
     def signals(self, query: str, vectors_by_key: dict, depth: int | None = None, allowed=None,
                 timings: dict | None = None, asked_in: str | None = None, also=()) -> Signals:

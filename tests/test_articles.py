@@ -93,3 +93,12 @@ def test_a_follow_up_naming_its_own_article_is_not_asked_for_the_previous_one(tr
     assert answer.read_with and answer.passages[0].section == "Covenant > Article 8"
     carried = ask(treaty_index, fake_embedder, "and what about torture?", history=["What does article 6 say?"])
     assert carried.read_with and carried.passages[0].section == "Covenant > Article 6"  # none of its own: the previous one's
+
+
+def test_the_article_asked_for_is_never_not_found(treaty_index, fake_embedder, monkeypatch):
+    from qa import answer as answer_module
+
+    monkeypatch.setattr(answer_module, "answer_status", lambda *args: answer_module.NOT_FOUND)
+    monkeypatch.setattr(answer_module, "first_answers", lambda *args: 0.0)
+    assert ask(treaty_index, fake_embedder, "What does article 7 say?").status == answer_module.UNCERTAIN
+    assert ask(treaty_index, fake_embedder, "What does article 9 say?").status == answer_module.NOT_FOUND  # none
