@@ -104,37 +104,29 @@ class Reads:
             pages=tuple(PageSpan(*p) for p in json.loads(row[5])), symbol=row[6], kind=row[7],
         )
 
+    def _in_batches(self, sql: str, keys, before=()) -> list:
+        """The rows of ``sql`` for every key, asked 900 keys at a time (SQLite's limit on parameters): ``{keys}`` in
+        ``sql`` stands for a batch's placeholders, ``before`` for parameters ahead of them."""
+        keys = list(keys)
+        rows: list = []
+        for offset in range(0, len(keys), 900):
+            batch = keys[offset : offset + 900]
+            rows += self.conn.execute(sql.format(keys=",".join("?" * len(batch))), [*before, *batch]).fetchall()
+        return rows
+
     def chunks(self, ids) -> dict[int, StoredChunk]:
         """Chunk rows by id (ids not in the store are simply absent)."""
-        ids = [int(i) for i in ids]
-        result = {}
-        for offset in range(0, len(ids), 900):
-            batch = ids[offset : offset + 900]
-            rows = self.conn.execute(
-                f"SELECT {self._CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.doc_id "
-                f"WHERE c.id IN ({','.join('?' * len(batch))})",
-                batch,
-            ).fetchall()
-            result.update({row[0]: StoredChunk(*row) for row in rows})
-        return result
+        rows = self._in_batches(f"SELECT {self._CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                                "WHERE c.id IN ({keys})", [int(i) for i in ids])
+        return {row[0]: StoredChunk(*row) for row in rows}
 
     def chunk_texts(self, ids) -> dict[int, str]:
         """Chunk texts by id, each document's text read once: for many chunks, far cheaper than ``chunks`` (whose
         ``substr`` walks the document's text from its start for every chunk)."""
-        ids = [int(i) for i in ids]
-        spans = []
-        for offset in range(0, len(ids), 900):
-            batch = ids[offset : offset + 900]
-            spans += self.conn.execute(
-                f"SELECT c.id, c.doc_id, c.start, c.end FROM chunks c WHERE c.id IN ({','.join('?' * len(batch))})", batch
-            ).fetchall()
-        doc_ids = sorted({doc_id for _, doc_id, _, _ in spans})
-        texts = {}
-        for offset in range(0, len(doc_ids), 900):
-            batch = doc_ids[offset : offset + 900]
-            texts.update(self.conn.execute(
-                f"SELECT id, text FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch
-            ).fetchall())
+        spans = self._in_batches("SELECT c.id, c.doc_id, c.start, c.end FROM chunks c WHERE c.id IN ({keys})",
+                                 [int(i) for i in ids])
+        texts = dict(self._in_batches("SELECT id, text FROM documents WHERE id IN ({keys})",
+                                      sorted({doc_id for _, doc_id, _, _ in spans})))
         return {chunk_id: texts[doc_id][start:end] for chunk_id, doc_id, start, end in spans}
 
     def sections_containing(self, needles) -> dict[int, str]:
@@ -194,17 +186,9 @@ class Reads:
         return spans, np.frombuffer(matrix, dtype=np.float16).reshape(-1, self.dimension).astype(np.float32)
 
     def sentences_by(self, column: str, keys) -> dict:
-        keys = list(keys)
-        found = {}
-        for offset in range(0, len(keys), 900):
-            batch = keys[offset : offset + 900]
-            for key, spans, matrix in self.conn.execute(
-                f"SELECT {column}, sentence_spans, sentence_vectors FROM chunks "
-                f"WHERE sentence_spans IS NOT NULL AND {column} IN ({','.join('?' * len(batch))})",
-                batch,
-            ):
-                found[key] = self._decode_sentences(spans, matrix)
-        return found
+        rows = self._in_batches(f"SELECT {column}, sentence_spans, sentence_vectors FROM chunks "
+                                f"WHERE sentence_spans IS NOT NULL AND {column} IN ({{keys}})", keys)
+        return {key: self._decode_sentences(spans, matrix) for key, spans, matrix in rows}
 
     def sentence_vectors(self, ids) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         return self.sentences_by("id", [int(i) for i in ids])
@@ -214,27 +198,13 @@ class Reads:
         return {key: self._decode_sentences(spans, matrix) for key, spans, matrix in rows}
 
     def embeddings_by_hash(self, hashes) -> dict[str, np.ndarray]:
-        hashes = list(set(hashes))
-        found = {}
-        for offset in range(0, len(hashes), 900):
-            batch = hashes[offset : offset + 900]
-            for chunk_hash, blob in self.conn.execute(
-                f"SELECT chunk_hash, embedding FROM chunks WHERE chunk_hash IN ({','.join('?' * len(batch))})", batch
-            ):
-                found[chunk_hash] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        rows = self._in_batches("SELECT chunk_hash, embedding FROM chunks WHERE chunk_hash IN ({keys})", set(hashes))
+        return {chunk_hash: np.frombuffer(blob, dtype=np.float32) for chunk_hash, blob in rows}
 
     def extra_by_hash(self, key: str, hashes) -> dict[str, np.ndarray]:
-        hashes = list(set(hashes))
-        found = {}
-        for offset in range(0, len(hashes), 900):
-            batch = hashes[offset : offset + 900]
-            for chunk_hash, blob in self.conn.execute(
-                "SELECT c.chunk_hash, e.vector FROM chunks c JOIN extra_vectors e ON e.chunk_id = c.id "
-                f"WHERE e.encoder = ? AND c.chunk_hash IN ({','.join('?' * len(batch))})", [key, *batch]
-            ):
-                found[chunk_hash] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        rows = self._in_batches("SELECT c.chunk_hash, e.vector FROM chunks c JOIN extra_vectors e ON e.chunk_id = c.id "
+                                "WHERE e.encoder = ? AND c.chunk_hash IN ({keys})", set(hashes), before=[key])
+        return {chunk_hash: np.frombuffer(blob, dtype=np.float32) for chunk_hash, blob in rows}
 
     def embeddings(self, key: str = PRIMARY, dimension: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, vectors)`` of every chunk for one encoder, ordered by id."""
@@ -271,14 +241,7 @@ class Reads:
 
     def chunk_languages(self, ids) -> dict[int, str]:
         """``{chunk id: language code}`` (ids not in the store are absent)."""
-        ids = [int(i) for i in ids]
-        found = {}
-        for offset in range(0, len(ids), 900):
-            batch = ids[offset : offset + 900]
-            found.update(self.conn.execute(
-                f"SELECT id, lang FROM chunks WHERE id IN ({','.join('?' * len(batch))})", batch
-            ).fetchall())
-        return found
+        return dict(self._in_batches("SELECT id, lang FROM chunks WHERE id IN ({keys})", [int(i) for i in ids]))
 
     def languages(self) -> dict[str, int]:
         """``{language code: number of chunks}``, most chunks first."""
