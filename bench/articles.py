@@ -4,6 +4,7 @@
     .venv/bin/python bench/articles.py --split test    # even-numbered articles: what the README reports
     .venv/bin/python bench/articles.py --off           # without qa.articles, for comparison
     .venv/bin/python bench/articles.py --languages     # the Universal Declaration by article, in its six languages
+    .venv/bin/python bench/articles.py --citations     # the articles of Kazakh law the bundled reply cites
 
 For every article of the three treaties of the shared UN corpus (the Universal Declaration, the ICCPR and the
 Convention against Torture: 116 articles), one question in one of the ways people ask for an article (seeded: the
@@ -64,6 +65,27 @@ def questions_in_languages() -> list[dict]:
             for lang, (prefix, template) in IN_LANGUAGES.items() for n in range(1, 31)]
 
 
+CITED_TEMPLATES = (
+    "What does article {n} of the {code} say?",
+    "{code} art. {n}",
+    "what is article {n} of the {code} about",
+)
+
+
+def questions_citing(seed: int = 15) -> list[dict]:
+    """For every article number the bundled reply cites in its text ("(Code of Criminal Procedure, art. 201)"), one
+    question asking for it: right when the passage cites that article (``--citations``; the reply holds no law's text,
+    so the passage citing it is the best it can give)."""
+    from qa.articles import referenced
+
+    rng = random.Random(seed)
+    text = next((REPO / "seeds").glob("*.md")).read_text(encoding="utf-8")
+    codes = ("Criminal Code", "Code of Criminal Procedure", "Kazakh Criminal Code")
+    return [{"q": rng.choice(CITED_TEMPLATES).format(n=n, code=rng.choice(codes)), "article": n, "split": "all",
+             "cited": True}
+            for n in sorted(set(referenced(text)))]
+
+
 def questions(seed: int = 15) -> list[dict]:
     rng = random.Random(seed)
     rows = []
@@ -75,8 +97,10 @@ def questions(seed: int = 15) -> list[dict]:
 
 
 def right(passage, row: dict) -> bool:
-    from qa.articles import heading_number
+    from qa.articles import heading_number, referenced
 
+    if row.get("cited"):
+        return row["article"] in referenced(passage.text)
     docs = row["docs"] if "docs" in row else TREATIES[row["treaty"]]["docs"]
     return heading_number(passage.section) == row["article"] and passage.doc.startswith(docs)
 
@@ -88,6 +112,8 @@ def main(argv=None) -> int:
     parser.add_argument("--off", action="store_true", help="without qa.articles (no article number is read)")
     parser.add_argument("--languages", action="store_true",
                         help="the Universal Declaration asked for by article in its six languages (bench/multilingual.py's index)")
+    parser.add_argument("--citations", action="store_true",
+                        help="the articles the bundled reply cites in its text, asked of an index of seeds/")
     parser.add_argument("--misses", action="store_true")
     args = parser.parse_args(argv)
     from bench.quality import corpus_index
@@ -100,10 +126,13 @@ def main(argv=None) -> int:
     if args.bonus is not None:
         articles.BONUS = args.bonus
     if args.off:
-        articles.referenced = lambda question: ()
+        articles.chunks_of = lambda *args, **kwargs: set()
     settings = load_settings()
     encoders = encoders_for(settings)
-    if args.languages:
+    if args.citations:
+        index = corpus_index("seeds", settings, encoders)
+        rows = questions_citing()
+    elif args.languages:
         from bench.multilingual import build_index
 
         index = build_index(settings, encoders, mixed=False)
@@ -111,7 +140,7 @@ def main(argv=None) -> int:
     else:
         index = corpus_index("un", settings, encoders)
         rows = questions()
-    rows = [row for row in rows if args.split in ("all", row["split"])]
+    rows = [row for row in rows if args.split == "all" or row["split"] in (args.split, "all")]
     hits: dict = {}
     misses = []
     with Store.open(index, settings) as store:
@@ -138,7 +167,8 @@ def main(argv=None) -> int:
     if args.misses:
         for miss in misses:
             print(f"  rank {miss['rank']}: {miss['q']}  → {miss['first']}")
-    print("saved", save_result(f"articles-{args.split}" + ("-languages" if args.languages else ""), result))
+    kind = "-languages" if args.languages else "-citations" if args.citations else ""
+    print("saved", save_result(f"articles-{args.split}{kind}", result))
     return 0
 
 

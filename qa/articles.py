@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 # Words for "article" before a number in a question, in the six languages (and Portuguese).
 _ASKED = re.compile(
     r"(?<!\w)(?:articles?|arts?\.?|artículos?|artigos?|стать[яиеюй]|статей|المادة|المادتين|المواد)\s*"
@@ -83,16 +85,35 @@ def chinese_numeral(number: int) -> str:
 
 
 def chunks_of(snapshot, numbers, allowed=None, language: str | None = None) -> set[int]:
-    """The ids of the chunks (among ``allowed``, if given) under the heading of one of these articles; only those in
-    ``language`` (the question's) when some are: the Declaration in six languages has six articles 5, and a reader
-    asking in English wants the English one."""
+    """The ids of the chunks (among ``allowed``, if given) under the heading of one of these articles, or, when no
+    chunk is, those whose text cites one ("(Code of Criminal Procedure, art. 201)", "arts. 64, 294 and 296": a
+    government's reply cites the articles of its laws, which the documents do not hold); only those in ``language``
+    (the question's) when some are: the Declaration in six languages has six articles 5, and a reader asking in
+    English wants the English one."""
     needles = [str(n) for n in numbers] + [chinese_numeral(n) for n in numbers] + (["premier", "1er"] if 1 in numbers else [])
     sections = snapshot.sections_containing(needles)
     wanted = set(numbers)
     found = {chunk_id for chunk_id, section in sections.items() if heading_number(section) in wanted}
     if allowed is not None:
         found &= {int(i) for i in allowed}
+    if not found:
+        found = _citing(snapshot, wanted, allowed)
     if language and found:
         own = {chunk_id for chunk_id, code in snapshot.chunk_languages(found).items() if code == language}
         found = own or found
     return found
+
+
+def _citing(snapshot, numbers: set[int], allowed=None) -> set[int]:
+    """The chunks whose text cites one of ``numbers`` as an article, found through the BM25 postings of the number (of
+    "article" and "art" for a one-digit one, which BM25 does not keep)."""
+    candidates: set[int] = set()
+    for number in numbers:
+        ids = snapshot.lexical.ids_with_every_term(str(number))
+        if ids is None:
+            ids = np.union1d(*(snapshot.lexical.ids_with_every_term(word) for word in ("article", "art")))
+        candidates.update(int(i) for i in ids)
+    if allowed is not None:
+        candidates &= {int(i) for i in allowed}
+    texts = snapshot.chunk_texts(sorted(candidates)) if candidates else {}
+    return {chunk_id for chunk_id, text in texts.items() if numbers & set(referenced(text))}

@@ -102,3 +102,17 @@ def test_the_article_asked_for_is_never_not_found(treaty_index, fake_embedder, m
     monkeypatch.setattr(answer_module, "first_answers", lambda *args: 0.0)
     assert ask(treaty_index, fake_embedder, "What does article 7 say?").status == answer_module.UNCERTAIN
     assert ask(treaty_index, fake_embedder, "What does article 9 say?").status == answer_module.NOT_FOUND  # none
+
+
+def test_without_a_heading_the_passages_citing_the_article_come_first(docs_dir, settings, fake_embedder, monkeypatch):
+    write(docs_dir, "reply.md", "# Reply\n\nThe right to see the materials is guaranteed by law (Code of Criminal "
+                                "Procedure, arts. 64, 294 and 296).\n\n## Other\n\nWhat does the law say? The law says "
+                                "what the code says about the law and what the article says.\n")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store:
+        question = "What does article 294 of the code say?"
+        monkeypatch.setattr(articles, "referenced", lambda question: ())
+        assert ask(store, fake_embedder, question).passages[0].section == "Reply > Other"  # the test can fail
+        monkeypatch.undo()
+        assert "arts. 64, 294 and 296" in ask(store, fake_embedder, question).passages[0].text
+        assert ask(store, fake_embedder, "What does article 29 of the code say?").passages[0].section == "Reply > Other"
