@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 # Words for "article" before a number in a question, in the six languages (and Portuguese).
 _ASKED = re.compile(
     r"(?<!\w)(?:articles?|arts?\.?|artículos?|artigos?|стать[яиеюй]|статей|المادة|المادتين|المواد)\s*"
@@ -24,6 +22,7 @@ _ASKED_FIRST = re.compile(r"(?<!\w)article\s+(?:premier|1er)(?!\w)", re.IGNORECA
 _ASKED_ZH = re.compile(r"第\s*([0-9一二三四五六七八九十百零〇两]+)\s*条")
 _HEADING = re.compile(r"\s*(?:article|art\.?|artículo|artigo|статья|المادة)\s+(\d{1,3}(?!\d)|premier|1er)", re.IGNORECASE)
 _HEADING_ZH = re.compile(r"\s*第\s*([0-9一二三四五六七八九十百零〇两]+)\s*条")
+_ARTICLE_WORDS = ("article", "art", "artículo", "статья", "статьи", "المادة")
 _CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 # Chosen on the dev half of bench/articles.py's questions and the natural dev split (README, *Article numbers*):
@@ -106,13 +105,13 @@ def chunks_of(snapshot, numbers, allowed=None, language: str | None = None) -> s
 
 def _citing(snapshot, numbers: set[int], allowed=None) -> set[int]:
     """The chunks whose text cites one of ``numbers`` as an article, found through the BM25 postings of the number (of
-    "article" and "art" for a one-digit one, which BM25 does not keep)."""
+    the words for "article" for a one-digit one, which BM25 does not keep)."""
     candidates: set[int] = set()
     for number in numbers:
-        ids = snapshot.lexical.ids_with_every_term(str(number))
-        if ids is None:
-            ids = np.union1d(*(snapshot.lexical.ids_with_every_term(word) for word in ("article", "art")))
-        candidates.update(int(i) for i in ids)
+        words = [str(number)] if number >= 10 else list(_ARTICLE_WORDS)
+        for word in words:
+            ids = snapshot.lexical.ids_with_every_term(word)
+            candidates.update(() if ids is None else (int(i) for i in ids))
     if allowed is not None:
         candidates &= {int(i) for i in allowed}
     texts = snapshot.chunk_texts(sorted(candidates)) if candidates else {}

@@ -116,3 +116,13 @@ def test_without_a_heading_the_passages_citing_the_article_come_first(docs_dir, 
         monkeypatch.undo()
         assert "arts. 64, 294 and 296" in ask(store, fake_embedder, question).passages[0].text
         assert ask(store, fake_embedder, "What does article 29 of the code say?").passages[0].section == "Reply > Other"
+
+
+def test_a_one_digit_article_is_found_cited_in_any_language(docs_dir, settings, fake_embedder):
+    write(docs_dir, "reply.md", "# Reply\n\nThe procedure is set by law (Code, art. 5).\n\n## Other\n\nThe court sat.\n")
+    write(docs_dir, "otvet.md", "# Ответ\n\nПорядок установлен законом (статья 5 Кодекса) и применяется всегда.\n")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    with Store.open(settings.index, settings) as store, store.snapshot() as snap:
+        found = articles.chunks_of(snap, (5,))
+        assert sorted(snap.chunks(found)[i].doc for i in found) == ["otvet.md", "reply.md"]
+        assert articles.chunks_of(snap, (6,)) == set()
