@@ -273,6 +273,7 @@ def test_words_in_quotes_show_only_passages_that_contain_them(app_env):
     assert all("materials of a criminal case" in " ".join(p.text.split()).lower() for p in answer.passages)
     notes = [h.value for h in at.html if "vb-phrases" in h.value]
     assert len(notes) == 1 and "Showing only passages that contain “materials of a criminal case”." in notes[0]
+    assert cards(at) and all('<strong class="vb-quoted">materials of a criminal case</strong>' in c for c in cards(at))
 
 
 @pytest.mark.slow
