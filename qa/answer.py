@@ -22,7 +22,6 @@ from .retrieval import (
 )
 from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
-from .spelling import own_slips
 from .types import Answer, AnswerSentence, Passage
 
 # Logistic models of "the documents answer this" (bench/quality.py --calibrate, dev split), one per kind of
@@ -198,13 +197,12 @@ def ask(
         result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given,
                                  as_asked=question if read_with else None)
         query = result.query  # with any typing slip respelled
-        respelled = own_slips(result.respelled, question)
         quoted = {"phrases": result.phrases, "phrases_missing": result.phrases_missing}
         timings = dict(result.timings)
         passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
         if not passages:
             return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with,
-                          respelled=respelled, **quoted)
+                          respelled=result.respelled, **quoted)
         query_vector = result.query_vectors.get(PRIMARY)
         if query_vector is None:
             query_vector = encoders[PRIMARY].encode_query(query)
@@ -252,7 +250,7 @@ def ask(
         status = UNCERTAIN
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
-                  respelled=respelled, **quoted)
+                  respelled=result.respelled, **quoted)
 
 
 def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bool = False):

@@ -19,9 +19,10 @@ _ASKED = re.compile(
     re.IGNORECASE,
 )
 _ASKED_FIRST = re.compile(r"(?<!\w)article\s+(?:premier|1er)(?!\w)", re.IGNORECASE)
-_ASKED_ZH = re.compile(r"第\s*([0-9一二三四五六七八九十百零〇两]+)\s*条")
+_ZH_NUMBER = "[0-9一二三四五六七八九十百零〇两]+"  # digits or Chinese numerals
+_ASKED_ZH = re.compile(rf"第\s*({_ZH_NUMBER})\s*条")
 _HEADING = re.compile(r"\s*(?:article|art\.?|artículo|artigo|статья|المادة)\s+(\d{1,3}(?!\d)|premier|1er)", re.IGNORECASE)
-_HEADING_ZH = re.compile(r"\s*第\s*([0-9一二三四五六七八九十百零〇两]+)\s*条")
+_HEADING_ZH = re.compile(rf"\s*第\s*({_ZH_NUMBER})\s*条")
 _ARTICLE_WORDS = ("article", "art", "artículo", "статья", "статьи", "المادة")
 _CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 

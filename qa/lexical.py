@@ -91,7 +91,8 @@ _STOPWORD_LISTS = {
 # exactly as an English-only index does.
 QUERY_LANGUAGES = "own"
 
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
+CJK_CHARACTER = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]"  # Han and kana
+_CJK_RUN = re.compile(CJK_CHARACTER + "+")
 _ARABIC_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 
 _stemmer = Stemmer.Stemmer("english")
@@ -144,9 +145,30 @@ def tokenize(text: str, language: str | None = None) -> list[str]:
 def _words(text: str, analyzer: str) -> list[str]:
     """The lower-case words of ``text`` a non-CJK analyser stems: stopwords out, Arabic marks removed."""
     if analyzer == "ar":
-        text = _ARABIC_MARKS.sub("", text)
+        text = without_arabic_marks(text)
     stopwords = _stopwords_of(analyzer)
     return [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in stopwords]
+
+
+def without_arabic_marks(text: str) -> str:
+    """``text`` without Arabic vowel marks and tatweel, as the Arabic analyser reads it."""
+    return _ARABIC_MARKS.sub("", text)
+
+
+def stem(word: str, analyzer: str) -> str:
+    """``word`` as the analyser's Snowball stemmer leaves it (no language prefix)."""
+    return _stemmer_of(analyzer).stemWord(word)
+
+
+def word_terms(words: list[str], analyzer: str) -> list[str]:
+    """The index term of each of ``words`` (lower-case words of a non-CJK analyser): stemmed, prefixed unless English."""
+    return _prefixed(_stemmer_of(analyzer).stemWords(words), analyzer)
+
+
+def analysed_words(text: str, analyzer: str) -> list[tuple[str, str]]:
+    """``(word, its index term)`` for each word a non-CJK analyser keeps of ``text`` (stopwords out)."""
+    words = _words(text, analyzer)
+    return list(zip(words, word_terms(words, analyzer)))
 
 
 def tokenize_query(query: str) -> list[str]:
@@ -334,7 +356,7 @@ class LexicalIndex:
         s = self._bm25.scores
         found = []
         for analyzer in [code for code, rows in self._languages.items() if rows] or [ENGLISH]:
-            terms = set(_prefixed(tokenize(text, analyzer), analyzer))
+            terms = set(index_terms(text, analyzer))
             if not terms:
                 return None
             term_ids = [self._bm25.vocab_dict.get(term) for term in terms]

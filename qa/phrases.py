@@ -14,11 +14,13 @@ import re
 
 import numpy as np
 
+from .lexical import CJK_CHARACTER
+
 # Opening quote → closing quote. Single quotes are left alone: they are apostrophes as often as quotes.
 QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»", "「": "」", "『": "』"}
 _QUOTED = re.compile("|".join(f"{re.escape(o)}([^{re.escape(c)}{re.escape(o)}]*){re.escape(c)}" for o, c in QUOTES.items()))
 _WORD = re.compile(r"\w+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(CJK_CHARACTER)
 
 
 def quoted(question: str) -> tuple[str, ...]:

@@ -575,7 +575,8 @@ def welcome_html(documents_count: int) -> str:
         f"<p>Ask a question about the {esc(count)} in the index. Every answer is quoted word for word "
         "from the documents, with a citation you can paste into a memo.</p>"
         '<p class="vb-muted">Follow-up questions (“and what about her lawyer?”) are understood in context; '
-        "words in quotes (“case materials”) find only the passages that contain them. Use the sidebar to search only some documents or to add new ones.</p></div>"
+        "words in quotes (“case materials”) find only the passages that contain them. "
+        "Use the sidebar to search only some documents or to add new ones.</p></div>"
     )
 
 

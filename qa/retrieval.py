@@ -170,7 +170,8 @@ class Searcher:
                expand: bool = True, as_asked: str | None = None) -> SearchResult:
         """Top-k hits for ``question``; ``docs`` restricts the search to those indexed documents. ``as_asked``: the
         question as the user asked it, when ``question`` is it read together with the previous one (a follow-up): its
-        quoted phrases and article numbers, when it has any, stand for those of both."""
+        quoted phrases and article numbers, when it has any, stand for those of both, and only its own typing slips
+        are reported."""
         if mode not in MODES:
             raise ValueError(f"Unknown mode '{mode}': use one of {', '.join(MODES)}.")
         timings: dict = {}
@@ -179,6 +180,8 @@ class Searcher:
         query, respelled = spelling.respell(self.snapshot.lexical, query)
         if respelled:
             query_vectors = None  # given for the question as typed
+            if as_asked:  # a follow-up reports its own slips, not those of the question it is read with
+                respelled = spelling.own_slips(respelled, as_asked)
         asked_in = question_language(query)
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
         allowed, exact, missing = self._narrowed((as_asked and phrases.quoted(as_asked)) or phrases.quoted(query), allowed)

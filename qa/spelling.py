@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .lexical import CJK, ENGLISH, TOKEN_PATTERN, _ARABIC_MARKS, _prefixed, _stemmer_of, _words
+from .lexical import CJK, ENGLISH, TOKEN_PATTERN, analysed_words, stem, without_arabic_marks, word_terms
 from .phrases import quoted
 
 SLIP_ONE_FROM = 4
@@ -74,7 +74,7 @@ def _surface_words(analyzer: str) -> tuple[tuple[str, str], ...]:
         words = [w for w in wordfreq.top_n_list(analyzer, SURFACE_WORDS) if TOKEN_PATTERN.fullmatch(w)]
     except LookupError:
         return ()
-    return tuple(zip(words, _prefixed(_stemmer_of(analyzer).stemWords(words), analyzer)))
+    return tuple(zip(words, word_terms(words, analyzer)))
 
 
 def _plausible(typed: str, meant: str) -> bool:
@@ -131,16 +131,15 @@ class Speller:
         from rapidfuzz.distance import OSA
 
         slips = 2 if len(word) >= SLIP_TWO_FROM else 1
-        stemmer = _stemmer_of(analyzer)
         # a name is a term stemming leaves whole, and only a word stemming leaves whole can be one misspelt: else the
         # term is the stem of a longer word ("leukemogenesi" for "leuekmogenesis"), no word to put in a question
-        names_too = stemmer.stemWord(word) == word
+        names_too = stem(word, analyzer) == word
         best = None  # (distance, order of preference, word)
         for length in range(len(word) - slips, len(word) + slips + 1):
             words, orders = self._buckets.get((analyzer, length, word[0]), ((), ()))
             for candidate, distance, i in process.extract(word, words, scorer=OSA.distance, score_cutoff=slips, limit=None):
                 name = orders[i] >= SURFACE_WORDS
-                if _plausible(word, candidate) and (not name or (names_too and stemmer.stemWord(candidate) == candidate)):
+                if _plausible(word, candidate) and (not name or (names_too and stem(candidate, analyzer) == candidate)):
                     best = min(best or (distance, orders[i], candidate), (distance, orders[i], candidate))
         return None if best is None else best[2]
 
@@ -152,8 +151,7 @@ class Speller:
         skipped.update(w.lower() for phrase in quoted(query) for w in TOKEN_PATTERN.findall(phrase))
         meant: dict[str, str] = {}
         for analyzer in analyzers:
-            words = _words(query, analyzer)
-            for word, term in zip(words, _prefixed(_stemmer_of(analyzer).stemWords(words), analyzer)):
+            for word, term in analysed_words(query, analyzer):
                 if self.holds(term) or word in meant or word in skipped or len(word) < SLIP_ONE_FROM or _DIGIT.search(word):
                     continue
                 zipf = _zipf(word, analyzer)
@@ -181,7 +179,7 @@ class Speller:
             return surface
 
         # Arabic words are matched as analysed, without their vowel marks
-        text = _ARABIC_MARKS.sub("", query) if "ar" in analyzers else query
+        text = without_arabic_marks(query) if "ar" in analyzers else query
         return TOKEN_PATTERN.sub(replace, text), typed
 
 
@@ -199,7 +197,7 @@ def respell(index, query: str) -> tuple[str, dict[str, str]]:
 
 def own_slips(respelled: dict[str, str], question: str) -> dict[str, str]:
     """Those of ``respelled`` typed in ``question`` itself (not in a previous question it was read with)."""
-    words = set(TOKEN_PATTERN.findall(question)) | set(TOKEN_PATTERN.findall(_ARABIC_MARKS.sub("", question)))
+    words = set(TOKEN_PATTERN.findall(question)) | set(TOKEN_PATTERN.findall(without_arabic_marks(question)))
     return {typed: meant for typed, meant in respelled.items() if typed in words}
 
 
