@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import articles, fusion, glossary, phrases, spelling
+from . import articles, fusion, glossary, phrases, spelling, translations
 from .errors import InvalidQuestionError
 from .language import PRIMARY_LANGUAGES, question_language
 from .ocr import passage_mark
@@ -100,9 +100,13 @@ class Signals:
     # Candidates in a language the primary (English) model does not read, when a multilingual second
     # encoder judges them: the dense and sentence lists leave them out of their z-scores.
     foreign: frozenset = frozenset()
+    # {encoder key: the list of ``extra`` with the cosines pooled over each candidate's translations} (what fusion
+    # reads in its place; ``qa.translations``); empty for an index in one language
+    pooled: dict = field(default_factory=dict)
 
     def lists(self) -> list:
-        return [self.dense, self.lexical] + ([self.sentence] if self.sentence else []) + list(self.extra.values())
+        extra = [self.pooled.get(key, scores) for key, scores in self.extra.items()]
+        return [self.dense, self.lexical] + ([self.sentence] if self.sentence else []) + extra
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,14 @@ class Searcher:
             sentence = fusion.max_sentence_scores(query_vector, matrix, owners)
         extra = {key: list(zip(candidates, (float(c) for c in snap.cosines(candidates, vectors_by_key[key], key))))
                  for key in extra_keys}
+        pooled = {}
+        for key in extra_keys:
+            table = snap.translations(key)
+            # Multilingual dev (UDHR in six languages, 40 questions a cell): own-language hit@1 0.845 → 0.900,
+            # English → other 0.815 → 0.895 (hit@3 0.915 → 1.000), other → English 0.795 → 0.885.
+            by_id = translations.pooled(table, vectors_by_key[key], extra[key]) if table is not None else {}
+            if by_id:
+                pooled[key] = [(c, by_id.get(c, cosine)) for c, cosine in extra[key]]
         foreign = frozenset()
         if extra_keys:
             languages = snap.chunk_languages(candidates)
@@ -273,7 +285,7 @@ class Searcher:
                 # the same 200 questions asked of the whole index, the article first in any language.)
                 foreign = frozenset(candidates)
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
-        return Signals(filled_dense, filled_lexical, sentence, extra, foreign)
+        return Signals(filled_dense, filled_lexical, sentence, extra, foreign, pooled)
 
     @staticmethod
     def fuse(signals: Signals, weights=None) -> list[Hit]:

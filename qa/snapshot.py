@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from . import vectors
+from . import translations, vectors
 
 PRIMARY = "primary"  # the key of the chunk vectors of the index's first encoder
 
@@ -59,6 +59,7 @@ class Generation:
     dense: dict  # {encoder key: FAISS index}; PRIMARY is always there
     lexical: object  # qa.lexical.LexicalIndex
     sentences: dict | None = None  # {chunk id: (spans (n, 2), float32 vectors (n, d))}, or None when not kept
+    memo: dict = field(default_factory=dict, repr=False)  # structures derived on first use (``Snapshot.translations``)
 
     @property
     def dimension(self) -> int:
@@ -197,6 +198,16 @@ class Snapshot:
     def cosines(self, ids, query_vector: np.ndarray, key: str = PRIMARY) -> np.ndarray:
         """Cosine of each chunk id (in the order given) with the query vector."""
         return vectors.reconstruct(self.generation.dense[key], list(ids)) @ np.asarray(query_vector).reshape(-1)
+
+    def translations(self, key: str):
+        """The ``qa.translations.Table`` of encoder ``key``'s vectors, built on first use and kept with the
+        generation; ``None`` for an index in one language. BM25's row counts per language tell that without
+        reading a row (a language without an analyser of its own counts as English there, and is not pooled)."""
+        memo = self.generation.memo
+        if key not in memo:
+            several = sum(rows >= translations.MIN_ROWS for rows in self.lexical.languages.values()) >= 2
+            memo[key] = translations.table(self.generation.dense[key], self.chunk_languages) if several else None
+        return memo[key]
 
     # -------------------------------------------------------------------- rows
     def chunks(self, ids) -> dict[int, StoredChunk]:

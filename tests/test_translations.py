@@ -1,0 +1,102 @@
+"""The second encoder's cosines pooled over a passage's translations (``qa.translations``): found as the nearest
+passage in each other language, read on the passage's language scale, used by fusion only. Fast: vectors built
+by hand over 16 dimensions, two languages of 12 passages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa import translations, vectors
+from qa.retrieval import Searcher
+from qa.snapshot import PRIMARY, Snapshot
+
+D = 16
+BASIS = np.eye(D, dtype=np.float32)
+
+
+def unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def bilingual():
+    """12 English passages (one basis direction each) and their 12 French translations; French 0 and 1 carry a
+    little of other directions, and the question leans on French 1's, so French 1 reads closer to it than French 0
+    although English 0 is clearly closer than English 1."""
+    english = [BASIS[i] for i in range(12)]
+    french = [BASIS[i] for i in range(12)]
+    french[0] = unit(BASIS[0] + 0.45 * BASIS[13])
+    french[1] = unit(BASIS[1] + 0.45 * BASIS[14])
+    question = unit(BASIS[0] + 0.8 * BASIS[1] + 0.7 * BASIS[14] + 0.2 * BASIS[2:12].sum(axis=0))
+    return np.stack(english + french), ["en"] * 12 + ["fr"] * 12, question
+
+
+def table_of(matrix, languages):
+    ids = np.arange(len(matrix), dtype=np.int64)
+    return translations.table(vectors.build(ids, matrix, matrix.shape[1]), lambda asked: {i: languages[i] for i in asked})
+
+
+def test_an_index_in_one_language_has_no_table():
+    matrix, languages, _ = bilingual()
+    assert table_of(matrix[:12], languages[:12]) is None
+    # French below MIN_ROWS passages, and undetermined rows, are no language to pool
+    few = translations.MIN_ROWS - 1
+    assert table_of(matrix[: 12 + few], languages[:12] + ["fr"] * few) is None
+    assert table_of(matrix, languages[:12] + ["und"] * 12) is None
+    assert set(table_of(matrix, languages).groups) == {"en", "fr"}
+
+
+def test_a_translation_is_the_nearest_passage_in_another_language_when_close_enough():
+    matrix, languages, _ = bilingual()
+    matrix[14] = BASIS[15]  # French 2 is like no English passage
+    table = table_of(matrix, languages)
+    links = translations.linked(table, [0, 12, 13, 14, 99])  # 99: not in the index
+    assert links == {0: {"fr": 12}, 12: {"en": 0}, 13: {"en": 1}, 14: {}}
+
+
+def test_a_passage_is_judged_with_its_translation():
+    matrix, languages, question = bilingual()
+    matrix[14] = BASIS[15]  # French 2: no English passage is its translation
+    table = table_of(matrix, languages)
+    cosines = matrix @ question
+    french = [(12 + i, float(cosines[12 + i])) for i in range(12)]
+    assert cosines[13] > cosines[12] and cosines[0] > cosines[1]
+    pooled = translations.pooled(table, question, french)
+    assert pooled[12] > pooled[13]  # English 0's reading lifts French 0 above French 1
+    assert 14 not in pooled
+    # the translation's cosine is put on French's scale for this question before it is averaged in
+    best = {code: np.sort(cosines[rows])[-translations.SCALE_DEPTH:] for code, rows in table.groups.items()}
+    english_on_french = best["fr"].mean() + best["fr"].std() * (cosines[0] - best["en"].mean()) / best["en"].std()
+    assert pooled[12] == pytest.approx((cosines[12] + english_on_french) / 2, abs=1e-5)
+
+
+def test_only_the_best_candidates_are_pooled(monkeypatch):
+    matrix, languages, question = bilingual()
+    cosines = matrix @ question
+    french = [(12 + i, float(cosines[12 + i])) for i in range(12)]
+    monkeypatch.setattr(translations, "POOLED", 2)
+    pooled = translations.pooled(table_of(matrix, languages), question, french)
+    assert set(pooled) == {c for c, _ in sorted(french, key=lambda item: -item[1])[:2]}
+
+
+def test_fusion_ranks_by_the_pooled_cosines_and_hits_keep_their_own():
+    matrix, languages, question = bilingual()
+    ids = np.arange(len(matrix), dtype=np.int64)
+    texts = [f"passage number {i}" for i in range(len(matrix))]
+    snap = Snapshot.in_memory(ids, matrix, texts, extra_dense={"e5": matrix}, languages=languages)
+    french_only = ids[12:]
+    searcher = Searcher(snap, {})
+    signals = searcher.signals("Que dit le texte sur ce sujet ?", {PRIMARY: question, "e5": question},
+                               allowed=french_only, asked_in="fr")
+    assert set(signals.pooled) == {"e5"}
+    hits = Searcher.fuse(signals)
+    assert hits[0].chunk_id == 12
+    raw = matrix @ question
+    assert all(dict(hit.extra)["e5"] == pytest.approx(float(raw[hit.chunk_id]), abs=1e-5) for hit in hits)
+    # without the English translations (an index of the French passages alone) the French order stands
+    alone = Snapshot.in_memory(ids[12:], matrix[12:], texts[12:], extra_dense={"e5": matrix[12:]}, languages=languages[12:])
+    signals = Searcher(alone, {}).signals("Que dit le texte sur ce sujet ?", {PRIMARY: question, "e5": question},
+                                          asked_in="fr")
+    assert signals.pooled == {}
+    assert Searcher.fuse(signals)[0].chunk_id == 13
