@@ -16,10 +16,7 @@ import numpy as np
 
 from .chunking import text_size
 from .followup import contextualize
-from .retrieval import (
-    PRIMARY_LANGUAGES, SPARE_HITS, Searcher, as_encoders, check_question, drop_copies, expand_acronyms, gap_reader, join_neighbours,
-    to_passages,
-)
+from .retrieval import PRIMARY_LANGUAGES, Searcher, as_encoders, check_question, expand_acronyms, hits_to_ask, shown
 from .sentences import is_prose, sentence_spans
 from .snapshot import PRIMARY
 from .types import Answer, AnswerSentence, Passage
@@ -194,12 +191,12 @@ def ask(
     given = {PRIMARY: encoded[query]} if query in encoded else None
     with store.snapshot() as snap:
         searcher = Searcher(snap, encoders)
-        result = searcher.search(query, k=k + SPARE_HITS, docs=docs, mode=mode, expand=False, query_vectors=given,
+        result = searcher.search(query, k=hits_to_ask(snap, k), docs=docs, mode=mode, expand=False, query_vectors=given,
                                  as_asked=question if read_with else None)
         query = result.query  # with any typing slip respelled
         quoted = {"phrases": result.phrases, "phrases_missing": result.phrases_missing}
         timings = dict(result.timings)
-        passages = join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
+        passages = shown(snap, result.hits, k)
         if not passages:
             return Answer(question, (), (), False, 0.0, mode, timings, status=NOT_FOUND, read_with=read_with,
                           respelled=result.respelled, **quoted)
@@ -416,8 +413,8 @@ def answer_to_json(answer: Answer) -> dict:
                 "highlights": [list(h) for h in p.highlights],
                 "lang": p.lang,  # the language of the passage (ISO 639-1, "und" when too short to tell)
                 # the same words in other documents (shown once): where, with offsets and pages
-                "also_in": [{"doc": c.doc, "start": c.start, "end": c.end, "page": c.page, "page_end": c.page_end}
-                            for c in p.also_in],
+                "also_in": [{"doc": c.doc, "start": c.start, "end": c.end, "page": c.page, "page_end": c.page_end,
+                             "lang": c.lang} for c in p.also_in],  # lang: set for a translation
                 "ocr": p.ocr,  # read by OCR from a scanned page
                 "ocr_confidence": None if p.ocr_confidence is None else round(p.ocr_confidence, 3),
             }

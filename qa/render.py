@@ -368,6 +368,13 @@ def card_highlights(passage, status: str = ANSWERED) -> tuple:
     return () if status == NOT_FOUND else tuple(passage.highlights)
 
 
+def copy_place(copy) -> str:
+    """Where a ``Copy`` is: its document, and its pages when it has any."""
+    if not copy.page:
+        return copy.doc
+    return f"{copy.doc} p. {copy.page}" + (f"–{copy.page_end}" if copy.page_end and copy.page_end != copy.page else "")
+
+
 def location_parts(passage, opening: bool = False) -> list[str]:
     """Section, paragraph and page of a passage, as shown on its card (plain text). ``opening``: the
     passage comes before the document's first heading (it has no section), shown as "Opening"."""
@@ -417,10 +424,15 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
     if named != UNDETERMINED:
         spans.append(f'<span class="vb-lang" title="Language of the document">{esc(language_name(named))}</span>')
     also_in = getattr(passage, "also_in", ())
-    if also_in:
-        where = ", ".join(c.doc + (f" p. {c.page}" + (f"–{c.page_end}" if c.page_end and c.page_end != c.page else "")
-                                   if c.page else "") for c in also_in)
-        spans.append(f'<span class="vb-also" title="The same words are in these documents too">also in {esc(where)}</span>')
+    copies = [c for c in also_in if not getattr(c, "lang", None)]
+    if copies:
+        spans.append(f'<span class="vb-also" title="The same words are in these documents too">also in '
+                     f'{esc(", ".join(copy_place(c) for c in copies))}</span>')
+    translated = [c for c in also_in if getattr(c, "lang", None)]
+    if translated:
+        where = ", ".join(f"{language_name(c.lang)} ({copy_place(c)})" for c in translated)
+        spans.append(f'<span class="vb-also" title="The same text in other languages, in these documents">'
+                     f'also in {esc(where)}</span>')
     ocr = ocr_mark(passage)
     if ocr:
         spans.append(f'<span class="vb-ocr" title="{esc(OCR_NOTE)}">{esc(ocr)}</span>')

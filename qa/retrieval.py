@@ -378,6 +378,53 @@ def drop_copies(passages: list[Passage]) -> list[Passage]:
     return kept
 
 
+def drop_translations(snapshot, passages: list[Passage]) -> list[Passage]:
+    """Passages that translate a better one (``qa.translations.linked``, either way) are dropped and cited in the
+    better one's ``also_in`` with their language: the same article in six languages takes one place, not six."""
+    table = translation_table(snapshot)
+    if table is None or not passages:
+        return passages
+    links = translations.linked(table, [p.chunk_id for p in passages])
+    kept: list[Passage] = []
+    folded: list[list[int]] = []  # the chunk ids of each kept passage's translations
+    for passage in passages:
+        mine = set(links.get(passage.chunk_id, {}).values())
+        same = next((i for i, other in enumerate(kept) if passage.lang != other.lang
+                     and (other.chunk_id in mine or passage.chunk_id in links.get(other.chunk_id, {}).values())), None)
+        if same is None:
+            kept.append(passage)
+            folded.append(list(links.get(passage.chunk_id, {}).values()))
+        elif passage.chunk_id not in folded[same]:
+            folded[same].append(passage.chunk_id)
+    rows = snapshot.chunks([c for ids in folded for c in ids])
+    result = []
+    for passage, ids in zip(kept, folded):
+        copies = tuple(Copy(row.doc, row.start, row.end, row.page, row.page_end, row.lang)
+                       for row in (rows.get(c) for c in ids) if row is not None and row.lang != passage.lang)
+        result.append(replace(passage, also_in=passage.also_in + copies) if copies else passage)
+    return result
+
+
+def translation_table(snapshot):
+    """The ``qa.translations.Table`` of the snapshot's second encoder, or ``None`` (none, or one language)."""
+    key = next((key for key in snapshot.generation.dense if key != PRIMARY), None)
+    return snapshot.translations(key) if key is not None else None
+
+
+def hits_to_ask(snapshot, k: int) -> int:
+    """How many hits to rank for ``k`` passages: spares for the joined and dropped ones, and room for the
+    translations of each passage where the index holds several languages."""
+    table = translation_table(snapshot)
+    return k + SPARE_HITS + (k * (len(table.groups) - 1) if table is not None else 0)
+
+
+def shown(snapshot, hits, k: int) -> list[Passage]:
+    """The first ``k`` passages the hits make: copies and translations folded into the better passage,
+    neighbouring chunks joined."""
+    passages = drop_translations(snapshot, drop_copies(to_passages(snapshot, hits)))
+    return join_neighbours(passages, k, gap_text=gap_reader(snapshot))
+
+
 # Spare hits asked for beyond k, so that joined and dropped passages leave k to show.
 SPARE_HITS = 4
 # Neighbouring chunks among the first this many passages are shown as one passage.
@@ -456,7 +503,7 @@ def search(store, embedder, question: str, k: int = 5, docs: list[str] | None = 
            timings: dict | None = None) -> list[Passage]:
     """Top-k passages for ``question`` from one snapshot of ``store`` (see ``Searcher``; neighbours joined)."""
     with store.snapshot() as snap:
-        result = Searcher(snap, embedder).search(question, k + SPARE_HITS, docs, mode)
+        result = Searcher(snap, embedder).search(question, hits_to_ask(snap, k), docs, mode)
         if timings is not None:
             timings.update(result.timings)
-        return join_neighbours(drop_copies(to_passages(snap, result.hits)), k, gap_text=gap_reader(snap))
+        return shown(snap, result.hits, k)

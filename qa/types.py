@@ -90,13 +90,15 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Copy:
-    """Where else a passage's words are: a document, offsets into its extracted text, and pages."""
+    """Where else a passage's words are, or their translation: a document, offsets into its extracted text, and
+    pages."""
 
     doc: str
     start: int
     end: int
     page: int | None = None
     page_end: int | None = None
+    lang: str | None = None  # set when it is a translation (``retrieval.drop_translations``): its language
 
 
 @dataclass(frozen=True)

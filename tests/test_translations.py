@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from qa import translations, vectors
-from qa.retrieval import Searcher
-from qa.snapshot import PRIMARY, Snapshot
+from qa.retrieval import Hit, Searcher, drop_translations, hits_to_ask, to_passages
+from qa.snapshot import PRIMARY, Snapshot, StoredChunk
+from qa.types import Copy
 
 D = 16
 BASIS = np.eye(D, dtype=np.float32)
@@ -100,3 +101,45 @@ def test_fusion_ranks_by_the_pooled_cosines_and_hits_keep_their_own():
                                           asked_in="fr")
     assert signals.pooled == {}
     assert Searcher.fuse(signals)[0].chunk_id == 13
+
+
+def bilingual_snapshot(matrix, languages) -> Snapshot:
+    """The 24 passages as two documents, ``en.md`` and ``fr.txt``, with rows (what passages are made of)."""
+    ids = np.arange(len(matrix), dtype=np.int64)
+    texts = [f"passage number {i}" for i in ids]
+    rows = {int(i): StoredChunk(int(i), f"{languages[i]}.md" if languages[i] == "en" else f"{languages[i]}.txt", "UDHR",
+                                None, int(i) % 12, 100 * (int(i) % 12), 100 * (int(i) % 12) + 50, f"Article {int(i) % 12 + 1}",
+                                None, None, None, None, texts[i], languages[i])
+            for i in ids}
+    return Snapshot.in_memory(ids, matrix, texts, rows=rows, extra_dense={"e5": matrix}, languages=languages)
+
+
+def test_a_translation_of_a_better_passage_is_cited_on_it_not_shown_again():
+    matrix, languages, _ = bilingual()
+    matrix[14] = BASIS[15]  # French 2 translates nothing
+    snap = bilingual_snapshot(matrix, languages)
+    passages = to_passages(snap, [Hit(0, 3.0), Hit(12, 2.9), Hit(1, 2.0), Hit(14, 1.5), Hit(2, 1.0)])
+    shown = drop_translations(snap, passages)
+    assert [p.chunk_id for p in shown] == [0, 1, 14, 2]
+    # French 0 folded into English 0; English 1 cites its French translation though it was not among the hits
+    assert shown[0].also_in == (Copy("fr.txt", 0, 50, None, None, "fr"),)
+    assert shown[1].also_in == (Copy("fr.txt", 100, 150, None, None, "fr"),)
+    assert shown[2].also_in == () and shown[3].also_in == ()
+    # room for the translations of each passage among the hits ranked
+    assert hits_to_ask(snap, 5) == 5 + 4 + 5
+    one_language = Snapshot.in_memory(np.arange(12), matrix[:12], [f"p {i}" for i in range(12)],
+                                      extra_dense={"e5": matrix[:12]}, languages=languages[:12])
+    assert drop_translations(one_language, passages) == passages and hits_to_ask(one_language, 5) == 9
+
+
+def test_a_card_names_the_languages_of_the_translations_escaped():
+    from qa.render import passage_card_html
+
+    matrix, languages, _ = bilingual()
+    snap = bilingual_snapshot(matrix, languages)
+    shown = drop_translations(snap, to_passages(snap, [Hit(0, 3.0)]))[0]
+    html = passage_card_html(shown, turn_id=1)
+    assert "also in French (fr.txt)" in html
+    odd = Copy("<script>alert(1)</script>.txt", 0, 50, 3, 4, "ar")
+    html = passage_card_html(type(shown)(**{**shown.__dict__, "also_in": (odd,)}), turn_id=1)
+    assert "also in Arabic (&lt;script&gt;alert(1)&lt;/script&gt;.txt p. 3–4)" in html and "<script>" not in html
