@@ -243,6 +243,10 @@ class Reads:
         """``{chunk id: language code}`` (ids not in the store are absent)."""
         return dict(self._in_batches("SELECT id, lang FROM chunks WHERE id IN ({keys})", [int(i) for i in ids]))
 
+    def chunk_documents(self, ids) -> dict[int, int]:
+        """``{chunk id: its document's row id}`` (ids not in the store are absent)."""
+        return dict(self._in_batches("SELECT id, doc_id FROM chunks WHERE id IN ({keys})", [int(i) for i in ids]))
+
     def languages(self) -> dict[str, int]:
         """``{language code: number of chunks}``, most chunks first."""
         rows = self.conn.execute("SELECT lang, COUNT(*) FROM chunks GROUP BY lang ORDER BY COUNT(*) DESC, lang").fetchall()

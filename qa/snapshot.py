@@ -81,6 +81,8 @@ class Records(Protocol):
 
     def chunk_languages(self, ids) -> dict[int, str]: ...
 
+    def chunk_documents(self, ids) -> dict[int, object]: ...
+
     def languages(self) -> dict[str, int]: ...
 
     def ocr_pages(self, paths) -> dict[str, dict[int, float]]: ...
@@ -105,6 +107,9 @@ class MemoryRecords:
 
     def chunk_languages(self, ids) -> dict[int, str]:
         return {int(i): self._language(int(i)) for i in ids}
+
+    def chunk_documents(self, ids) -> dict[int, str]:
+        return {int(i): self.rows[int(i)].doc for i in ids if int(i) in self.rows}
 
     def ocr_pages(self, paths) -> dict[str, dict[int, float]]:
         return {}  # rows in memory carry no page maps
@@ -206,7 +211,8 @@ class Snapshot:
         memo = self.generation.memo
         if key not in memo:
             several = sum(rows >= translations.MIN_ROWS for rows in self.lexical.languages.values()) >= 2
-            memo[key] = translations.table(self.generation.dense[key], self.chunk_languages) if several else None
+            memo[key] = (translations.table(self.generation.dense[key], self.chunk_languages, self.records.chunk_documents)
+                         if several else None)
         return memo[key]
 
     # -------------------------------------------------------------------- rows

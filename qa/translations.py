@@ -2,8 +2,10 @@
 
 UN texts come in six languages, and a folder often holds the same text in several of them. The multilingual
 encoder reads each copy, and each reading is a noisy judge of the question; the copies together are a better one.
-A passage's translation in another language is its nearest passage there under that encoder, when their cosine
-reaches ``LINKED_AT``. Each translation's cosine with the question is first put on the scale of the passage's own
+A passage's translation in another language is its nearest passage there under that encoder when the passage is
+in turn that one's nearest in its own language, and their cosine reaches ``LINKED_AT`` (both ways, so that a
+treaty's article on the same right as a declaration's is not taken for its translation when the translation is
+there too). Each translation's cosine with the question is first put on the scale of the passage's own
 language for this question (the mean and spread of the question's best cosines in each language: a French
 question meets English passages at lower cosines than French ones), then averaged with the passage's own.
 
@@ -13,7 +15,7 @@ one language, or a passage without translations, is ranked exactly as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +25,10 @@ LINKED_AT = 0.85  # second-encoder cosine from which the nearest passage in anot
 POOLED = 20  # the candidates pooled: the best under the second encoder
 SCALE_DEPTH = 50  # a language's scale for one question: its best cosines with the question, this many
 MIN_ROWS = 10  # a language with fewer passages neither is pooled nor lends translations
+# Two documents translate each other when this share of the smaller one's passages are linked both ways: each UDHR
+# pair in six languages 0.76–1.0; the ICCPR fact sheet against a UDHR (similar articles) at most 0.46.
+AGREEING = 0.6
+SAMPLED = 16  # passages of a document (evenly spread) that decide whether another translates it
 UNDETERMINED = "und"
 
 
@@ -35,11 +41,14 @@ class Table:
     row_of: dict  # {chunk id: row}
     language: np.ndarray  # each row's language code
     groups: dict  # {language: row numbers}
+    document: np.ndarray  # each row's document (any key that tells documents apart)
+    agree: dict = field(default_factory=dict)  # {(document, document, language): whether they translate each other}
 
 
-def table(index, chunk_languages) -> Table | None:
+def table(index, chunk_languages, chunk_documents) -> Table | None:
     """The ``Table`` of one FAISS index, or ``None`` when fewer than two languages have ``MIN_ROWS`` passages.
-    ``chunk_languages(ids)`` gives ``{chunk id: language}``."""
+    ``chunk_languages(ids)`` gives ``{chunk id: language}``, ``chunk_documents(ids)`` ``{chunk id: document}``
+    (a chunk it leaves out counts as one document per language)."""
     ids = vectors.ids_of(index)
     by_id = chunk_languages([int(i) for i in ids])
     language = np.array([by_id.get(int(i), UNDETERMINED) for i in ids])
@@ -47,8 +56,44 @@ def table(index, chunk_languages) -> Table | None:
     kept = [str(code) for code, count in zip(codes, counts) if code != UNDETERMINED and count >= MIN_ROWS]
     if len(kept) < 2:
         return None
+    docs = chunk_documents([int(i) for i in ids])
+    document = np.array([str(docs.get(int(i), f"\0{code}")) for i, code in zip(ids, language)], dtype=object)
     return Table(ids, vectors.reconstruct(index, ids), {int(i): n for n, i in enumerate(ids)}, language,
-                 {code: np.flatnonzero(language == code) for code in kept})
+                 {code: np.flatnonzero(language == code) for code in kept}, document)
+
+
+def _nearest_both_ways(table: Table, row: int, sims: np.ndarray, code: str) -> int | None:
+    """The row in language ``code`` nearest to ``row`` (``sims``: its cosines with every row) when ``row`` is in
+    turn that one's nearest in its own language and their cosine reaches ``LINKED_AT``; else ``None``."""
+    rows = table.groups[code]
+    nearest = int(rows[int(np.argmax(sims[rows]))])
+    if sims[nearest] < LINKED_AT:
+        return None
+    own = table.groups[str(table.language[row])]
+    back = int(own[int(np.argmax(table.matrix[own] @ table.matrix[nearest]))])
+    return nearest if back == row else None
+
+
+def _translate_each_other(table: Table, document, other, code: str) -> bool:
+    """Whether ``other``'s passages in ``code`` translate ``document``: at least ``AGREEING`` of the smaller one's
+    passages (of at most ``SAMPLED`` of ``document``'s) are linked both ways, each to a passage of the other (one
+    passage on the same right as another document's is not a translation of it). Kept with the table."""
+    key = (document, other, code)
+    if key not in table.agree:
+        theirs = int(np.count_nonzero((table.document == other) & (table.language == code)))
+        mine = np.flatnonzero(table.document == document)
+        mine = mine[np.linspace(0, len(mine) - 1, min(len(mine), SAMPLED)).astype(int)]  # bounded cost
+        both = 0
+        for own in {str(table.language[r]) for r in mine} & set(table.groups) - {code}:
+            rows = mine[table.language[mine] == own]
+            targets, own_rows = table.groups[code], table.groups[own]
+            sims = table.matrix[rows] @ table.matrix[targets].T
+            nearest = targets[np.argmax(sims, axis=1)]
+            back = own_rows[np.argmax(table.matrix[nearest] @ table.matrix[own_rows].T, axis=1)]
+            both += int(np.count_nonzero((sims.max(axis=1) >= LINKED_AT) & (back == rows)
+                                         & (table.document[nearest] == other)))
+        table.agree[key] = both >= max(2, AGREEING * min(len(mine), theirs))
+    return table.agree[key]
 
 
 def linked(table: Table, chunk_ids) -> dict[int, dict[str, int]]:
@@ -63,10 +108,10 @@ def linked(table: Table, chunk_ids) -> dict[int, dict[str, int]]:
     for (chunk_id, row), sims in zip(chosen, similar):
         own = str(table.language[row])
         result[chunk_id] = {}
-        for code, rows in table.groups.items():
-            nearest = rows[int(np.argmax(sims[rows]))]
-            if code != own and sims[nearest] >= LINKED_AT:
-                result[chunk_id][code] = int(table.ids[nearest])
+        for code in table.groups:
+            match = None if code == own else _nearest_both_ways(table, row, sims, code)
+            if match is not None and _translate_each_other(table, table.document[row], table.document[match], code):
+                result[chunk_id][code] = int(table.ids[match])
     return result
 
 

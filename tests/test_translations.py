@@ -35,7 +35,8 @@ def bilingual():
 
 def table_of(matrix, languages):
     ids = np.arange(len(matrix), dtype=np.int64)
-    return translations.table(vectors.build(ids, matrix, matrix.shape[1]), lambda asked: {i: languages[i] for i in asked})
+    return translations.table(vectors.build(ids, matrix, matrix.shape[1]), lambda asked: {i: languages[i] for i in asked},
+                              lambda asked: {})  # documents unknown: one a language
 
 
 def test_an_index_in_one_language_has_no_table():
@@ -48,12 +49,30 @@ def test_an_index_in_one_language_has_no_table():
     assert set(table_of(matrix, languages).groups) == {"en", "fr"}
 
 
-def test_a_translation_is_the_nearest_passage_in_another_language_when_close_enough():
+def test_a_translation_is_the_nearest_passage_in_another_language_both_ways_when_close_enough():
     matrix, languages, _ = bilingual()
     matrix[14] = BASIS[15]  # French 2 is like no English passage
+    # French 3 is close enough to English 0, but English 0 has a closer French passage (French 0): a text on the
+    # same subject, not a translation
+    matrix[15] = unit(BASIS[0] + 0.6 * BASIS[15])
+    assert matrix[15] @ matrix[0] >= translations.LINKED_AT and int(np.argmax(matrix[:12] @ matrix[15])) == 0
     table = table_of(matrix, languages)
-    links = translations.linked(table, [0, 12, 13, 14, 99])  # 99: not in the index
-    assert links == {0: {"fr": 12}, 12: {"en": 0}, 13: {"en": 1}, 14: {}}
+    links = translations.linked(table, [0, 12, 13, 14, 15, 99])  # 99: not in the index
+    assert links == {0: {"fr": 12}, 12: {"en": 0}, 13: {"en": 1}, 14: {}, 15: {}}
+
+
+def test_a_passage_is_no_translation_when_its_document_does_not_translate_the_other():
+    """French 0 is English 0's translation both ways, but its document holds four passages like no English one:
+    one shared passage does not make two documents translations. French 5–11, a document of their own, are."""
+    matrix, languages, _ = bilingual()
+    for row, free in zip(range(13, 17), range(12, 16)):
+        matrix[row] = BASIS[free]
+    docs = {i: "en.md" for i in range(12)} | {i: "notes.txt" for i in range(12, 17)} | {i: "fr.txt" for i in range(17, 24)}
+    ids = np.arange(len(matrix), dtype=np.int64)
+    table = translations.table(vectors.build(ids, matrix, D), lambda asked: {i: languages[i] for i in asked},
+                               lambda asked: {i: docs[i] for i in asked})
+    assert translations.linked(table, [12, 17]) == {12: {}, 17: {"en": 5}}
+    assert table.agree[("notes.txt", "en.md", "en")] is False and table.agree[("fr.txt", "en.md", "en")] is True
 
 
 def test_a_passage_is_judged_with_its_translation():
