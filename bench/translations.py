@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa import translations, vectors  # noqa: E402
+from qa.encoders import limit_blas_threads  # noqa: E402
 
 LANGUAGES = ("en", "fr", "es", "ru", "ar", "zh")
 PER_DOCUMENT = 50  # passages a document, in each language
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--questions", type=int, default=50)
     args = parser.parse_args(argv)
+    limit_blas_threads()  # as a process that answers questions does (qa.encoders.load)
     rows = [measure(int(size), args.questions) for size in args.sizes.split(",")]
     print(f"{'passages':>9} {'table s':>8} {'table MB':>9} {'pooling ms':>11} {'max':>7} {'e5 top-100 ms':>14} {'ratio':>6} "
           f"{'pooled':>7}")

@@ -3,11 +3,11 @@
 UN texts come in six languages, and a folder often holds the same text in several of them. The multilingual
 encoder reads each copy, and each reading is a noisy judge of the question; the copies together are a better one.
 A passage's translation in another language is its nearest passage there under that encoder when the passage is
-in turn that one's nearest in its own language, and their cosine reaches ``LINKED_AT`` (both ways, so that a
-treaty's article on the same right as a declaration's is not taken for its translation when the translation is
-there too). Each translation's cosine with the question is first put on the scale of the passage's own
-language for this question (the mean and spread of the question's best cosines in each language: a French
-question meets English passages at lower cosines than French ones), then averaged with the passage's own.
+in turn that one's nearest in its own language, their cosine reaches ``LINKED_AT``, and their documents translate
+each other (``AGREEING``): a treaty's article on the same right as a declaration's is not its translation. Each
+translation's cosine with the question is first put on the scale of the passage's own language for this question
+(the mean and spread of the question's best cosines in each language: a French question meets English passages
+at lower cosines than French ones), then averaged with the passage's own.
 
 Only fusion reads the pooled cosines; a hit keeps its own cosine, which "not found" and the page read. An index in
 one language, or a passage without translations, is ranked exactly as before.
@@ -34,14 +34,16 @@ UNDETERMINED = "und"
 
 @dataclass(frozen=True, eq=False)
 class Table:
-    """One generation's second-encoder vectors, grouped by language (the languages with ``MIN_ROWS`` passages)."""
+    """One generation's second-encoder vectors, grouped by language (the languages with ``MIN_ROWS`` passages).
+    Rows are ordered by language, so that each language's vectors are one slice of the matrix (a view, not a copy)."""
 
     ids: np.ndarray  # the chunk id of each row
     matrix: np.ndarray  # (n, d) float32
     row_of: dict  # {chunk id: row}
     language: np.ndarray  # each row's language code
-    groups: dict  # {language: row numbers}
+    groups: dict  # {language: slice of its rows}
     document: np.ndarray  # each row's document (any key that tells documents apart)
+    rows_of: dict  # {document: its row numbers}
     agree: dict = field(default_factory=dict)  # {(document, document, language): whether they translate each other}
 
 
@@ -56,22 +58,28 @@ def table(index, chunk_languages, chunk_documents) -> Table | None:
     kept = [str(code) for code, count in zip(codes, counts) if code != UNDETERMINED and count >= MIN_ROWS]
     if len(kept) < 2:
         return None
+    order = np.argsort(language, kind="stable")
+    ids, language = ids[order], language[order]
     docs = chunk_documents([int(i) for i in ids])
     document = np.array([str(docs.get(int(i), f"\0{code}")) for i, code in zip(ids, language)], dtype=object)
+    rows_of: dict = {}
+    for row, doc in enumerate(document):
+        rows_of.setdefault(doc, []).append(row)
+    starts = {str(code): int(np.searchsorted(language, code)) for code in kept}
     return Table(ids, vectors.reconstruct(index, ids), {int(i): n for n, i in enumerate(ids)}, language,
-                 {code: np.flatnonzero(language == code) for code in kept}, document)
+                 {code: slice(starts[code], starts[code] + int(counts[list(codes).index(code)])) for code in kept},
+                 document, {doc: np.array(rows) for doc, rows in rows_of.items()})
 
 
 def _nearest_both_ways(table: Table, row: int, sims: np.ndarray, code: str) -> int | None:
     """The row in language ``code`` nearest to ``row`` (``sims``: its cosines with every row) when ``row`` is in
     turn that one's nearest in its own language and their cosine reaches ``LINKED_AT``; else ``None``."""
     rows = table.groups[code]
-    nearest = int(rows[int(np.argmax(sims[rows]))])
+    nearest = rows.start + int(np.argmax(sims[rows]))
     if sims[nearest] < LINKED_AT:
         return None
     own = table.groups[str(table.language[row])]
-    back = int(own[int(np.argmax(table.matrix[own] @ table.matrix[nearest]))])
-    return nearest if back == row else None
+    return nearest if own.start + int(np.argmax(table.matrix[own] @ table.matrix[nearest])) == row else None
 
 
 def _translate_each_other(table: Table, document, other, code: str) -> bool:
@@ -80,16 +88,16 @@ def _translate_each_other(table: Table, document, other, code: str) -> bool:
     passage on the same right as another document's is not a translation of it). Kept with the table."""
     key = (document, other, code)
     if key not in table.agree:
-        theirs = int(np.count_nonzero((table.document == other) & (table.language == code)))
-        mine = np.flatnonzero(table.document == document)
+        theirs = int(np.count_nonzero(table.language[table.rows_of[other]] == code))
+        mine = table.rows_of[document]
         mine = mine[np.linspace(0, len(mine) - 1, min(len(mine), SAMPLED)).astype(int)]  # bounded cost
         both = 0
         for own in {str(table.language[r]) for r in mine} & set(table.groups) - {code}:
             rows = mine[table.language[mine] == own]
             targets, own_rows = table.groups[code], table.groups[own]
             sims = table.matrix[rows] @ table.matrix[targets].T
-            nearest = targets[np.argmax(sims, axis=1)]
-            back = own_rows[np.argmax(table.matrix[nearest] @ table.matrix[own_rows].T, axis=1)]
+            nearest = targets.start + np.argmax(sims, axis=1)
+            back = own_rows.start + np.argmax(table.matrix[nearest] @ table.matrix[own_rows].T, axis=1)
             both += int(np.count_nonzero((sims.max(axis=1) >= LINKED_AT) & (back == rows)
                                          & (table.document[nearest] == other)))
         table.agree[key] = both >= max(2, AGREEING * min(len(mine), theirs))
