@@ -389,8 +389,8 @@ def drop_translations(snapshot, passages: list[Passage]) -> list[Passage]:
     folded: list[list[int]] = []  # the chunk ids of each kept passage's translations
     for passage in passages:
         mine = set(links.get(passage.chunk_id, {}).values())
-        same = next((i for i, other in enumerate(kept) if passage.lang != other.lang
-                     and (other.chunk_id in mine or passage.chunk_id in links.get(other.chunk_id, {}).values())), None)
+        same = next((i for i, other in enumerate(kept)
+                     if other.chunk_id in mine or passage.chunk_id in links.get(other.chunk_id, {}).values()), None)
         if same is None:
             kept.append(passage)
             folded.append(list(links.get(passage.chunk_id, {}).values()))
@@ -400,7 +400,7 @@ def drop_translations(snapshot, passages: list[Passage]) -> list[Passage]:
     result = []
     for passage, ids in zip(kept, folded):
         copies = tuple(Copy(row.doc, row.start, row.end, row.page, row.page_end, row.lang)
-                       for row in (rows.get(c) for c in ids) if row is not None and row.lang != passage.lang)
+                       for row in (rows.get(c) for c in ids) if row is not None)
         result.append(replace(passage, also_in=passage.also_in + copies) if copies else passage)
     return result
 

@@ -211,7 +211,8 @@ class Snapshot:
         memo = self.generation.memo
         if key not in memo:
             several = sum(rows >= translations.MIN_ROWS for rows in self.lexical.languages.values()) >= 2
-            memo[key] = (translations.table(self.generation.dense[key], self.chunk_languages, self.records.chunk_documents)
+            memo[key] = (translations.table(self.generation.dense[key], self.records.chunk_languages,
+                                            self.records.chunk_documents)
                          if several else None)
         return memo[key]
 

@@ -45,6 +45,7 @@ class Table:
     document: np.ndarray  # each row's document (any key that tells documents apart)
     rows_of: dict  # {document: its row numbers}
     agree: dict = field(default_factory=dict)  # {(document, document, language): whether they translate each other}
+    links: dict = field(default_factory=dict)  # {chunk id: {language: chunk id}}: ``linked``'s answers, kept
 
 
 def table(index, chunk_languages, chunk_documents) -> Table | None:
@@ -65,9 +66,9 @@ def table(index, chunk_languages, chunk_documents) -> Table | None:
     rows_of: dict = {}
     for row, doc in enumerate(document):
         rows_of.setdefault(doc, []).append(row)
-    starts = {str(code): int(np.searchsorted(language, code)) for code in kept}
-    return Table(ids, vectors.reconstruct(index, ids), {int(i): n for n, i in enumerate(ids)}, language,
-                 {code: slice(starts[code], starts[code] + int(counts[list(codes).index(code)])) for code in kept},
+    groups = {code: slice(int(np.searchsorted(language, code, "left")), int(np.searchsorted(language, code, "right")))
+              for code in kept}
+    return Table(ids, vectors.reconstruct(index, ids), {int(i): n for n, i in enumerate(ids)}, language, groups,
                  document, {doc: np.array(rows) for doc, rows in rows_of.items()})
 
 
@@ -106,21 +107,23 @@ def _translate_each_other(table: Table, document, other, code: str) -> bool:
 
 def linked(table: Table, chunk_ids) -> dict[int, dict[str, int]]:
     """``{chunk id: {language: chunk id of its translation there}}`` for those of ``chunk_ids`` the table holds;
-    a chunk without translations maps to ``{}``."""
-    chosen = [(int(c), table.row_of[int(c)]) for c in chunk_ids
+    a chunk without translations maps to ``{}``. Each chunk's links are worked out once and kept with the table (a
+    question pools its candidates', then shows its passages')."""
+    chosen = [int(c) for c in chunk_ids
               if int(c) in table.row_of and str(table.language[table.row_of[int(c)]]) in table.groups]
-    if not chosen:
-        return {}
-    similar = table.matrix[[row for _, row in chosen]] @ table.matrix.T
-    result = {}
-    for (chunk_id, row), sims in zip(chosen, similar):
-        own = str(table.language[row])
-        result[chunk_id] = {}
-        for code in table.groups:
-            match = None if code == own else _nearest_both_ways(table, row, sims, code)
-            if match is not None and _translate_each_other(table, table.document[row], table.document[match], code):
-                result[chunk_id][code] = int(table.ids[match])
-    return result
+    new = [c for c in dict.fromkeys(chosen) if c not in table.links]
+    if new:
+        similar = table.matrix[[table.row_of[c] for c in new]] @ table.matrix.T
+        for chunk_id, sims in zip(new, similar):
+            row = table.row_of[chunk_id]
+            own = str(table.language[row])
+            found = {}
+            for code in table.groups:
+                match = None if code == own else _nearest_both_ways(table, row, sims, code)
+                if match is not None and _translate_each_other(table, table.document[row], table.document[match], code):
+                    found[code] = int(table.ids[match])
+            table.links[chunk_id] = found
+    return {c: table.links[c] for c in chosen}
 
 
 def pooled(table: Table, query_vector, scores) -> dict[int, float]:
