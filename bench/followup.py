@@ -3,7 +3,7 @@
     .venv/bin/python bench/followup.py            # cross-validation by conversation set, per C and threshold
     .venv/bin/python bench/followup.py --write    # fit on all of them and write qa/followup_model.json
     .venv/bin/python bench/followup.py --holdout  # the held-out conversations, counted once (only the total)
-    .venv/bin/python bench/followup.py --blind    # the blind set of session 13, never fitted on (its total)
+    .venv/bin/python bench/followup.py --blind    # the blind set of session 17, never fitted on (its total)
 
 The rules (``qa.followup.refers_back``) decide first; a second question they leave standing alone is read with the
 first one only when a logistic model over the question's MiniLM query vector (384), its cosine with the previous
@@ -33,7 +33,7 @@ from qa import followup  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 HOLDOUT = "conversations_holdout.jsonl"
-BLIND = "conversations_blind13.jsonl"  # written blind in session 13, for measuring only
+BLIND = "conversations_blind17.jsonl"  # written blind in session 17, for measuring only (session 13's is fitted on since)
 C_GRID = (1, 3, 10, 30)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)  # 1.01: the rules alone
 # The best leave-one-set-out accuracy: 0.977 (session 8; rules alone 0.973); with session 9's set 0.968 (0.964);
@@ -44,6 +44,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)  # 1.01: the rules alone
 # words with the previous question, the best cosine of the question with each content word of the previous one,
 # stemmed word overlap, the number of content words; letting the model read questions that name something at
 # 0.9–0.98 (no gain).
+# Session 17: session 13's blind set fitted on too (977 conversations): 0.984 at the chosen point (C 3: 0.985).
 C_CHOSEN, THRESHOLD_CHOSEN, DEFINITE_CHOSEN = 10, 0.9, 0.6
 
 
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"write {followup.MODEL_FILE.relative_to(REPO)}")
     parser.add_argument("--holdout", action="store_true", help="count the held-out conversations right (once)")
-    parser.add_argument("--blind", action="store_true", help="count the blind conversations of session 13 right")
+    parser.add_argument("--blind", action="store_true", help="count the blind conversations of session 17 right")
     args = parser.parse_args(argv)
 
     encoder = load_embedder("auto", "cpu", 32)
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
             for definite in (threshold, *(t for t in THRESHOLDS if t < threshold)):
                 predicted = rules | (probability >= bounds(threshold, definite))
                 per_set = " ".join(f"{(predicted[sets == n] == y[sets == n]).mean():.3f}" for n in np.unique(sets))
-                chosen = "  (chosen)" if (c, threshold, definite) == (C_CHOSEN, THRESHOLD_CHOSEN, DEFINITE_CHOSEN) else ""
+                chosen = "  (chosen)" if (c, threshold, definite) == (# Session 17: session 13's blind set fitted on too (977 conversations): 0.984 at the chosen point (C 3: 0.985).
+C_CHOSEN, THRESHOLD_CHOSEN, DEFINITE_CHOSEN) else ""
                 print(f"C {c:>3} threshold {threshold:.2f} definite {definite:.2f}: {(predicted == y).mean():.3f}  "
                       f"per set {per_set}{chosen}")
     model = LogisticRegression(C=C_CHOSEN, max_iter=5000).fit(X, y)

@@ -10,9 +10,10 @@ encoder the rules decide alone. They read as follows.
 A question leans on the previous turn when it opens with a connective ("and…", "what about…"), refers
 back with a pronoun or a demonstrative ("what is she accused of?", "when was that adopted?"), points at
 something listed before ("the second one"), or says nothing of its own ("Why?", "Which court?", "Since
-when?"). It stands alone when it has a subject of its own ("Is torture ever allowed?"), when "it" is a
-dummy subject ("is it legal to…"), and when its pronoun has an antecedent in the question itself ("Is
-Mary Lawlor an addressee, and what is her mandate?", "detain someone without telling them why").
+when?"). It stands alone when it says it starts something new ("ok different question: …"), when it has a
+subject of its own ("Is torture ever allowed?"), when "it" is a dummy subject ("is it legal to…"), and when its
+pronoun has an antecedent in the question itself ("Is Mary Lawlor an addressee, and what is her mandate?", "detain
+someone without telling them why").
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ _CONNECTIVE = re.compile(
 # the Public Oversight Act?").
 _SOFT_CONNECTIVE = re.compile(r"^\s*(?:(?:ok|okay|thanks|right)\b[\s,.!]*)?(and|but|or|so|then|plus|also)\b[\s,]*", re.I)
 OWN_TOPIC_WORDS = 3  # content words after a soft connective that make the rest a question of its own
+# An opening that says the question starts something new ("ok different question: …", "changing the subject, …").
+_NEW_TOPIC = re.compile(
+    r"^\s*(?:(?:ok|okay|thanks|thank you|right|so|now)\b[\s,.!]*)*"
+    r"(?:(?:a |an )?(?:different|new|another|unrelated|separate|other) (?:question|topic|subject|thing|matter)|"
+    r"(?:changing|change of|switching|to change) (?:the )?(?:subject|topic)s?|on (?:a different|another) (?:note|topic)|"
+    r"moving on|unrelated)\b\s*(?:now\b)?[\s:,.;!?–—-]*",
+    re.I,
+)
 _POINTER = re.compile(
     r"\b(the (first|second|third|fourth|last|latter|former|other|same|previous|above) (one|ones|case|point|article)|"
     r"the latter|the former|after that|before that|what'?s next|next one|next(?=\W*$)|afterwards|as well\?|the (list|rest|others|remainder)\b(?! of))\b",
@@ -129,6 +138,9 @@ _THE_DOCUMENT = frozenset("letter report document reply communication note file"
 # A document symbol names its own topic ("What is A/80/44?").
 _SYMBOL = re.compile(r"\b[A-Z]{1,6}(?:/[A-Z0-9.()-]+){2,}")
 _BE = frozenset("is are was were be been being am".split())
+# Verbs after which "it" is the subject of a clause: "does Kazakhstan say it cooperates…".
+_SPEECH = frozenset("say says said claim claims claimed state states stated argue argues argued deny denies denied "
+                    "admit admits admitted think thinks thought believe believes insist insists".split())
 _THE = re.compile(r"\bthe\b", re.I)
 # "…, but is slavery banned?": the question is the last clause.
 _LAST_CLAUSE = re.compile(r"^.*(?:,\s*but\s+|;\s*)", re.I | re.S)
@@ -180,8 +192,18 @@ def _says_nothing_of_its_own(words: list[str], question: str = "") -> bool:
     return not content or all(w in _NEEDS_TOPIC or w.isdigit() for w in content)
 
 
+def new_topic(question: str) -> str | None:
+    """The rest of a question that opens by saying it starts something new ("ok different question: what does the
+    reply say about trade unions"), or None."""
+    opened = _NEW_TOPIC.match(question)
+    return question[opened.end():] if opened and opened.end() < len(question) else None
+
+
 def refers_back(question: str) -> bool:
     """Whether ``question`` needs the previous turn to be understood."""
+    rest = new_topic(question)
+    if rest is not None:
+        return refers_back(rest)
     opens = _points_or_opens(question)
     if opens is not None:
         return opens
@@ -202,8 +224,11 @@ def refers_back(question: str) -> bool:
     soft = _SOFT_CONNECTIVE.match(question)
     if soft:
         rest = question[soft.end():]
-        content = [w for w in _tokens(rest) if w.lower() not in _FRAME and w.lower() not in _NEEDS_TOPIC and len(w) > 1]
-        asks = any(w.lower() in _WH or w.lower() in _AUXILIARY for w in _tokens(rest))
+        tokens = _tokens(rest)
+        content = [w for w in tokens if w.lower() not in _FRAME and w.lower() not in _NEEDS_TOPIC and len(w) > 1]
+        # "article 3", "paragraph 12": a numbered provision is a topic word of its own
+        content += [n for noun, n in zip(tokens, tokens[1:]) if noun.lower() in _NEEDS_TOPIC and n.isdigit()]
+        asks = any(w.lower() in _WH or w.lower() in _AUXILIARY for w in tokens)
         return not asks or len(content) < OWN_TOPIC_WORDS or _leans_back(rest)  # "and the second protocol?"
     return _leans_back(question)
 
@@ -297,6 +322,8 @@ def _said_before(tokens: list[str], i: int) -> bool:
         clause = words[: len(words) - 1 - words[::-1].index("and")]
         if len([w for w in clause if w not in _FRAME and len(w) > 1]) >= 2:
             return True
+    if i >= 2 and words[i - 1] in _SPEECH and words[i - 2] not in _FRAME and len(words[i - 2]) > 1:
+        return True  # "does kazakhstan say it is willing…", typed without a capital
     return i + 1 < len(tokens) and _named_before(tokens, i) and (
         tokens[i + 1].lower() not in _FRAME or tokens[i + 1].lower() in _AUXILIARY)  # "does Italy say it will…"
 
@@ -364,7 +391,7 @@ def needs_previous(question: str, previous: str, encoder=None, vectors: dict | N
     the question again."""
     if refers_back(question):
         return True
-    if encoder is None or not reads_model(encoder):
+    if encoder is None or not reads_model(encoder) or new_topic(question) is not None:
         return False
     if language.question_language(question) not in language.PRIMARY_LANGUAGES:
         return False  # the model reads MiniLM's vector, which says nothing of a question in another language

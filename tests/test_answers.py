@@ -34,6 +34,7 @@ def _conversations(name: str) -> list[dict]:
     "thats what percentage?", "ok and in nkunzimana?", "Did Kazakhstan send one, and when did the rapporteur write back",
     "Which articles of the Code of Criminal Procedure guarantee that right", "what did the mother do next?",
     "Thanks. Could you also tell me whether the Committee looked at the compensation he received?",
+    "and what does paragraph 12 say?", "different question: what did she say to the court?",
 ])
 def test_questions_that_lean_on_the_previous_turn(question):
     assert refers_back(question)
@@ -63,6 +64,10 @@ def test_questions_that_lean_on_the_previous_turn(question):
     "When a State Party ignores a request for interim measures, what can CAT do about it?",
     "show me the paragraph about the 2017 press conference", "What does it mean when a State 'accedes' to a treaty?",
     "And how many of the nemolchikz_official posts asked for money?", "does the UDHR protect privacy too?",
+    "ok different question: what does the reply say about trade union rights",
+    "changing the subject, when did Kazakhstan ratify the Convention against Torture?",
+    "does kazakhstan say it is willing to cooperate with UN human rights bodies?",
+    "and what does article 3 of the convention against torture say?",
 ])
 def test_questions_that_stand_alone_are_not_prefixed(question):
     assert not refers_back(question)
@@ -118,16 +123,17 @@ def test_the_follow_up_model_reads_the_session_9_blind_set(real_embedder):
     assert len(rows) == 120 and right / len(rows) >= 0.91
 
 
-def test_the_follow_up_detector_reads_the_session_13_blind_set(real_embedder):
-    """Written blind in session 13 (tests/data/CONVERSATIONS_BLIND13.md), for measuring only: never fitted on, and
-    read right 112 of 120 (the session-12 thresholds: also 112)."""
+def test_the_follow_up_detector_reads_the_session_17_blind_set(real_embedder):
+    """Written blind in session 17 (tests/data/CONVERSATIONS_BLIND17.md), for measuring only: never fitted on, and
+    read right 116 of 120 (the session-16 detector: 115). Session 13's blind set is fitted on since."""
     from qa.followup import _model, needs_previous
 
-    rows = _conversations("conversations_blind13.jsonl")
-    assert "conversations_blind13.jsonl" not in _model()["trained_on"]
+    rows = _conversations("conversations_blind17.jsonl")
+    assert "conversations_blind17.jsonl" not in _model()["trained_on"]
+    assert "conversations_blind13.jsonl" in _model()["trained_on"]
     assert len(rows) == 120 and sum(row["follow_up"] for row in rows) == 60
     right = sum(needs_previous(r["turns"][1], r["turns"][0], real_embedder) == r["follow_up"] for r in rows)
-    assert right / len(rows) >= 0.93
+    assert right / len(rows) >= 0.95
 
 
 def test_the_model_reads_a_fragment_the_rules_let_stand(real_embedder):

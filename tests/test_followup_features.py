@@ -52,3 +52,13 @@ def test_bridging_references_and_a_generic_new_question(real_embedder):
     assert not followup.needs_previous("Is primary education free?", "Is the Covenant binding on Kazakhstan?",
                                        real_embedder)
     assert not followup.needs_previous("Do elections have to be by secret ballot?", "Who is Maina Kiai?", real_embedder)
+
+
+def test_a_question_that_says_it_starts_something_new_is_never_read_with_the_previous_one(real_embedder):
+    """Session 13's blind set: the model took this question, with its definite noun phrase, for a follow-up."""
+    previous = "who represented Smailova at the court hearing on the wanted status"
+    question = "ok different question: what does the reply say about trade union rights"
+    assert followup.new_topic(question) == "what does the reply say about trade union rights"
+    assert not followup.needs_previous(question, previous, real_embedder)
+    assert followup.needs_previous("different topic: why was he there?", previous, real_embedder)
+
