@@ -140,7 +140,7 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
     text with the answering sentences marked."""
     from .citations import citation
     from .render import (ANSWERED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
-                         UNCERTAIN_NOTE, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
+                         UNCERTAIN_NOTE, also_in_notes, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
                          phrases_note, respelled_note, sources_label)
     from .rows import language_name
 
@@ -169,6 +169,7 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
         lang = (languages or {}).get(p.doc, "und")
         if lang != "und":
             bits.append(language_name(lang))
+        bits += [note for note in also_in_notes(p) if note]
         match = match_words(answer.cosines.get(p.chunk_id), status, p.rank)
         if match:
             bits.append(match)

@@ -375,6 +375,15 @@ def copy_place(copy) -> str:
     return f"{copy.doc} p. {copy.page}" + (f"–{copy.page_end}" if copy.page_end and copy.page_end != copy.page else "")
 
 
+def also_in_notes(passage) -> tuple[str, str]:
+    """Where else a passage is (plain text, "" when nowhere): the same words in other documents ("also in
+    a.txt p. 3"), and its translations ("also in French (udhr_fra.txt), Arabic (udhr_arb.txt)")."""
+    also_in = getattr(passage, "also_in", ())
+    copies = [copy_place(c) for c in also_in if not getattr(c, "lang", None)]
+    translated = [f"{language_name(c.lang)} ({copy_place(c)})" for c in also_in if getattr(c, "lang", None)]
+    return tuple(f"also in {', '.join(places)}" if places else "" for places in (copies, translated))
+
+
 def location_parts(passage, opening: bool = False) -> list[str]:
     """Section, paragraph and page of a passage, as shown on its card (plain text). ``opening``: the
     passage comes before the document's first heading (it has no section), shown as "Opening"."""
@@ -423,16 +432,12 @@ def passage_card_html(passage, turn_id: int, relevance: float | None = None, con
     spans = [f"<span>{esc(x)}</span>" for x in parts]
     if named != UNDETERMINED:
         spans.append(f'<span class="vb-lang" title="Language of the document">{esc(language_name(named))}</span>')
-    also_in = getattr(passage, "also_in", ())
-    copies = [c for c in also_in if not getattr(c, "lang", None)]
+    copies, translated = also_in_notes(passage)
     if copies:
-        spans.append(f'<span class="vb-also" title="The same words are in these documents too">also in '
-                     f'{esc(", ".join(copy_place(c) for c in copies))}</span>')
-    translated = [c for c in also_in if getattr(c, "lang", None)]
+        spans.append(f'<span class="vb-also" title="The same words are in these documents too">{esc(copies)}</span>')
     if translated:
-        where = ", ".join(f"{language_name(c.lang)} ({copy_place(c)})" for c in translated)
         spans.append(f'<span class="vb-also" title="The same text in other languages, in these documents">'
-                     f'also in {esc(where)}</span>')
+                     f'{esc(translated)}</span>')
     ocr = ocr_mark(passage)
     if ocr:
         spans.append(f'<span class="vb-ocr" title="{esc(OCR_NOTE)}">{esc(ocr)}</span>')

@@ -162,3 +162,17 @@ def test_a_card_names_the_languages_of_the_translations_escaped():
     odd = Copy("<script>alert(1)</script>.txt", 0, 50, 3, 4, "ar")
     html = passage_card_html(type(shown)(**{**shown.__dict__, "also_in": (odd,)}), turn_id=1)
     assert "also in Arabic (&lt;script&gt;alert(1)&lt;/script&gt;.txt p. 3–4)" in html and "<script>" not in html
+
+
+def test_the_command_line_names_a_passages_translations_and_copies():
+    from qa.cli import format_answer
+    from qa.types import Answer
+
+    matrix, languages, _ = bilingual()
+    snap = bilingual_snapshot(matrix, languages)
+    shown = drop_translations(snap, to_passages(snap, [Hit(0, 3.0)]))[0]
+    same_words = Copy("copy.txt", 0, 50, 2, 2, None)
+    passage = type(shown)(**{**shown.__dict__, "also_in": (*shown.also_in, same_words)})
+    out = format_answer(Answer("q", (passage,), status="uncertain"))
+    line = next(line for line in out.splitlines() if line.startswith("[1]"))
+    assert "also in copy.txt p. 2" in line and "also in French (fr.txt)" in line
