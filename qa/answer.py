@@ -245,6 +245,8 @@ def ask(
     if status == NOT_FOUND and (result.phrases or result.articles):
         # the passages hold the words the user quoted, or the article asked for: never "the documents don't answer this"
         status = UNCERTAIN
+    if status == ANSWERED and first is not None and highlighted[0].highlights:
+        chosen = first_passage_quote(highlighted[0])  # "answered" stands behind the first passage: quote it
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
                   respelled=result.respelled, **quoted)
@@ -334,6 +336,15 @@ def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, for
         seen.add((passage.doc, s, e))
         chosen.append(AnswerSentence(_sentence_text(passages, flat[j]), passage.doc, s, e, passage.rank))
     return highlighted, chosen, best_sentence
+
+
+def first_passage_quote(passage: Passage) -> list[AnswerSentence]:
+    """The answer quoted from one passage: its highlighted sentences, in reading order. An answer is *answered*
+    because its first passage stands out, so its quote comes from that passage, not from the best-matching
+    sentences of any passage ("What does article 5 of the Declaration say?" quoted articles 30 and 2, which
+    mention the Declaration, under article 5)."""
+    return [AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank)
+            for s, e in passage.highlights]
 
 
 def _second_scores(snap, result, passages) -> list[float]:

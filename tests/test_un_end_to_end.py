@@ -71,3 +71,15 @@ def test_an_article_asked_for_by_number_comes_first_and_quotes_narrow_the_passag
     answer = ask(un_index, real_embedder, 'Who may submit "individual communications"?', k=5)
     assert answer.phrases == ("individual communications",) and answer.passages
     assert all("individual communications" in " ".join(p.text.split()).lower() for p in answer.passages)
+
+
+def test_an_answered_article_question_is_quoted_from_its_first_passage(un_index, real_embedder):
+    """"Answered" stands behind the first passage, so the quote comes from it: articles that merely mention the
+    Declaration (article 30: "Nothing in this Declaration…") were quoted under article 5 before."""
+    answer = ask(un_index, real_embedder, "What does article 5 of the Universal Declaration say?", k=3)
+    first = answer.passages[0]
+    assert answer.status == "answered" and "subjected to torture" in first.text, (answer.status, first.section)
+    assert answer.sentences and all(s.passage_rank == first.rank for s in answer.sentences)
+    assert any("subjected to torture" in s.text for s in answer.sentences)
+    for s in answer.sentences:
+        assert un_index.document(s.doc).text[s.start : s.end] == s.text
