@@ -495,6 +495,24 @@ def test_latin1_text_file(tmp_path):
     assert "Résumé des déclarations" in doc.text and "l'État partie à Genève" in doc.text
 
 
+@pytest.mark.parametrize("text, encoding", [
+    ("Café crème … saisonniers", "cp1252"),  # charset_normalizer alone: "Café crčme"
+    ("Señor Muñoz vive en Ginebra.", "latin-1"),  # "Seńor Muńoz"
+    ("Nous sommes à Genève pour la réunion.", "cp1252"),  # "ŕ Genčve"
+    ("Le Comité a examiné le rapport de l'État partie à sa séance du 12 mai, et a adopté ses observations finales.",
+     "cp1252"),
+    ("Права человека и основные свободы.", "cp1251"),
+    ("Права человека и основные свободы.", "koi8_r"),  # charset_normalizer alone: Shift JIS
+    ("حقوق الإنسان والحريات الأساسية", "cp1256"),
+    ("Zażółć gęślą jaźń, powiedział.", "cp1250"),
+    ("人人生而自由，在尊严和权利上一律平等。", "gb18030"),
+])
+def test_short_texts_in_legacy_encodings_are_read_right(text, encoding):
+    from qa.loaders.text import decode_text
+
+    assert decode_text(text.encode(encoding), "note.txt") == text
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 def test_utf16_text_file(tmp_path, encoding):
     text = "Freedom of association — résumé\n\nSecond paragraph with “quotes”.\n"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
-from charset_normalizer import from_bytes
 
 from ..errors import DocumentError
 from ..types import Extracted
 from .common import Paragraph, assemble, clean_title, first_symbol, squash
+from .text import guess_decode
 
 DROPPED = (
     "script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template",
@@ -67,10 +67,10 @@ def decode_html(rel: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        best = from_bytes(data).best()
-        if best is None:
+        text = guess_decode(data)
+        if text is None:
             raise DocumentError(rel, "the HTML file is not valid UTF-8 and declares no usable charset") from None
-        return str(best)
+        return text
 
 
 def _paragraphs(soup) -> list[Paragraph]:

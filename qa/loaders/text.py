@@ -61,7 +61,7 @@ def decode_text(data: bytes, doc: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        text = _guess_decode(data)
+        text = guess_decode(data)
         if text is None:
             raise DocumentError(
                 doc, f"not valid UTF-8 text ({exc.reason} at byte {exc.start}) and no other encoding fits"
@@ -93,13 +93,62 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return text if breaks >= max(1, len(sample_text) // 40) else None
 
 
-def _guess_decode(data: bytes) -> str | None:
+# Legacy encodings of the UN's languages tried besides charset_normalizer's guesses, which misread short Western
+# European text as Central European ("Café crème" → "Café crčme", "à Genève" → "ŕ Genčve") and miss KOI8-R.
+_LEGACY = ("cp1252", "cp1251", "koi8_r", "cp1256")
+# Non-ASCII characters other than letters that real text holds.
+_TEXT_SIGNS = frozenset("“”‘’„‚–—…«»°§€£¥©®™•·¡¿ºª×÷¶†‡‰‹›\u00a0\u202f\u00ad")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+SCORED_CHARS = 200_000  # of a decoding, enough to judge it
+
+
+def _script(ch: str) -> str:
+    return unicodedata.name(ch, "?").split(" ", 1)[0]  # "LATIN", "CYRILLIC", "GREEK", "ARABIC", "CJK", …
+
+
+def _misreadings(text: str) -> int:
+    """Signs that ``text`` was decoded with the wrong encoding: a non-ASCII character that is neither a letter nor
+    a sign text uses ("Gr÷▀e"), a letter next to one of another script, and a capital right after a small letter
+    within a word ("GenŔve": cp1252 read as cp852; "рТБЧБ": KOI8-R read as cp1251)."""
+    sample = text[:SCORED_CHARS]
+    bad = 0
+    for match in _NON_ASCII.finditer(sample):
+        i, ch = match.start(), match.group()
+        if not ch.isalpha():
+            bad += ch not in _TEXT_SIGNS and not ch.isspace()
+            continue
+        for left, right in ((sample[i - 1] if i else "", ch), (ch, sample[i + 1] if i + 1 < len(sample) else "")):
+            if left.isalpha() and right.isalpha() and (right is ch or ord(right) < 128):  # each pair once
+                bad += _script(left) != _script(right)
+                bad += left.islower() and right.isupper()
+    return bad
+
+
+def _western(text: str) -> bool:
+    """Few letters outside ASCII, as in French, Spanish or German (not Russian or Greek read as cp1252)."""
+    letters = [ch for ch in text[:SCORED_CHARS] if ch.isalpha()]
+    return sum(ord(ch) >= 128 for ch in letters) <= 0.3 * len(letters)
+
+
+def guess_decode(data: bytes) -> str | None:
+    """Text that is not UTF-8: the decoding with the fewest signs of a misreading (``_misreadings``) among
+    charset_normalizer's guesses and the legacy encodings of the UN's languages; on a tie Windows-1252 when it
+    reads as Western European text, else charset_normalizer's order. None when nothing fits."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    candidates = {match.encoding: str(match) for match in from_bytes(data)}
+    for encoding in _LEGACY:
+        if encoding not in candidates:
+            try:
+                candidates[encoding] = data.decode(encoding)
+            except UnicodeDecodeError:
+                pass
+    if not candidates:
         return None
-    return str(best)
+    order = {encoding: i for i, encoding in enumerate(candidates)}
+    best = min(candidates.items(), key=lambda item: (
+        _misreadings(item[1]), not (item[0] == "cp1252" and _western(item[1])), order[item[0]]))
+    return best[1]
 
 
 def _check_textual(text: str, doc: str) -> str:
