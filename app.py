@@ -29,7 +29,7 @@ st.html(PAGE_CSS)
 
 settings = page.current_settings()
 state = st.session_state
-for _key, _value in (("turns", []), ("turn_seq", 0), ("uploader_key", 0), ("upload_outcomes", []),
+for _key, _value in (("turns", []), ("asked", []), ("turn_seq", 0), ("uploader_key", 0), ("upload_outcomes", []),
                      ("last_report", None), ("doc_filter", []), ("lang_filter", []), ("k", min(max(settings.top_k, 1), 10))):
     if _key not in state:
         state[_key] = _value
@@ -145,7 +145,7 @@ question = st.chat_input("Ask a question about the documents…")  # pinned to t
 with st.sidebar:
     st.html(BRAND_HTML)
     if st.button("New conversation", icon=":material/add_comment:", width="stretch", disabled=not (state.turns or question)):
-        state.turns = []
+        state.turns, state.asked = [], []
         st.rerun()
 
     with st.expander(f"Documents in the index ({len(documents)})", expanded=len(documents) <= 5, icon=":material/folder_open:"):
@@ -265,7 +265,12 @@ def render_question(question: str) -> None:
         st.html(question_html(question))
 
 
-if not state.turns and question is None:
+if question is not None:
+    # Kept until answered: a question sent while the previous one is still being answered interrupts that run,
+    # and the next run answers both, in order.
+    state.asked.append(question)
+
+if not state.turns and not state.asked:
     st.html(welcome_html(len(documents)))
 
 for turn in state.turns:
@@ -273,18 +278,21 @@ for turn in state.turns:
     with st.chat_message("assistant", avatar=":material/format_quote:"):
         render_answer(turn)
 
-if question is not None:
-    render_question(question)
+while state.asked:
+    asked = state.asked[0]
+    render_question(asked)
     with st.chat_message("assistant", avatar=":material/format_quote:"):
-        state.turn_seq += 1
         history = [t.question for t in state.turns if t.answer is not None]
         try:
             with st.spinner("Searching the documents…"):
-                turn = conversation.answer_question(store, embedder, question, k=state.k, docs=state.doc_filter,
-                                          history=history, settings=settings, turn_id=state.turn_seq,
+                turn = conversation.answer_question(store, embedder, asked, k=state.k, docs=state.doc_filter,
+                                          history=history, settings=settings, turn_id=state.turn_seq + 1,
                                           langs=state.lang_filter)
         except Exception as exc:
+            state.asked.pop(0)
             show_error(exc)  # shown once; not kept in the history
         else:
+            state.turn_seq += 1
             state.turns.append(turn)
+            state.asked.pop(0)
             render_answer(turn)

@@ -123,9 +123,11 @@ def test_question_shows_cited_passage_with_highlight_and_citation(app_env, monke
 
     body = "\n".join(htmls(at))
     assert "denied access to the materials are untrue" in body
-    # the short answer quotes it verbatim with its marker, and the passage card marks it
+    # the short answer quotes the first passage (what "answered" vouches for) verbatim with its marker, and the
+    # passage cards mark their best sentences
     answer = next(h for h in htmls(at) if h.startswith('<div class="vb-answer"'))
-    assert re.search(r"“[^”]*denied access to the materials are untrue\.”.*?\[\d\]", answer)
+    assert re.search(r"“[^”]*is guaranteed by law \(Code of Criminal Procedure, arts\. 64, 294 and 296\)\.”.*?\[1\]", answer)
+    assert "denied access to the materials are untrue" not in answer
     card = next(c for c in cards(at) if "denied access to the materials are untrue" in c)
     assert re.search(r"<mark>[^<]*denied access to the materials are untrue", card)
     assert SEED_TITLE in card and "On the first point of the request" in card
@@ -289,6 +291,19 @@ def test_follow_up_question_uses_the_previous_one(app_env):
     assert len(notes) == 1 and f"“{QUESTION}”" in notes[0]
     at.sidebar.button[0].click().run()  # New conversation
     assert at.session_state["turns"] == [] and not cards(at)
+
+
+@pytest.mark.slow
+def test_a_question_sent_while_the_previous_one_was_answered_keeps_both(app_env):
+    """Sending a question interrupts the run still answering the one before (its spinner's exit raises
+    Streamlit's rerun), which lost that question: it stays in ``asked`` until answered, and is answered first."""
+    at = start()
+    at.session_state["asked"] = [QUESTION]  # what the interrupted run left
+    ask(at, "and what about her lawyer?")
+    turns = at.session_state["turns"]
+    assert [t.question for t in turns] == [QUESTION, "and what about her lawyer?"] and at.session_state["asked"] == []
+    assert turns[1].answer.read_with == QUESTION and turns[0].id < turns[1].id
+    assert len([h for h in htmls(at) if h.startswith('<div class="vb-question">')]) == 2
 
 
 @pytest.mark.slow
