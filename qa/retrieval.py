@@ -65,10 +65,12 @@ def expand_acronyms(question: str) -> str:
 
 
 def check_question(question: str, max_chars: int) -> str:
-    """Strip a question and refuse empty or absurdly long ones."""
+    """Strip a question and refuse empty ones, ones without a letter or digit ("?", "!!!") and absurdly long ones."""
     if question is None or not question.strip():
         raise InvalidQuestionError("The question is empty: type a question about the documents.")
     question = " ".join(question.split())
+    if not any(ch.isalnum() for ch in question):
+        raise InvalidQuestionError("The question has no words to search for: type a question about the documents.")
     if len(question) > max_chars:
         raise InvalidQuestionError(
             f"The question is too long ({len(question):,} characters; the limit is {max_chars:,}). "

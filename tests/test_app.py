@@ -157,7 +157,7 @@ def test_open_whole_document_at_the_passage(app_env):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("question, expected", [("", "empty"), ("   ", "empty"), ("x" * 10_000, "too long")])
+@pytest.mark.parametrize("question, expected", [("", "empty"), ("   ", "empty"), ("x" * 10_000, "too long"), ("?!", "no words")])
 def test_empty_and_too_long_questions_give_a_readable_error(app_env, question, expected):
     at = ask(start(), question)
     errors = [plain(e.value) for e in at.error]

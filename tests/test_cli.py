@@ -170,6 +170,7 @@ def test_docs_lists_indexed_documents(cli_index, capsys):
     [
         (["ask", ""], 2, "question is empty"),
         (["ask", "   "], 2, "question is empty"),
+        (["ask", "?"], 2, "no words to search for"),
         (["ask", "x" * 5000], 2, "too long"),
         (["ask", QUESTION, "--doc", "nope.md"], 2, "not in the index"),
         (["text", "../../etc/passwd"], 2, "outside the docs folder"),
