@@ -47,6 +47,13 @@ CONFIDENCE = {
 # those five documents, were "not found" 24 times of 53 under the earlier bound 0.75, and 45 times under 0.77,
 # with no answerable question under it.
 FOREIGN_NOT_FOUND_BELOW = {"same language": 0.815, "across languages": 0.77}
+# The page's relevance meter reads the primary model's cosine: a strong match from 0.40, partial from 0.25
+# (``qa.render.match_level``). For a passage or question the primary model cannot read, its cosine says nothing
+# (multilingual dev, session 17: across languages 49 % of the right first passages read "weak"; within French,
+# Spanish or Chinese, 70 % of the wrong ones read "strong"), so the meter reads e5's cosine put on that scale:
+# partial from the not-found bound above, strong from the cosine three quarters of the right first passages reach.
+STRONG_AT, PARTIAL_AT = 0.40, 0.25
+FOREIGN_STRONG_AT = {"same language": 0.865, "across languages": 0.815}
 # An English passage that the second encoder finds this close to the question is never "not found", whatever the
 # English model's cosines say: questions that tell a situation ("Can my parents force me to marry someone I don't
 # want to?") score low under MiniLM but not under e5. Dev (natural and team sets, and the English UDHR questions of
@@ -245,6 +252,10 @@ def ask(
     if status == NOT_FOUND and (result.phrases or result.articles):
         # the passages hold the words the user quoted, or the article asked for: never "the documents don't answer this"
         status = UNCERTAIN
+    if second_scores:
+        cosines = {**cosines, **{p.chunk_id: on_primary_scale(c, asked_in == p.lang)
+                                 for p, c in zip(passages, second_scores)
+                                 if p.lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES}}
     if status == ANSWERED and first is not None and highlighted[0].highlights:
         chosen = first_passage_quote(highlighted[0])  # "answered" stands behind the first passage: quote it
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
@@ -336,6 +347,13 @@ def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, for
         seen.add((passage.doc, s, e))
         chosen.append(AnswerSentence(_sentence_text(passages, flat[j]), passage.doc, s, e, passage.rank))
     return highlighted, chosen, best_sentence
+
+
+def on_primary_scale(cosine: float, same_language: bool) -> float:
+    """A second-encoder cosine put on the primary model's scale for the relevance meter (``FOREIGN_STRONG_AT``)."""
+    kind = "same language" if same_language else "across languages"
+    partial, strong = FOREIGN_NOT_FOUND_BELOW[kind], FOREIGN_STRONG_AT[kind]
+    return round(PARTIAL_AT + (cosine - partial) * (STRONG_AT - PARTIAL_AT) / (strong - partial), 4)
 
 
 def first_passage_quote(passage: Passage) -> list[AnswerSentence]:

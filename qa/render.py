@@ -17,7 +17,7 @@ import re
 import time
 from collections import Counter
 
-from .answer import ANSWERED, NOT_FOUND, UNCERTAIN
+from .answer import ANSWERED, NOT_FOUND, PARTIAL_AT, STRONG_AT, UNCERTAIN
 from .citations import citation, page_label, section_label
 from .phrases import spans as phrase_spans
 from .rows import RTL_LANGUAGES, UNDETERMINED, language_name
@@ -211,10 +211,10 @@ def answer_state(answer) -> str:
 
 
 # How closely a passage matches the question, in words: the cosine between the question and the passage
-# (``Answer.cosines``). With all-MiniLM-L6-v2 a passage that answers the question scores about 0.4–0.7
-# (the answer is one sentence among several), a related one 0.25–0.4, unrelated text around 0.
-STRONG_AT = 0.40
-PARTIAL_AT = 0.25
+# (``Answer.cosines``; bounds ``qa.answer.STRONG_AT`` and ``PARTIAL_AT``; for a passage or question the English
+# model cannot read, e5's cosine put on this scale: ``qa.answer.on_primary_scale``). With all-MiniLM-L6-v2 a
+# passage that answers the question scores about 0.4–0.7 (the answer is one sentence among several), a related one
+# 0.25–0.4, unrelated text around 0.
 MATCH_WORDS = {3: "strong match", 2: "partial match", 1: "weak match"}
 # No passage reads stronger than the answer as a whole: a closest passage of a "not found" is a weak match. An
 # answer is "answered" when its first passage stands out (``qa.answer.FIRST_ANSWERS``): that state vouches for the

@@ -160,7 +160,8 @@ class Answer:
     # "answered"; "uncertain": the passages may not answer it (shown, plainly marked); "not_found".
     status: str = "answered"
     signals: dict = field(default_factory=dict, compare=False, hash=False)
-    # Cosine between the (contextualised) question and each passage, by chunk id (the page's relevance meter).
+    # Cosine between the (contextualised) question and each passage, by chunk id (the page's relevance meter); for a
+    # passage or question the primary model cannot read, the second encoder's, on the primary model's scale.
     cosines: dict = field(default_factory=dict, compare=False, hash=False)
     # The previous question this one was read together with (``qa.followup``), or None when it was read alone.
     read_with: str | None = None

@@ -481,3 +481,36 @@ def test_the_english_copy_of_a_french_text_helps_rank_its_articles(french_and_en
         monkeypatch.setattr(translations, "POOLED", 0)
         alone = first_right()
     assert len(rows) == 80 and pooled > alone, (pooled, alone)
+
+
+def test_the_meter_scale_of_a_second_encoder_cosine():
+    from qa.answer import FOREIGN_NOT_FOUND_BELOW, FOREIGN_STRONG_AT, PARTIAL_AT, STRONG_AT, on_primary_scale
+
+    for same, kind in ((True, "same language"), (False, "across languages")):
+        assert on_primary_scale(FOREIGN_NOT_FOUND_BELOW[kind], same) == pytest.approx(PARTIAL_AT)
+        assert on_primary_scale(FOREIGN_STRONG_AT[kind], same) == pytest.approx(STRONG_AT)
+    assert on_primary_scale(0.80, True) < PARTIAL_AT < on_primary_scale(0.80, False)
+
+
+@pytest.mark.slow
+@needs_model
+def test_the_relevance_meter_reads_e5_for_passages_the_english_model_cannot_read(french_udhr):
+    """Across languages MiniLM's cosine called half of the right French articles a "weak match" (session 17): the
+    meter reads e5's cosine instead, on MiniLM's scale, so the article answering an English question is no weak
+    match and an off-topic question's closest French passage is one."""
+    from qa.answer import ask, on_primary_scale
+    from qa.render import match_level
+    from qa.store import Store
+
+    settings, encoders = french_udhr
+    with Store.open(settings.index, settings) as store:
+        answers = [ask(store, encoders, q, k=3) for q, _ in ENGLISH_QUESTIONS_ABOUT_FRENCH_ARTICLES]
+        off = ask(store, encoders, "What's the traditional recipe for spaghetti carbonara?", k=3)
+        with store.snapshot() as snap:
+            key = next(key for key in snap.generation.dense if key != "primary")
+            top = answers[0].passages[0]
+            e5 = float(snap.cosines([top.chunk_id], encoders[key].encode_query(answers[0].question), key)[0])
+    assert answers[0].cosines[top.chunk_id] == pytest.approx(on_primary_scale(e5, False), abs=1e-3)
+    for answer in answers:
+        assert answer.passages[0].lang == "fr" and match_level(answer.cosines[answer.passages[0].chunk_id]) >= 2
+    assert off.passages[0].lang != "fr" or match_level(off.cosines[off.passages[0].chunk_id]) == 1
