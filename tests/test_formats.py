@@ -602,3 +602,23 @@ def test_nul_bytes_are_utf16_text_or_refused_as_binary(data, expected):
             decode_text(data, "x.md")
     else:
         assert decode_text(data, "x.txt") == expected
+
+
+def test_a_text_file_written_in_markdown_is_read_as_markdown(tmp_path):
+    """The reply in ../shared/seeds/ is Markdown in a .txt file: its bold letterhead, "####" headings and "\\_"
+    escapes were shown raw on the cards, and its sections were not headings."""
+    from conftest import SHARED
+
+    source = SHARED / "seeds" / "000_f14bf965b01011eb.txt"
+    assert source.is_file(), f"the shared seed is missing: {source}"
+    doc = load_document(source.parent, source.name, Settings())
+    assert "**" not in doc.text and "####" not in doc.text and "\\_" not in doc.text
+    assert "MISSION PERMANENTE" in doc.text and "On the first point of the request" in [h.title for h in doc.headings]
+    assert doc.title == "000 f14bf965b01011eb"  # its first heading follows the letter: a section, not the title
+    plain = "Article 9\n\nNo one shall be subjected to arbitrary arrest.\n\n#NeMolchi.KZ is a hashtag, and 2 * 3 = 6.\n"
+    (tmp_path / "plain.txt").write_text(plain, encoding="utf-8")
+    kept = load_document(tmp_path, "plain.txt", Settings())
+    assert "#NeMolchi.KZ is a hashtag, and 2 * 3 = 6." in kept.text and [h.title for h in kept.headings] == ["Article 9"]
+    (tmp_path / "notes.txt").write_text("# Notes\n\nSome **bold** words and a [link](http://x.org).\n", encoding="utf-8")
+    notes = load_document(tmp_path, "notes.txt", Settings())
+    assert notes.text == "Notes\n\nSome bold words and a link." and notes.title == "Notes"

@@ -178,12 +178,28 @@ def _normalise_blocks(lines: list[str]) -> list[list[str]]:
     return blocks
 
 
+# Markdown written into a .txt file (the reply in ../shared/seeds/ is one: "**MISSION PERMANENTE…**", "####"
+# headings, "\_"): lines that are "#" headings (with a space: "#NeMolchi.KZ" is a hashtag), bold spans, escapes.
+_MARKDOWN_HEADING_LINE = re.compile(r"^#{1,6}[ \t]+\S", re.M)
+_MARKDOWN_BOLD = re.compile(r"\*\*[^*\n]+\*\*")
+_MARKDOWN_ESCAPE = re.compile(r"\\[_*#\[\]]")
+
+
+def looks_like_markdown(text: str) -> bool:
+    """Whether a text file is written in Markdown: two of its signs, or three of one kind."""
+    counts = [len(pattern.findall(text, 0, 200_000)) for pattern in (_MARKDOWN_HEADING_LINE, _MARKDOWN_BOLD, _MARKDOWN_ESCAPE)]
+    return sum(1 for n in counts if n) >= 2 or max(counts) >= 3
+
+
 def load_text(data: bytes, doc: str) -> Extracted:
     """A plain text file: paragraphs separated by blank lines. A line that opens a paragraph and is only a
     legal text's structural heading ("Article 9", "Статья 9", "第九条", "PART II", "Preamble") is a heading
     paragraph of its own; the first line is then the title when it comes before the first heading and is
-    short, as in a treaty's plain text ("Universal Declaration of Human Rights - French")."""
+    short, as in a treaty's plain text ("Universal Declaration of Human Rights - French"). A text file written
+    in Markdown (``looks_like_markdown``) is read as Markdown."""
     text = decode_text(data, doc)
+    if looks_like_markdown(text):
+        return load_markdown(data, doc)
     paragraphs: list[str] = []
     headings: list[Heading] = []
     offset = 0
@@ -251,10 +267,15 @@ def _is_bold_heading(block: list[str]) -> str | None:
     return title
 
 
+# Text before a document's first heading that still lets it be the title ("Eightieth session" before a report's).
+TITLE_HEADING_WITHIN = 500
+
+
 def _title_from_headings(text: str, headings: list[Heading]) -> str | None:
     """The first heading, joined with the next one when the title is split over two heading lines
-    ("Convention" / "against torture and other cruel…"); None when the document has no heading."""
-    if not headings:
+    ("Convention" / "against torture and other cruel…"); None when the document has no heading, or when its first
+    heading follows longer text (``TITLE_HEADING_WITHIN``)."""
+    if not headings or len(text[: headings[0].start].strip()) > TITLE_HEADING_WITHIN:
         return None
     first = headings[0]
     title = first.title
