@@ -16,6 +16,7 @@ import numpy as np
 
 from .chunking import embedding_text
 from .errors import UnknownDocumentError, UnknownLanguageError
+from .loaders import safe_relative_path
 from .snapshot import PRIMARY, StoredChunk
 from .types import Document, Heading, PageSpan
 
@@ -82,7 +83,7 @@ class Reads:
         known = [d.path for d in self.documents()]
         resolved = []
         for name in names:
-            name = name.replace("\\", "/").strip("/")
+            name = safe_relative_path(name)  # "../x" and "/etc/x" refused as in `verbatim text`; "./a.txt" is "a.txt"
             if name in known:
                 resolved.append(name)
                 continue

@@ -174,6 +174,8 @@ def test_docs_lists_indexed_documents(cli_index, capsys):
         (["ask", "x" * 5000], 2, "too long"),
         (["ask", QUESTION, "--doc", "nope.md"], 2, "not in the index"),
         (["text", "../../etc/passwd"], 2, "outside the docs folder"),
+        (["ask", QUESTION, "--doc", "../etc/passwd"], 2, "outside the docs folder"),
+        (["ask", QUESTION, "--doc", "/etc/passwd"], 2, "is an absolute path"),
         (["text", "nope.md"], 2, "not in the index"),
         (["ask", QUESTION, "-k", "0"], 2, "-k must be"),
     ],
@@ -245,3 +247,11 @@ def test_question_encoding_matches_the_models_own_encode(real_embedder):
         assert fast.shape == (1, 384) and abs(np.linalg.norm(fast) - 1) < 1e-5
         assert float(fast[0] @ reference[0]) > 0.9999
     assert real_embedder._traced is not None  # the one-graph question path was built and passed its probes
+
+
+def test_a_document_named_with_a_leading_dot_slash_is_found(cli_index, capsys):
+    docs, index = cli_index
+    run(capsys, "index", "--docs", str(docs), "--index", str(index))
+    code, out, err = run(capsys, "ask", QUESTION, "--index", str(index), "--doc", f"./{SEED_DOC}", "--json")
+    assert code == 0, err
+    assert {p["doc"] for p in json.loads(out)["passages"]} == {SEED_DOC}
