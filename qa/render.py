@@ -309,18 +309,26 @@ def _ref(turn_id: int, rank: int) -> str:
             f'title="Go to passage {rank}">[{rank}]</a>')
 
 
+def _sentence_lang(answer, sentence, languages=None) -> str:
+    passage = next((p for p in answer.passages if p.rank == sentence.passage_rank), None)
+    return _known((languages or {}).get(getattr(passage, "chunk_id", None)), getattr(passage, "lang", None))
+
+
 def _quoted(answer, sentence, languages=None) -> str:
     """A quoted sentence in its own language and direction (isolated, so the quotes and marker stay in place)."""
-    passage = next((p for p in answer.passages if p.rank == sentence.passage_rank), None)
-    lang = _known((languages or {}).get(getattr(passage, "chunk_id", None)), getattr(passage, "lang", None))
-    return f"<span{text_attrs(lang)}>“{esc(sentence.text)}”</span>"
+    return f"<span{text_attrs(_sentence_lang(answer, sentence, languages))}>“{esc(sentence.text)}”</span>"
+
+
+def _line_dir(answer, sentence, languages=None) -> str:
+    """A right-to-left quote's line runs right to left too (aligned right, its marker at the end)."""
+    return ' dir="rtl"' if _sentence_lang(answer, sentence, languages) in RTL_LANGUAGES else ""
 
 
 def answer_html(answer, turn_id: int, languages: dict | None = None) -> str:
     """The short extractive answer: 1–3 sentences quoted verbatim, each with its marker [n]. ``languages``:
     ``{chunk id: language}`` of the passages (else each passage's own ``lang``)."""
-    rows = [f'<p class="vb-quote">{_quoted(answer, s, languages)}&nbsp;{_ref(turn_id, s.passage_rank)}</p>'
-            for s in answer.sentences]
+    rows = [f'<p class="vb-quote"{_line_dir(answer, s, languages)}>{_quoted(answer, s, languages)}&nbsp;'
+            f'{_ref(turn_id, s.passage_rank)}</p>' for s in answer.sentences]
     if not rows:
         return '<div class="vb-answer"><p class="vb-muted">The passages below are the closest matches.</p></div>'
     return f'<div class="vb-answer"><div class="vb-label">{ANSWER_LABEL}</div>{"".join(rows)}</div>'
@@ -332,7 +340,8 @@ def uncertain_html(answer, turn_id: int, languages: dict | None = None) -> str:
     if answer.sentences:
         s = answer.sentences[0]
         closest = (f'<p class="vb-closest"><span class="vb-closest-label">{CLOSEST_SENTENCE}:</span> '
-                   f"{_quoted(answer, s, languages)}&nbsp;{_ref(turn_id, s.passage_rank)}</p>")
+                   f'<span class="vb-closest-quote"{_line_dir(answer, s, languages)}>{_quoted(answer, s, languages)}'
+                   f"&nbsp;{_ref(turn_id, s.passage_rank)}</span></p>")
     return (
         '<div class="vb-answer vb-uncertain">'
         f'<p class="vb-state"><strong>{esc(UNCERTAIN_NOTE)}</strong></p>'
@@ -622,6 +631,7 @@ PAGE_CSS = """
   border-radius: 0 8px 8px 0; }
 .vb-state { color: var(--vb-ink); }
 .vb-closest { color: #3b4046; line-height: 1.55; overflow-wrap: anywhere; }
+.vb-closest-quote[dir="rtl"] { display: block; }
 .vb-closest-label { font-size: .72rem; text-transform: uppercase; letter-spacing: .08em; color: var(--vb-muted);
   font-weight: 600; margin-right: .3rem; }
 .vb-answer p { margin: .25rem 0; }

@@ -318,6 +318,10 @@ def test_cards_and_documents_in_arabic_and_chinese(text, quote, lang, direction,
     answer = Answer("q", (passage,), (AnswerSentence(quote, passage.doc, s, e, 1),))
     out = render.answer_html(answer, 2)
     assert f'<span dir="{direction}" lang="{lang}">“{render.esc(quote)}”</span>' in out
+    # a right-to-left quote's line runs right to left (aligned right, the marker at its end), as the card does
+    assert ('<p class="vb-quote" dir="rtl">' in out) == (direction == "rtl")
+    closest = render.uncertain_html(answer, 2)
+    assert ('<span class="vb-closest-quote" dir="rtl">' in closest) == (direction == "rtl")
     # the Open dialog: the whole document, right to left for Arabic, the passage marked on the same characters
     full = "x" * 40 + text
     document = Document(path=passage.doc, text=full, title="<i>UDHR</i>", content_hash="h")
