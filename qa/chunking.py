@@ -227,7 +227,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                 if current and size(current[0][0], sentence[1]) > settings.max_chars:
                     current = []
                 current_para = unit.para
-            if not current:
+            if not current or current_para is None:  # after a heading, the first numbered paragraph is the chunk's
                 current_para = unit.para
             current.append(sentence)
             last_para = unit.para

@@ -174,6 +174,13 @@ def test_numbered_paragraph_marker_is_not_a_sentence_and_is_recorded():
     assert [c.para for c in chunks if "notes the reply" in c.text] == ["12"]
 
 
+def test_a_passage_that_opens_with_a_heading_cites_its_first_numbered_paragraph_too():
+    """The UDHR's article 14 passage holds paragraphs 1 and 2 after its heading: it was cited "para. 2"."""
+    md = "## Article 14\n\n1. Everyone has the right to seek asylum.\n\n2. This right may not be invoked in some cases."
+    chunks = chunk_document(as_document(md), ChunkSettings(800, 100, 0))
+    assert len(chunks) == 1 and chunks[0].para == "1–2"
+
+
 def test_markdown_title_from_split_heading_and_heading_without_space():
     md = "### Convention \n\n####against torture and other cruel treatment\n\n### Article  1  \n\nText.\n\n#NeMolchi.KZ is a hashtag."
     extracted = load_markdown(md.encode(), "cat.md")
