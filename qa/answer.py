@@ -256,8 +256,8 @@ def ask(
         cosines = {**cosines, **{p.chunk_id: on_primary_scale(c, asked_in == p.lang)
                                  for p, c in zip(passages, second_scores)
                                  if p.lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES}}
-    if status == ANSWERED and first is not None and highlighted[0].highlights:
-        chosen = first_passage_quote(highlighted[0])  # "answered" stands behind the first passage: quote it
+    if status == ANSWERED and first is not None:
+        chosen = first_passage_quote(highlighted[0], chosen)  # "answered" stands behind the first passage: quote it
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
                   respelled=result.respelled, **quoted)
@@ -356,13 +356,17 @@ def on_primary_scale(cosine: float, same_language: bool) -> float:
     return round(PARTIAL_AT + (cosine - partial) * (STRONG_AT - PARTIAL_AT) / (strong - partial), 4)
 
 
-def first_passage_quote(passage: Passage) -> list[AnswerSentence]:
-    """The answer quoted from one passage: its highlighted sentences, in reading order. An answer is *answered*
-    because its first passage stands out, so its quote comes from that passage, not from the best-matching
-    sentences of any passage ("What does article 5 of the Declaration say?" quoted articles 30 and 2, which
-    mention the Declaration, under article 5)."""
-    return [AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank)
-            for s, e in passage.highlights]
+def first_passage_quote(passage: Passage, chosen: list[AnswerSentence]) -> list[AnswerSentence]:
+    """The answer quoted from the first passage: the answer sentences ``chosen`` from it, else its highlighted
+    sentences (in reading order), else ``chosen``. An answer is *answered* because its first passage stands out,
+    so its quote comes from that passage, not from the best-matching sentences of any passage ("What does article
+    5 of the Declaration say?" quoted articles 30 and 2, which mention the Declaration, under article 5). On the
+    natural dev split (35 answered) the quotes hold the answer as often as before (31), with 58 sentences instead of
+    74; quoting only the highlights: 29 with 48."""
+    own = [s for s in chosen if s.passage_rank == passage.rank]
+    highlighted = [AnswerSentence(passage.text[s - passage.start : e - passage.start], passage.doc, s, e, passage.rank)
+                   for s, e in passage.highlights]
+    return own or highlighted or chosen
 
 
 def _second_scores(snap, result, passages) -> list[float]:
