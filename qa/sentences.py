@@ -116,6 +116,10 @@ _CJK_WEIGHT = 3
 _DIGIT = re.compile(r"\d")
 
 
+# An outline marker opening a heading: "D.", "IV.", "3.2." (not a list item's "(b)").
+_OUTLINE = re.compile(r"^(?:[A-Z]|[IVXLC]+|\d+(?:\.\d+)*)\.\s+\S")
+
+
 def is_prose(text: str) -> bool:
     """Whether a sentence reads as prose that can be quoted as an answer.
 
@@ -141,6 +145,8 @@ def is_prose(text: str) -> bool:
     if len(_DIGIT.findall(text)) > 0.3 * len(text):
         return False
     if not ends:
+        if _OUTLINE.match(text) and size < 120:
+            return False  # a numbered heading: "D. Oral report of the Chair to the General Assembly"
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if len(lines) > 1 and max(len(line) for line in lines) < 90:
             return False  # an address, signature or letterhead block

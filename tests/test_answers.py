@@ -205,6 +205,7 @@ def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir
     "№ 30-44/127", "Geneva, May 27, 2024", "Your Excellences,",
     "Introduction .......................... 4", "Ref: AL KAZ 1/2024, dated 18 March 2024",
     "Acting Minister\nRoman VASSILENKO",
+    "D. Oral report of the Chair to the General Assembly", "IV. Follow-up on concluding observations",
 ])
 def test_letterheads_addresses_signatures_and_contents_lines_are_not_prose(text):
     assert not is_prose(text)
@@ -216,6 +217,7 @@ def test_letterheads_addresses_signatures_and_contents_lines_are_not_prose(text)
     "Between 11 May 2024 and 2 May 2025, follow-up reports were received from Slovakia (CAT/C/SVK/FCO/4), "
     "Mongolia (CAT/C/MNG/FCO/2), Kenya (CAT/C/KEN/FCO/3) and Norway (CAT/C/NOR/FCO/8).",
     "Everyone has the right to freedom of thought, conscience and religion;",
+    "12. The Committee notes the reply.",
 ])
 def test_sentences_are_prose(text):
     assert is_prose(text)
