@@ -4,10 +4,13 @@ from __future__ import annotations
 
 
 def page_label(page: int | None, page_end: int | None, printed: str | None = None) -> str:
-    """``p. 8``, ``pp. 8–9`` or ``""``; a printed page label (roman numerals) is preferred for a single page."""
+    """``p. 8``, ``pp. 8–9`` or ``""``; a printed page label comes first, with the page in the file after it
+    (``p. 10 (PDF p. 16)``; a range when the label is a number: ``pp. 10–11 (PDF pp. 16–17)``)."""
     if page is None:
         return ""
     if page_end is not None and page_end != page:
+        if printed and printed.isdigit() and printed != str(page):
+            return f"pp. {printed}–{int(printed) + page_end - page} (PDF pp. {page}–{page_end})"
         return f"pp. {page}–{page_end}"
     if printed and printed != str(page):
         return f"p. {printed} (PDF p. {page})"

@@ -154,6 +154,27 @@ def test_printed_page_numbers_are_not_text(extracted):
         assert printed not in page_text(ex, number).split("\n\n"), f"page {number} keeps its footer {printed}"
 
 
+def test_printed_page_numbers_label_the_pages_of_a_pdf_without_page_labels(extracted):
+    """A/80/44 and Fact Sheet 15 have no /PageLabels: citations gave the page in the file ("p. 16" for the report's
+    printed page 10); the page counters in their margins give the printed numbers."""
+    from qa.citations import page_label
+
+    labels = {s.number: s.label for s in extracted["A_80_44.en.pdf"].pages}
+    assert (labels[5], labels[6], labels[7], labels[16], labels[21]) == ("iii", "iv", "1", "10", "15")
+    sheet = {s.number: s.label for s in extracted["FactSheet15Rev1_Civil_and_Political_Rights_Human_Rights_Committee.pdf"].pages}
+    assert (sheet[4], sheet[30]) == ("1", "27")
+    assert page_label(16, 16, "10") == "p. 10 (PDF p. 16)" and page_label(16, 17, "10") == "pp. 10–11 (PDF pp. 16–17)"
+    assert page_label(5, 6, "iii") == "pp. 5–6" and page_label(3, 3, None) == "p. 3"
+
+
+def test_page_counters_label_pages_only_when_two_agree():
+    from qa.loaders.pdf import printed_labels
+
+    assert printed_labels({3: "1", 4: "2", 5: "3"}, 5) == {3: "1", 4: "2", 5: "3"}
+    assert printed_labels({1: "i", 3: "1", 5: "3", 4: "7"}, 5) == {1: "i", 3: "1", 4: "2", 5: "3"}
+    assert printed_labels({3: "1"}, 5) == {} and printed_labels({1: "1", 2: "2"}, 2) == {}
+
+
 def test_landscape_columns_read_in_order(extracted):
     ex = extracted["Association-rights-factsheet-final-v2.pdf"]
     text = squash(ex.text)
@@ -171,7 +192,9 @@ def test_titles_skip_junk_metadata_and_the_un_banner(extracted):
     fact_sheet = extracted["FactSheet15Rev1_Civil_and_Political_Rights_Human_Rights_Committee.pdf"]
     # its /Title is "0443671_factsheet_def.qxp": the largest first-page heading of three words or more wins
     assert fact_sheet.title == "Civil and Political Rights: The Human Rights Committee"
-    assert all(s.label is None for s in fact_sheet.pages)  # its /PageLabels are printer plates ("Black:59")
+    # its /PageLabels are printer plates ("Black:59"), not used: the labels are its page counters
+    assert all(s.label is None or s.label.isdigit() or s.label in ("iii", "iv") for s in fact_sheet.pages)
+    assert "Black" not in " ".join(s.label or "" for s in fact_sheet.pages)
     assert extracted["A_80_44.en.pdf"].title == "Report of the Committee against Torture"
     assert extracted["A_80_67.en.pdf"].title.startswith("Note verbale dated 24 February 2025 from the Permanent Mission")
     assert extracted["udhr_un_eng.pdf"].title == "Universal Declaration of Human Rights"

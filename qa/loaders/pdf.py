@@ -159,7 +159,8 @@ def extract_pdf(rel: str, data: bytes, settings=None, progress=None) -> Extracte
     pages = read_pages(rel, document)
     scanned = read_scanned(rel, data, pages, settings, progress)
     labels = page_labels(document, len(pages))
-    symbol, running_title = strip_running_lines(pages)
+    symbol, running_title, printed = strip_running_lines(pages)
+    labels = labels or printed
     lines_by_page = [reading_order(page) for page in pages]
     stats = body_stats(lines_by_page)
     mark_footnotes(lines_by_page, stats)
@@ -587,11 +588,12 @@ def _margin_lines(page: Page) -> list[tuple[str, list[Word]]]:
     return chosen
 
 
-def strip_running_lines(pages: list[Page]) -> tuple[str | None, str | None]:
+def strip_running_lines(pages: list[Page]) -> tuple[str | None, str | None, dict[int, str]]:
     """Remove running headers/footers and page counters from ``pages``.
 
-    Returns a UN symbol found among them and a running title: a worded header repeated on every page is
-    kept where it first appears (it is the document's title) and dropped from the other pages.
+    Returns a UN symbol found among them, a running title (a worded header repeated on every page is kept where it
+    first appears: it is the document's title, dropped from the other pages) and the printed page numbers the
+    counters give (``printed_labels``).
     """
     candidates = {page.number: _margin_lines(page) for page in pages}
     seen_on: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -604,6 +606,7 @@ def strip_running_lines(pages: list[Page]) -> tuple[str | None, str | None]:
     needed = 2 if len(pages) > 2 else 1
     symbols = Counter()
     titles = Counter()
+    counters: dict[int, str] = {}  # the page counter printed on each page
     for page in pages:
         drop = set()
         for where, segment in candidates[page.number]:
@@ -623,6 +626,8 @@ def strip_running_lines(pages: list[Page]) -> tuple[str | None, str | None]:
                 or (others_normalised >= needed and any(c.isdigit() for c in text) and letters <= 6)
             )
             if running:
+                if _PAGE_NUMBER.match(text) and page.number not in counters:
+                    counters[page.number] = re.match(r"(?i:page\s+)?[-–—]?\s*(\d+|[ivxlcdm]+)", text).group(1)
                 drop.update(id(w) for w in segment)
                 found = symbol_of_line(text)
                 if found and others_exact >= needed:
@@ -631,7 +636,26 @@ def strip_running_lines(pages: list[Page]) -> tuple[str | None, str | None]:
             page.words = [w for w in page.words if id(w) not in drop]
     symbol = symbols.most_common(1)[0][0] if symbols else None
     title = titles.most_common(1)[0][0] if titles else None
-    return symbol, title
+    return symbol, title, printed_labels(counters, len(pages))
+
+
+def printed_labels(counters: dict[int, str], count: int) -> dict[int, str]:
+    """Printed page numbers from the page counters in the margins (``{page: "10"}``, only where they differ from the
+    page's number in the file), for a PDF without /PageLabels: a UN report's body starts its count after the
+    cover and contents, so its PDF page 16 is printed page 10. Arabic counters count only when at least two pages
+    agree on how far the count is from the file's (every page from the first to the last of them is then labelled;
+    a counter that disagrees is taken for a misreading); roman ones label their own pages before that."""
+    offsets = Counter(int(c) - page for page, c in counters.items() if c.isdigit())
+    if not offsets:
+        return {}
+    offset, agreeing = offsets.most_common(1)[0]
+    if agreeing < 2 or offset == 0:
+        return {}
+    numbered = [page for page, c in counters.items() if c.isdigit() and int(c) - page == offset]
+    first, last = min(numbered), max(numbered)
+    labels = {page: str(page + offset) for page in range(first, last + 1) if page + offset >= 1}
+    labels.update({page: c.lower() for page, c in counters.items() if not c.isdigit() and page < first})
+    return labels
 
 
 def _first_page_title(paras: list[Paragraph], lines_by_page: list[list[Line]]) -> str | None:
