@@ -106,8 +106,7 @@ def main(argv=None) -> int:
             for definite in (threshold, *(t for t in THRESHOLDS if t < threshold)):
                 predicted = rules | (probability >= bounds(threshold, definite))
                 per_set = " ".join(f"{(predicted[sets == n] == y[sets == n]).mean():.3f}" for n in np.unique(sets))
-                chosen = "  (chosen)" if (c, threshold, definite) == (# Session 17: session 13's blind set fitted on too (977 conversations): 0.984 at the chosen point (C 3: 0.985).
-C_CHOSEN, THRESHOLD_CHOSEN, DEFINITE_CHOSEN) else ""
+                chosen = "  (chosen)" if (c, threshold, definite) == (C_CHOSEN, THRESHOLD_CHOSEN, DEFINITE_CHOSEN) else ""
                 print(f"C {c:>3} threshold {threshold:.2f} definite {definite:.2f}: {(predicted == y).mean():.3f}  "
                       f"per set {per_set}{chosen}")
     model = LogisticRegression(C=C_CHOSEN, max_iter=5000).fit(X, y)

@@ -170,9 +170,9 @@ def test_printed_page_numbers_label_the_pages_of_a_pdf_without_page_labels(extra
 def test_page_counters_label_pages_only_when_two_agree():
     from qa.loaders.pdf import printed_labels
 
-    assert printed_labels({3: "1", 4: "2", 5: "3"}, 5) == {3: "1", 4: "2", 5: "3"}
-    assert printed_labels({1: "i", 3: "1", 5: "3", 4: "7"}, 5) == {1: "i", 3: "1", 4: "2", 5: "3"}
-    assert printed_labels({3: "1"}, 5) == {} and printed_labels({1: "1", 2: "2"}, 2) == {}
+    assert printed_labels({3: "1", 4: "2", 5: "3"}) == {3: "1", 4: "2", 5: "3"}
+    assert printed_labels({1: "i", 3: "1", 5: "3", 4: "7"}) == {1: "i", 3: "1", 4: "2", 5: "3"}
+    assert printed_labels({3: "1"}) == {} and printed_labels({1: "1", 2: "2"}) == {}
 
 
 def test_landscape_columns_read_in_order(extracted):

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import DocumentError, UnsafePathError
 from ..types import Document, Extracted
-from .text import TITLE_HEADING_WITHIN, load_markdown, load_text
+from .text import heading_may_be_title, load_markdown, load_text
 
 TEXT_EXTENSIONS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown"}
 OTHER_EXTENSIONS = {".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"}
@@ -337,12 +337,11 @@ def fallback_title(rel: str) -> str:
 
 
 def content_title(extracted: Extracted) -> str | None:
-    """The title a document gives itself (metadata or front matter, else its first heading, when that comes
-    before any longer text: the seed's first heading, "On the first point of the request", follows a letterhead
-    and a letter); None when it has none, so that its title is ``fallback_title(path)`` and has to change when
-    the file is renamed."""
+    """The title a document gives itself (metadata or front matter, else its first heading when that can be a
+    title: ``heading_may_be_title``); None when it has none, so that its title is ``fallback_title(path)`` and has
+    to change when the file is renamed."""
     first = extracted.headings[0] if extracted.headings else None
-    heading = first.title if first and len(extracted.text[: first.start].strip()) <= TITLE_HEADING_WITHIN else None
+    heading = first.title if first and heading_may_be_title(extracted.text, first) else None
     for candidate in (extracted.title, heading):
         if candidate and candidate.strip():
             return candidate.strip()

@@ -636,10 +636,10 @@ def strip_running_lines(pages: list[Page]) -> tuple[str | None, str | None, dict
             page.words = [w for w in page.words if id(w) not in drop]
     symbol = symbols.most_common(1)[0][0] if symbols else None
     title = titles.most_common(1)[0][0] if titles else None
-    return symbol, title, printed_labels(counters, len(pages))
+    return symbol, title, printed_labels(counters)
 
 
-def printed_labels(counters: dict[int, str], count: int) -> dict[int, str]:
+def printed_labels(counters: dict[int, str]) -> dict[int, str]:
     """Printed page numbers from the page counters in the margins (``{page: "10"}``, only where they differ from the
     page's number in the file), for a PDF without /PageLabels: a UN report's body starts its count after the
     cover and contents, so its PDF page 16 is printed page 10. Arabic counters count only when at least two pages

@@ -271,11 +271,17 @@ def _is_bold_heading(block: list[str]) -> str | None:
 TITLE_HEADING_WITHIN = 500
 
 
+def heading_may_be_title(text: str, heading: Heading) -> bool:
+    """Whether a document's first heading can be its title: no longer text comes before it (the seed reply's first
+    heading, "On the first point of the request", follows a letterhead and a letter: a section)."""
+    return len(text[: heading.start].strip()) <= TITLE_HEADING_WITHIN
+
+
 def _title_from_headings(text: str, headings: list[Heading]) -> str | None:
     """The first heading, joined with the next one when the title is split over two heading lines
     ("Convention" / "against torture and other cruel…"); None when the document has no heading, or when its first
-    heading follows longer text (``TITLE_HEADING_WITHIN``)."""
-    if not headings or len(text[: headings[0].start].strip()) > TITLE_HEADING_WITHIN:
+    heading cannot be its title (``heading_may_be_title``)."""
+    if not headings or not heading_may_be_title(text, headings[0]):
         return None
     first = headings[0]
     title = first.title
