@@ -16,7 +16,7 @@ import numpy as np
 
 from .chunking import embedding_text
 from .errors import UnknownDocumentError, UnknownLanguageError
-from .loaders import safe_relative_path
+from .paths import safe_relative_path
 from .snapshot import PRIMARY, StoredChunk
 from .types import Document, Heading, PageSpan
 

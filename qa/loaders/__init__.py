@@ -16,7 +16,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import DocumentError, UnsafePathError
+from ..errors import DocumentError
+from ..paths import safe_relative_path
 from ..types import Document, Extracted
 from .text import heading_may_be_title, load_markdown, load_text
 
@@ -38,22 +39,6 @@ NOT_DOCUMENTS = ("readme.md", "source.md")
 def is_ignored_name(name: str) -> bool:
     """Hidden files, editor swap files and temporary files are not documents."""
     return bool(_IGNORED.search(name))
-
-
-def safe_relative_path(name: str) -> str:
-    """Check a document name given by a user: relative, inside its folder, no ``..``; returns it normalised."""
-    if not name or "\x00" in name:
-        raise UnsafePathError("Document names must be non-empty and contain no NUL bytes.")
-    posix = name.replace("\\", "/")
-    pure = PurePosixPath(posix)
-    if pure.is_absolute() or re.match(r"^[A-Za-z]:", posix):
-        raise UnsafePathError(f"'{name}' is an absolute path; give a path relative to the docs folder.")
-    if any(part == ".." for part in pure.parts):
-        raise UnsafePathError(f"'{name}' points outside the docs folder ('..' is not allowed).")
-    parts = [p for p in pure.parts if p not in ("", ".")]
-    if not parts:
-        raise UnsafePathError(f"'{name}' is not a file name.")
-    return "/".join(parts)
 
 
 @dataclass(frozen=True)
