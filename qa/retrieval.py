@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -351,16 +352,24 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-# A passage inside a better one counts as its copy from this many words, and this share of the better one's.
+# A passage inside a better one counts as its copy from this many words, and this share of the better one's;
+# also when their words differ only by spelling (the ICCPR's PDF "subparagraph" and Markdown "sub-paragraph", a
+# fact sheet's "organise"): this share of the words in the same order (difflib's ratio).
 COPY_MIN_WORDS = 25
 COPY_MIN_SHARE = 0.8
+COPY_NEAR = 0.95
 
 
 def _copy_of(mine: str, other: str) -> bool:
     if not mine or mine == other:
         return bool(mine)
     count, total = mine.count(" ") + 1, other.count(" ") + 1
-    return count >= COPY_MIN_WORDS and count >= COPY_MIN_SHARE * total and f" {mine} " in f" {other} "
+    if count < COPY_MIN_WORDS or count < COPY_MIN_SHARE * total:
+        return False
+    if f" {mine} " in f" {other} ":
+        return True
+    near = SequenceMatcher(None, mine.split(), other.split(), autojunk=False)
+    return near.quick_ratio() >= COPY_NEAR and near.ratio() >= COPY_NEAR  # quick_ratio: a cheap upper bound first
 
 
 def drop_copies(passages: list[Passage]) -> list[Passage]:

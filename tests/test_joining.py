@@ -79,6 +79,14 @@ def test_copies_of_the_same_words_in_other_documents_are_shown_once():
     kept = drop_copies(copies)
     assert [p.doc for p in kept] == ["iccpr.md", "other.md", "iccpr.md", "short.md"]
     assert kept[0].also_in == (Copy("iccpr.pdf", 10, 10 + len(article)), Copy("factsheet.pdf", 5, 60, 7, 7))
+    # a copy that differs by a spelling ("authorised", "sub-paragraph") is one too; another article is not
+    spelled = article.replace("authorized", "authorised").replace("reasonable time", "reasonable-time")
+    other = article.replace("Article 9\n\n3. Anyone arrested or detained on a criminal charge",
+                            "Article 14\n\n1. Anyone charged with a minor offence under the ordinary law")
+    kept = drop_copies([passage(1, 0, len(article), doc="a.md", text=article),
+                        passage(2, 0, len(spelled), doc="b.pdf", text=spelled),
+                        passage(3, 0, len(other), doc="c.md", text=other)])
+    assert [p.doc for p in kept] == ["a.md", "c.md"] and [c.doc for c in kept[0].also_in] == ["b.pdf"]
 
 
 def test_a_joined_passage_is_highlighted_and_quoted_inside_its_exact_text(settings, docs_dir, fake_embedder):
