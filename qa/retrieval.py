@@ -368,8 +368,10 @@ def _copy_of(mine: str, other: str) -> bool:
         return False
     if f" {mine} " in f" {other} ":
         return True
-    near = SequenceMatcher(None, mine.split(), other.split(), autojunk=False)
-    return near.quick_ratio() >= COPY_NEAR and near.ratio() >= COPY_NEAR  # quick_ratio: a cheap upper bound first
+    words, others = mine.split(), other.split()
+    if len(set(words) & set(others)) < COPY_NEAR * len(set(words)):  # cheap: most passages are no copies
+        return False
+    return SequenceMatcher(None, words, others, autojunk=False).ratio() >= COPY_NEAR
 
 
 def drop_copies(passages: list[Passage]) -> list[Passage]:
