@@ -50,7 +50,7 @@ from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_f
 from .report import Duplicate, Failure, IndexReport, Renamed, UnreadPage
 from .retrieval import as_encoders
 from .snapshot import PRIMARY
-from .manifest import encoders_only_differ
+from .manifest import reread_needed
 from .store import DB_NAME, DocumentUpsert, Store, build_manifest, check_manifest, expected_manifest
 
 Progress = Callable[[str, int, int], None]
@@ -243,8 +243,8 @@ def open_or_create(index_dir: Path, settings, rebuild: bool = False) -> tuple[St
     if rebuild or store.generation == 0:
         # A rebuild, or a first build that did not finish: install the manifest of these settings.
         return store, _fresh_manifest(settings)
-    if encoders_only_differ(store.manifest, expected_manifest(settings)):
-        return store, _fresh_manifest(settings)  # re-encoded with the second encoder only (``_update``)
+    if reread_needed(store.manifest, expected_manifest(settings)):
+        return store, _fresh_manifest(settings)  # every document read again, stored vectors reused (``_update``)
     try:
         check_manifest(store.manifest, expected_manifest(settings), index_dir)
     except QAError:
@@ -283,12 +283,14 @@ def update_index(
             store.vector_policy = vectors.Policy.from_settings(settings)
             _cleanup(store)
             store.sync_manifest_file()
-            # Settings that only add, drop or change the second encoder: every document is read again and
-            # committed at once like a rebuild, but stored primary and sentence vectors are reused by chunk hash.
-            reencode = not rebuild and new_manifest is not None and store.generation > 0 and encoders_only_differ(
-                store.manifest, new_manifest)
-            report = _update(store, docs_dir, settings, rebuild or reencode, new_manifest, embedder, progress,
-                             after_commit, reuse=reencode)
+            # Settings that only add, drop or change the second encoder, or documents read by an older version
+            # of the loaders: every document is read again and committed at once like a rebuild, but stored
+            # primary and sentence vectors are reused by chunk hash.
+            reread = None
+            if not rebuild and new_manifest is not None and store.generation > 0:
+                reread = reread_needed(store.manifest, new_manifest)
+            report = _update(store, docs_dir, settings, rebuild or bool(reread), new_manifest, embedder, progress,
+                             after_commit, reread=reread)
         finally:
             store.close()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -539,12 +541,14 @@ def _embed_batch(store, manifest: dict, loaded, settings, rebuild, encoders: dic
 
 
 def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress, after_commit,
-            reuse: bool = False) -> IndexReport:
-    """``reuse``: a rebuild that takes the stored vectors of chunks whose hash it finds (a new second encoder)."""
-    report = IndexReport(rebuild=rebuild and not reuse, second_encoder_changed=reuse)
+            reread: str | None = None) -> IndexReport:
+    """``reread`` (``reread_needed``'s reason): a rebuild that takes the stored vectors of chunks whose hash it finds."""
+    reuse = reread is not None
+    report = IndexReport(rebuild=rebuild and not reuse, second_encoder_changed=reread == "second encoder", reread=reread)
     encoders = {} if embedder is None else as_encoders(embedder)
     manifest = new_manifest if new_manifest is not None else store.manifest  # a new one is installed by the first batch
     stored = {} if rebuild else {d.path: d for d in store.documents()}
+    read_before = {d.path for d in store.documents()} if reuse else set(stored)  # counted as changed, not added
     scan = _scan(docs_dir, settings, stored, report, progress)
     plan = _plan(scan, stored, report)
     # A rebuild commits once, so that the previous index stays whole until the new one is complete.
@@ -556,7 +560,7 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
             upserts = _embed_batch(store, manifest, loaded, settings, rebuild and not reuse, encoders, progress, report)
             _apply(store, upserts, plan if first else None, new_manifest if first else None, rebuild, after_commit, progress)
             for candidate, _, _ in loaded:
-                (report.changed if candidate.path in stored else report.added).append(candidate.path)
+                (report.changed if candidate.path in read_before else report.added).append(candidate.path)
             first = False
         if first and (plan.removed or plan.renamed or rebuild or new_manifest is not None):
             _apply(store, [], plan, new_manifest, rebuild, after_commit, progress)

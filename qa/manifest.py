@@ -17,6 +17,10 @@ from .snapshot import fsync_dir
 FORMAT_VERSION = 2  # what the stored vectors mean: 2 = sentence spans and vectors stored with each chunk
 MANIFEST_NAME = "manifest.json"
 CHECKED_KEYS = ("format_version", "model", "dimension", "chunking", "sentence_vectors", "extra_encoders")
+# How documents are read into text, sections, pages and passages. Raise it whenever a loader or the chunker
+# changes what a document gives: the next update reads every document again (stored vectors reused by chunk
+# hash). Not checked on open: an index read the old way still answers until then. 1 = no key (before session 18).
+EXTRACTION_VERSION = 2
 
 
 def _distribution_version(name: str) -> str | None:
@@ -52,6 +56,7 @@ def build_manifest(settings, dimension: int, dtype: str, vector_index: str = vec
 
     return {
         **expected_manifest(settings, dimension, extra_encoders),
+        "extraction": EXTRACTION_VERSION,
         "dtype": dtype,
         "vector_index": vector_index,
         "vector_codec": vectors.FLOAT32,
@@ -80,6 +85,21 @@ def encoders_only_differ(stored: dict, expected: dict) -> bool:
     return all(stored.get(key) == expected.get(key) for key in CHECKED_KEYS if key != "extra_encoders")
 
 
+def stale_extraction(stored: dict) -> bool:
+    """True when the index's documents were read by another version of the loaders or the chunker."""
+    return stored.get("extraction", 1) != EXTRACTION_VERSION
+
+
+def reread_needed(stored: dict, expected: dict) -> str | None:
+    """Why every document must be read again while the stored vectors stay usable: ``"second encoder"``
+    (``encoders_only_differ``), ``"extraction"`` (``stale_extraction``, all else matching), or None."""
+    if encoders_only_differ(stored, expected):
+        return "second encoder"
+    if stale_extraction(stored) and not _differences(stored, expected):
+        return "extraction"
+    return None
+
+
 def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
     """Raise ``IndexMismatchError`` naming every difference and how to rebuild."""
     if encoders_only_differ(stored, expected):
@@ -89,6 +109,15 @@ def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
             f"{_models(want)}. Update it with: {_update_command(directory)} (its passages and their other "
             "vectors are kept; only the second encoder's vectors are computed), or set QA_SECOND_ENCODER to match."
         )
+    differences = _differences(stored, expected)
+    if differences:
+        raise IndexMismatchError(
+            f"The index at {directory} was built with other settings ({'; '.join(differences)}). "
+            + rebuild_hint(directory)
+        )
+
+
+def _differences(stored: dict, expected: dict) -> list[str]:
     differences = []
     for key in CHECKED_KEYS:
         have, want = stored.get(key), expected.get(key)
@@ -96,11 +125,7 @@ def check_manifest(stored: dict, expected: dict, directory: Path) -> None:
             have, want = have or {}, want or {}
         if have != want:
             differences.append(f"{key} is {have!r} in the index but {want!r} now")
-    if differences:
-        raise IndexMismatchError(
-            f"The index at {directory} was built with other settings ({'; '.join(differences)}). "
-            + rebuild_hint(directory)
-        )
+    return differences
 
 
 def _update_command(directory) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from . import indexing
 from .errors import DocumentError, IndexLockedError
+from .manifest import check_manifest, expected_manifest, reread_needed
 from .indexing import COMMIT_EVERY_PASSAGES, _Candidate, _embed_batch, _fail, _load, _notify, _plan, _scan
 from .chunking import ChunkSettings
 from .pgstore import PLAN_LOCK, PgStore, connect, insert_document, redact, remove_documents
@@ -51,7 +52,6 @@ def worker_name() -> str:
 def open_or_create(settings, rebuild: bool = False) -> tuple[PgStore, dict | None]:
     """The store at ``settings.store`` for writing (schema migrated); the manifest to install, if any (a
     rebuild, or settings that only change the second encoder: see ``qa.indexing.update_index``)."""
-    from .manifest import check_manifest, encoders_only_differ, expected_manifest
 
     url = settings.store
     store = PgStore.open(url, settings, check=False, unbuilt_ok=True, migrate=True)
@@ -62,7 +62,7 @@ def open_or_create(settings, rebuild: bool = False) -> tuple[PgStore, dict | Non
         if not isinstance(store.manifest, dict):
             store.close()
             return PgStore.create(url, fresh), None
-        if store.generation > 0 and encoders_only_differ(store.manifest, expected_manifest(settings)):
+        if store.generation > 0 and reread_needed(store.manifest, expected_manifest(settings)):
             return store, fresh
         check_manifest(store.manifest, expected_manifest(settings), redact(url))
     except BaseException:
@@ -101,10 +101,11 @@ def update_shared(
     store, new_manifest = open_or_create(settings, rebuild)
     try:
         store.writable = True
-        if rebuild or new_manifest is not None:  # a rebuild, or a new second encoder (stored vectors reused)
+        if rebuild or new_manifest is not None:  # a rebuild, or a re-read with the stored vectors reused
+            reread = None if rebuild else reread_needed(store.manifest, new_manifest)
             with _PlanLock(store, lock_wait):
                 report = indexing._update(store, docs_dir, settings, True, new_manifest, embedder, progress, after_commit,
-                                          reuse=not rebuild)
+                                          reread=reread)
         else:
             report = IndexReport()
             if plan:

@@ -65,6 +65,7 @@ class IndexReport:
     seconds: float = 0.0
     rebuild: bool = False
     second_encoder_changed: bool = False  # every passage re-read for a new (or no) second encoder
+    reread: str | None = None  # why every document was read again with stored vectors reused: "second encoder", "extraction"
 
     def to_json(self) -> dict:
         data = asdict(self)

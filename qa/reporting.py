@@ -25,8 +25,12 @@ def headline(report) -> str:
     ) if items]
     problems = [f"{len(items):,} {label}" for label, items in (("failed", report.failed), ("skipped", report.skipped)) if items]
     if changes:
-        if getattr(report, "second_encoder_changed", False):
+        reread = getattr(report, "reread", None) or ("second encoder" if getattr(report, "second_encoder_changed", False) else None)
+        if reread == "second encoder":
             return "Index re-read for its new second encoder (stored vectors reused): " + ", ".join(changes + problems)
+        if reread == "extraction":
+            return ("Index re-read with this version's document reading (stored vectors reused): "
+                    + ", ".join(changes + problems))
         return ("Index rebuilt: " if report.rebuild else "Index updated: ") + ", ".join(changes + problems)
     if problems:
         return "Nothing changed in the index: " + ", ".join(problems)
