@@ -117,6 +117,30 @@ def test_iccpr_article_14_is_whole_and_on_page_8(extracted):
     assert any(ex.text[h.start:h.end] == "Article 14" for h in ex.headings)
 
 
+def test_iccpr_article_12_heading_typeset_at_a_line_end_opens_its_article(extracted):
+    ex = extracted["ccpr_ohchr.pdf"]
+    assert "to fulfil a contractual obligation.\n\nArticle 12\n\n1. Everyone lawfully" in ex.text
+    assert [h.title for h in ex.headings if h.title in ("Article 11", "Article 12", "Article 13")] == [
+        "Article 11", "Article 12", "Article 13"]
+
+
+def test_heading_word_at_a_line_end_moves_to_its_number_only_after_a_sentence():
+    lines = [
+        (72, 700, 11, "**Article 11"),
+        (72, 670, 11, "No one shall be imprisoned merely on the ground of inability to fulfil a contractual obligation. Article"),
+        (72, 656, 11, "12"),
+        (72, 626, 11, "1. Everyone lawfully within the territory of a State shall have the right to liberty of movement."),
+        (72, 596, 11, "2. The Committee shall act in conformity with the procedure laid down in Article"),
+        (72, 582, 11, "12"),
+    ]
+    ex = extract_in_process("pdf", "glued.pdf", make_pdf([lines]))
+    paras = paragraphs(ex)
+    assert paras[1].endswith("a contractual obligation.") and paras[2] == "Article 12"
+    assert "Article 12" in [h.title for h in ex.headings]
+    assert "laid down in Article" in paras[-2] or paras[-1].endswith("laid down in Article 12")  # a reference: stays
+    assert [h.title for h in ex.headings].count("Article 12") == 1
+
+
 def test_un_running_headers_and_footers_are_dropped(extracted):
     italy = extracted["A_80_67.en.pdf"]
     assert italy.symbol == "A/80/67"

@@ -936,7 +936,7 @@ def paragraphs(lines_by_page: list[list[Line]], stats: Stats) -> list[Paragraph]
             pending_notes.clear()
 
     for lines in lines_by_page:
-        body = [l for l in lines if not l.footnote]
+        body = _unglue_headings([l for l in lines if not l.footnote])
         for line in body:
             if line.floating:  # a display word beside a paragraph goes before it (after a heading)
                 if current and len(current) == 1 and _is_heading_line(current[0], stats):
@@ -953,6 +953,24 @@ def paragraphs(lines_by_page: list[list[Line]], stats: Stats) -> list[Paragraph]
         pending_notes.extend(l for l in lines if l.footnote)
     close()
     flush_notes()
+    return out
+
+
+def _unglue_headings(lines: list[Line]) -> list[Line]:
+    """A heading word typeset at the end of a paragraph's last line, its number alone on the next line (the
+    ICCPR's PDF: "…a contractual obligation. Article" / "12"): the word moves down to open the heading line."""
+    out = list(lines)
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        if (len(a.words) >= 2 and len(b.words) == 1 and re.fullmatch(r"[\dIVXLC]+[A-Z]?", b.words[0].text)
+                and _HEADING_WORD.match(f"{a.words[-1].text} {b.words[0].text}") and _SENTENCE_END.search(a.words[-2].text)
+                and a.page == b.page and b.top > a.top):
+            word, number = a.words[-1], b.words[0]
+            width, gap = word.x1 - word.x0, 0.25 * number.size
+            moved = replace(word, x0=number.x0 - gap - width, x1=number.x0 - gap, top=number.top, bottom=number.bottom,
+                            baseline=number.baseline, space_before=False)
+            out[i] = replace(a, words=a.words[:-1])
+            out[i + 1] = replace(b, words=[moved, replace(number, space_before=True)])
     return out
 
 
