@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .errors import QAError, SettingsError
+from .errors import QAError, SettingsError, UnknownDocumentError
 from .settings import load_settings
 
 
@@ -93,7 +93,7 @@ def cmd_ask(args) -> int:
     check_question(args.question, settings.max_question_chars)
     store = _open_store(settings)
     try:
-        docs = store.resolve_docs(args.doc) if args.doc else None
+        docs = _resolve_docs(store, settings, args.doc) if args.doc else None
         if args.lang is not None:
             docs = store.documents_in_languages(args.lang, within=docs)
         embedder = embedder_for(settings)
@@ -187,12 +187,43 @@ def cmd_text(args) -> int:
     settings = _settings(args)
     store = _open_store(settings)
     try:
-        path = store.resolve_docs([safe_relative_path(args.doc)])[0]
+        path = _resolve_docs(store, settings, [safe_relative_path(args.doc)])[0]
         sys.stdout.write(store.document(path).text)
         sys.stdout.write("\n")
     finally:
         store.close()
     return 0
+
+
+def _resolve_docs(store, settings, names) -> list[str]:
+    """``store.resolve_docs``; a name that is a file in the documents folder but not in the index says why."""
+    try:
+        return store.resolve_docs(names)
+    except UnknownDocumentError as exc:
+        for name in names:
+            reason = _why_not_indexed(store, settings, name)
+            if reason:
+                raise UnknownDocumentError(f"'{name}' is not in the index: {reason}.") from None
+        raise
+
+
+def _why_not_indexed(store, settings, name: str) -> str | None:
+    """Why a file of the documents folder is not in the index, read again here; None when there is no such file."""
+    from .errors import DocumentError
+    from .loaders import load_document, safe_relative_path
+
+    name = safe_relative_path(name)
+    known = {d.path for d in store.documents()}
+    if name in known or not (Path(settings.docs) / name).is_file():
+        return None
+    try:
+        document = load_document(Path(settings.docs), name, settings)
+    except DocumentError as exc:
+        return f"it is in the documents folder but could not be indexed ({exc.reason})"
+    twin = next((d.path for d in store.documents() if d.content_hash == document.content_hash), None)
+    if twin:
+        return f"it has the same content as '{twin}', which is indexed once, under that name"
+    return "it is in the documents folder but not indexed yet; run `verbatim index`"
 
 
 def cmd_docs(args) -> int:

@@ -188,6 +188,24 @@ def test_bad_input_gives_one_line_and_exit_code(cli_index, capsys, argv, code, m
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_a_document_of_the_folder_not_in_the_index_says_why(cli_index, capsys, monkeypatch):
+    docs, index = cli_index
+    run(capsys, "index", "--docs", str(docs), "--index", str(index))
+    monkeypatch.setenv("QA_DOCS", str(docs))
+    code, _, err = run(capsys, "ask", QUESTION, "--doc", "notes/broken.txt", "--index", str(index))
+    assert code == 2 and "could not be indexed (the file is empty)" in err and err.count("\n") == 1
+    shutil.copy(docs / SEED_DOC, docs / "copy.md")
+    write(docs, "later.txt", "A note added after the last update of the index.")
+    try:
+        code, _, err = run(capsys, "text", "copy.md", "--index", str(index))
+        assert code == 2 and f"the same content as '{SEED_DOC}'" in err
+        code, _, err = run(capsys, "ask", QUESTION, "--doc", "later.txt", "--index", str(index))
+        assert code == 2 and "not indexed yet; run `verbatim index`" in err
+    finally:
+        (docs / "copy.md").unlink()
+        (docs / "later.txt").unlink()
+
+
 def test_missing_index_and_missing_docs_folder(tmp_path, capsys):
     code, _, err = run(capsys, "ask", QUESTION, "--index", str(tmp_path / "none"))
     assert code == 3 and "No index at" in err and "verbatim index" in err
