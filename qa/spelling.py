@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 import weakref
 from collections.abc import Iterable
 from functools import lru_cache
@@ -34,6 +35,10 @@ MORE_COMMON_BY = 1.0  # Zipf units: ten times as common
 COMMON_ZIPF = 2.5  # about once in 300,000 words: "extradite" 2.6 and "quorum" 3.1 are words, "harrassment" 2.2 not
 
 _DIGIT = re.compile(r"\d")
+# the script of the languages not written in Latin letters (by Snowball's codes): a word is read as a slip only in
+# a language of its own script, so that a Latin name typed in a mixed index does not gather Russian's words
+_SCRIPTS = {"ru": "CYRILLIC", "sr": "CYRILLIC", "ar": "ARABIC", "fa": "ARABIC", "el": "GREEK", "hy": "ARMENIAN",
+            "hi": "DEVANAGARI", "ne": "DEVANAGARI", "ta": "TAMIL", "yi": "HEBREW"}
 _KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _VOWELS = frozenset("aeiou")
 # each letter's neighbours on a QWERTY keyboard (bench/typos.py makes its slips with them too)
@@ -90,16 +95,32 @@ def _plausible(typed: str, meant: str) -> bool:
     return a not in NEXT_KEYS or b not in NEXT_KEYS or a in NEXT_KEYS[b] or (a in _VOWELS and b in _VOWELS)
 
 
-class Speller:
-    """The words one index holds, by language, length and first letter, for ``respell``. Built once per index
-    generation, on its first question with a slip (about 0.3 s for the UN documents)."""
+def _script(word: str) -> str:
+    """The script of a word's first letter, as Unicode names it ("LATIN", "CYRILLIC", "ARABIC")."""
+    return unicodedata.name(word[0], "UNKNOWN").split(" ", 1)[0]
 
-    def __init__(self, vocab: dict[str, int], document_frequencies: np.ndarray, languages: Iterable[str]):
+
+class Speller:
+    """The words one index holds, by language, length and first letter, for ``respell``. One per index generation;
+    a language's words are gathered on the first slip in that language (about 0.3 s for the UN documents in English,
+    1 s a language with wordfreq's list), so that a question without slips costs nothing."""
+
+    def __init__(self, vocab: dict[str, int], document_frequencies: np.ndarray, languages: Iterable[str] = ()):
         self._vocab = vocab
         self._df = np.asarray(document_frequencies)
         self._buckets: dict[tuple[str, int, str], tuple[list, list]] = {}  # (analyser, length, first letter)
-        for analyzer in (a for a in sorted(set(languages)) if a not in CJK):
-            self._add_language(analyzer)
+        self._gathered: set[str] = set()
+        self._gathering = threading.Lock()
+        for analyzer in languages:  # gathered now (the rest on demand)
+            self._gather(analyzer)
+
+    def _gather(self, analyzer: str) -> None:
+        if analyzer in self._gathered or analyzer in CJK:
+            return
+        with self._gathering:
+            if analyzer not in self._gathered:
+                self._add_language(analyzer)
+                self._gathered.add(analyzer)
 
     def holds(self, term: str) -> bool:
         """Whether some passage of the index holds ``term``."""
@@ -130,6 +151,7 @@ class Speller:
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
+        self._gather(analyzer)
         slips = 2 if len(word) >= SLIP_TWO_FROM else 1
         # a name is a term stemming leaves whole, and only a word stemming leaves whole can be one misspelt: else the
         # term is the stem of a longer word ("leukemogenesi" for "leuekmogenesis"), no word to put in a question
@@ -149,14 +171,28 @@ class Speller:
         skipped = {w.lower() for w in TOKEN_PATTERN.findall(query)
                    if (w.isupper() and len(w) <= ACRONYM_UP_TO) or (not w.isupper() and any(ch.isupper() for ch in w[1:]))}
         skipped.update(w.lower() for phrase in quoted(query) for w in TOKEN_PATTERN.findall(phrase))
-        meant: dict[str, str] = {}
+        # A word that the index holds, or that one of the question's languages commonly uses, is no slip in any of
+        # them ("tortured" is not French "torture" when the index also holds French).
+        candidates: dict[str, list[tuple[str, float]]] = {}
         for analyzer in analyzers:
             for word, term in analysed_words(query, analyzer):
-                if self.holds(term) or word in meant or word in skipped or len(word) < SLIP_ONE_FROM or _DIGIT.search(word):
+                if word in skipped or len(word) < SLIP_ONE_FROM or _DIGIT.search(word):
+                    continue
+                if self.holds(term):
+                    skipped.add(word)
+                    continue
+                if _script(word) != _SCRIPTS.get(analyzer, "LATIN"):
                     continue
                 zipf = _zipf(word, analyzer)
-                if zipf is None or zipf >= COMMON_ZIPF:
-                    continue
+                if zipf is not None and zipf >= COMMON_ZIPF:
+                    skipped.add(word)
+                elif zipf is not None:  # None: the language has no word list
+                    candidates.setdefault(word, []).append((analyzer, zipf))
+        meant: dict[str, str] = {}
+        for word, readings in candidates.items():
+            for analyzer, zipf in readings:
+                if word in skipped or word in meant:
+                    break
                 surface = self.closest(word, analyzer)
                 if surface is None:
                     continue
@@ -210,5 +246,5 @@ def speller_for(index) -> Speller:
             speller = _SPELLERS.get(index)
             if speller is None:
                 vocab, document_frequencies = index.vocabulary()
-                speller = _SPELLERS[index] = Speller(vocab, document_frequencies, index.languages)
+                speller = _SPELLERS[index] = Speller(vocab, document_frequencies)
     return speller

@@ -78,6 +78,15 @@ def test_a_slip_is_read_in_the_language_of_the_question():
     assert respell(index, "La torture est-elle interdite ?")[1] == {}
 
 
+def test_a_word_of_one_of_the_questions_languages_is_no_slip_in_another():
+    """A mixed index reads an English question in French too: "tortured" is not French "torture" misspelt."""
+    index = LexicalIndex.build(["Nul ne sera soumis à la torture, ni à des peines ou traitements cruels.",
+                                "The detainee was held without charge by the police."], [1, 2], ["fr", "en"])
+    assert index.query_analyzers("Was Petrova tortured?") == ["en", "fr"]  # a name leaves the language open
+    assert respell(index, "Was Petrova tortured?") == ("Was Petrova tortured?", {})
+    assert respell(index, "Was Petrova torturre?")[1] == {"torturre": "torture"}  # no word in either: a slip
+
+
 def test_an_arabic_slip_is_read_without_its_vowel_marks():
     index = LexicalIndex.build(["لا يجوز إخضاع أحد للتعذيب ولا للمعاملات القاسية أو الحاطة بالكرامة.",
                                 "لكل فرد الحق في الحياة والحرية وسلامة شخصه."], [1, 2], ["ar", "ar"])
