@@ -28,9 +28,9 @@ import numpy as np
 from .sentences import sentence_spans
 from .types import Chunk, Document
 
-_PARAGRAPH_SPLIT = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:\d{1,3}\.|\([a-z0-9]{1,4}\))[ \t]+\S)")
+_PARAGRAPH_SPLIT = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:(?:\d{1,3}\.|\([a-z0-9]{1,4}\))[ \t]+\S|\d{1,3}\.[ \t]*\n))")
 INCLUDE_TITLE = True
-_NUMBERED = re.compile(r"[ \t]*(\d{1,3})\.[ \t]+\S")
+_NUMBERED = re.compile(r"[ \t]*(\d{1,3})\.(?:[ \t]+\S|[ \t]*\n|[ \t]*\Z)")  # "3." alone before "(a) …" too
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                 close(reason_size=True)
                 if current and size(current[0][0], sentence[1]) > settings.max_chars:
                     current = []
-                current_para = unit.para
+                current_para = last_para if current else unit.para  # the overlap sentence's paragraph opens it
             if not current or current_para is None:  # after a heading, the first numbered paragraph is the chunk's
                 current_para = unit.para
             current.append(sentence)

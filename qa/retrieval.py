@@ -490,10 +490,19 @@ def _joined(better: Passage, other: Passage, gap_text=None) -> Passage | None:
     return replace(
         better, start=first.start, end=max(first.end, second.end), text=text,
         page=min(pages) if pages else None, page_end=max(pages) if pages else None,
-        page_label=first.page_label, para=first.para, parts=parts,
+        page_label=first.page_label, para=first.para if second.end <= first.end else para_range(first.para, second.para),
+        parts=parts,
         ocr=better.ocr or other.ocr,
         ocr_confidence=min((c for c in (better.ocr_confidence, other.ocr_confidence) if c is not None), default=None),
     )
+
+
+def para_range(first: str | None, second: str | None) -> str | None:
+    """The numbered paragraphs of two passages one after the other: "1–3" and "3–5" make "1–5"."""
+    if not first or not second:
+        return first or second
+    low, high = first.split("–")[0], second.split("–")[-1]
+    return low if low == high else f"{low}–{high}"
 
 
 def gap_reader(snapshot):

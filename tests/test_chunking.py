@@ -181,6 +181,29 @@ def test_a_passage_that_opens_with_a_heading_cites_its_first_numbered_paragraph_
     assert len(chunks) == 1 and chunks[0].para == "1–2"
 
 
+def test_a_passage_cut_after_an_overlap_sentence_cites_that_sentences_paragraph():
+    """The ICCPR's article 22: a passage opening with para. 2's last sentence, then para. 3, was cited "para. 3"."""
+    md = ("## Article 22\n\n1. Everyone shall have the right to freedom of association with others.\n\n"
+          "2. No restrictions may be placed on the exercise of this right. This article shall not prevent lawful "
+          "restrictions on members of the armed forces.\n\n3. Nothing in this article authorizes legislative measures.")
+    chunks = chunk_document(as_document(md), ChunkSettings(200, 20, 120))
+    opening = [c for c in chunks if c.text.startswith("This article shall not prevent")]
+    assert len(opening) == 1 and opening[0].para == "2–3"
+
+
+def test_a_number_alone_on_its_line_before_lettered_subparagraphs_is_a_numbered_paragraph():
+    """The ICCPR's article 8 writes "3." on a line of its own, then "(a) …": its passages were cited "para. 2"."""
+    md = ("## Article 8\n\n1. No one shall be held in slavery.\n2. No one shall be held in servitude.\n3.\n"
+          "(a) No one shall be required to perform forced or compulsory labour;\n\n(b) Paragraph 3 (a) shall not "
+          "be held to preclude hard labour.")
+    doc = as_document(md)
+    assert [doc.text[s:e] for s, e in paragraph_spans(doc.text)][2:4] == ["2. No one shall be held in servitude.", "3."]
+    chunks = chunk_document(doc, ChunkSettings(800, 100, 0))
+    assert len(chunks) == 1 and chunks[0].para == "1–3"
+    small = chunk_document(doc, ChunkSettings(120, 20, 0))
+    assert [c.para for c in small if c.text.startswith("(b)")] == ["3"]
+
+
 def test_markdown_title_from_split_heading_and_heading_without_space():
     md = "### Convention \n\n####against torture and other cruel treatment\n\n### Article  1  \n\nText.\n\n#NeMolchi.KZ is a hashtag."
     extracted = load_markdown(md.encode(), "cat.md")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qa.answer import ask
@@ -25,6 +27,15 @@ def test_overlapping_neighbours_in_the_first_three_become_one_exact_passage():
     assert [(p.rank, p.start, p.end) for p in joined] == [(1, 300, 1000), (2, 1500, 1800)]
     assert joined[0].text == DOC[300:1000] and joined[0].chunk_id == 1
     assert joined[0].parts == ((1, 300), (2, 600)) and (joined[0].page, joined[0].page_end) == (2, 3)
+
+
+def test_a_joined_passage_cites_the_numbered_paragraphs_of_both_chunks():
+    """The ICCPR's article 9 in two chunks ("1–3", "3–5") was cited "paras. 1–3" when shown as one passage."""
+    first, second = passage(1, 300, 700), passage(2, 600, 1000)
+    joined = join_neighbours([replace(second, para="3–5"), replace(first, para="1–3")], k=5)
+    assert len(joined) == 1 and joined[0].para == "1–5"
+    assert join_neighbours([replace(first, para="2"), replace(second, para="2")], k=5)[0].para == "2"
+    assert join_neighbours([replace(first, para=None), replace(second, para="4")], k=5)[0].para == "4"
 
 
 def test_the_better_ranked_chunk_keeps_its_place_when_the_earlier_chunk_ranks_lower():
