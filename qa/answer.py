@@ -256,8 +256,9 @@ def ask(
         cosines = {**cosines, **{p.chunk_id: on_primary_scale(c, asked_in == p.lang)
                                  for p, c in zip(passages, second_scores)
                                  if p.lang not in PRIMARY_LANGUAGES or asked_in not in PRIMARY_LANGUAGES}}
-    if status == ANSWERED and first is not None:
-        chosen = first_passage_quote(highlighted[0], chosen)  # "answered" stands behind the first passage: quote it
+    if (status == ANSWERED and first is not None) or (status == UNCERTAIN and result.articles):
+        # "answered" stands behind the first passage, and an article asked for by number is put first: quote it
+        chosen = first_passage_quote(highlighted[0], chosen)
     return Answer(question, tuple(highlighted), tuple(chosen), status == ANSWERED, round(conf, 4), mode,
                   timings=timings, status=status, signals=signals, cosines=cosines, read_with=read_with,
                   respelled=result.respelled, **quoted)

@@ -126,3 +126,14 @@ def test_a_one_digit_article_is_found_cited_in_any_language(docs_dir, settings, 
         found = articles.chunks_of(snap, (5,))
         assert sorted(snap.chunks(found)[i].doc for i in found) == ["otvet.md", "reply.md"]
         assert articles.chunks_of(snap, (6,)) == set()
+
+
+def test_an_uncertain_answer_to_an_article_asked_for_quotes_that_article(treaty_index, fake_embedder, monkeypatch):
+    """"Que dit l'article premier ?" put article 1 first and quoted article 30 as the closest sentence."""
+    from qa import answer as answer_module
+
+    monkeypatch.setattr(answer_module, "answer_status", lambda *args: answer_module.UNCERTAIN)
+    monkeypatch.setattr(answer_module, "first_answers", lambda *args: 0.0)
+    answer = ask(treaty_index, fake_embedder, "What does article 7 say?")
+    assert answer.status == answer_module.UNCERTAIN and answer.passages[0].section == "Covenant > Article 7"
+    assert answer.sentences and {s.passage_rank for s in answer.sentences} == {1}
