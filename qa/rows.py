@@ -265,9 +265,19 @@ RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "ug", "sd", "dv",
 _CODE = re.compile(r"^[a-z]{2,3}$")
 
 
+@lru_cache(maxsize=256)
 def language_name(code: str | None) -> str:
-    """"French" for ``fr`` (the six UN languages), the code itself for any other."""
-    return LANGUAGE_NAMES.get(code or UNDETERMINED, code or "")
+    """"French" for ``fr``, "German" for ``de`` (langcodes' English names), the code itself for one it cannot name."""
+    code = code or UNDETERMINED
+    if code in LANGUAGE_NAMES or not _CODE.match(code):
+        return LANGUAGE_NAMES.get(code, code)
+    import langcodes
+
+    try:
+        name = langcodes.Language.get(code).display_name()
+    except (LookupError, ValueError, ImportError):
+        return code
+    return code if name.startswith("Unknown language") else name
 
 
 def language_label(code: str) -> str:
@@ -286,17 +296,35 @@ def _known_codes() -> frozenset:
 
 
 def parse_languages(values) -> tuple[str, ...]:
-    """``["fr,es", "ru"]`` → ``("fr", "es", "ru")``: codes or English names, lower-cased, duplicates dropped."""
-    names = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
+    """``["fr,es", "ru"]`` → ``("fr", "es", "ru")``: codes, language tags ("zh-CN", "zh-Hans": zh) or names ("French",
+    "german", "français"), lower-cased, duplicates dropped; what it cannot read is kept as typed, to be refused."""
     codes: list[str] = []
     for value in values or ():
         for part in re.split(r"[,\s]+", str(value)):
             part = part.strip().lower()
             if part:
-                code = names.get(part, part)
+                code = _language_code(part)
                 if code not in codes:
                     codes.append(code)
     return tuple(codes)
+
+
+@lru_cache(maxsize=256)
+def _language_code(part: str) -> str:
+    from . import language
+
+    names = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
+    if part in names or _CODE.match(part):
+        return names.get(part, part)
+    import langcodes
+
+    try:
+        tag = part.replace("_", "-")
+        found = langcodes.Language.get(tag) if langcodes.tag_is_valid(tag) else langcodes.find(part)
+    except (LookupError, ValueError, ImportError):
+        return part
+    code = language._MACRO.get(found.language, found.language)
+    return code if code in _known_codes() else part  # a language no document can be in is refused as typed
 
 
 def documents_in_languages(documents, codes, within=None) -> list[str]:

@@ -193,13 +193,16 @@ DOCS = [_info("a.md", "en"), _info("b.md", "fr"), _info("c.md", "fr"), _info("d.
 
 def test_languages_turn_into_documents_and_bad_ones_are_refused():
     assert parse_languages(["fr, es", "FR", " Russian "]) == ("fr", "es", "ru")
+    assert parse_languages(["German,zh-CN", "zh-Hans zh_TW", "français", "Mandarin", "pt-BR"]) == ("de", "zh", "fr", "pt")
     assert documents_in_languages(DOCS, ["fr"]) == ["b.md", "c.md"]
     assert documents_in_languages(DOCS, ["fr,es"]) == ["b.md", "c.md", "d.md"]
     assert documents_in_languages(DOCS, ["French"], within=["c.md", "a.md"]) == ["c.md"]
     assert documents_in_languages(DOCS, ["und"]) == ["e.md"]
     cases = [
         (["xx"], "Unknown language 'xx'"),
-        (["français"], "Unknown language 'français'"),
+        (["klingonese"], "Unknown language 'klingonese'"),
+        (["German"], "No document in the index is in German (de)."),
+        (["zh-CN"], "No document in the index is in Chinese (zh)."),
         (["<b>"], "Unknown language '<b>'"),
         (["ru"], "No document in the index is in Russian (ru). The index has: English (en): 1 document"),
         (["fr,ru"], "No document in the index is in Russian (ru)"),
@@ -222,7 +225,8 @@ def test_the_page_offers_languages_only_when_there_are_several():
     assert render.language_choices([_info("a.md", "en"), _info("b.md", "en"), _info("e.md", "und")]) == {}
     assert render.language_choices([]) == {}
     assert [language_name(c) for c in ("ar", "zh", "en", "fr", "ru", "es", "de")] == \
-        ["Arabic", "Chinese", "English", "French", "Russian", "Spanish", "de"]
+        ["Arabic", "Chinese", "English", "French", "Russian", "Spanish", "German"]
+    assert language_name("xx") == "xx" and language_name("<b>") == "<b>"  # no name: the code as it is
 
 
 def test_a_question_on_the_page_searches_only_the_chosen_languages(multilingual, fake_embedder):
