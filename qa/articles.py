@@ -18,13 +18,19 @@ _ASKED = re.compile(
     r"(\d{1,3}(?:\s*\(\w{1,4}\))*(?:\s*(?:,|&|and|or|et|ou|y|o|e|и|или|و)\s*\d{1,3}(?:\s*\(\w{1,4}\))*)*)(?!\w)",
     re.IGNORECASE,
 )
-_ASKED_FIRST = re.compile(r"(?<!\w)article\s+(?:premier|1er)(?!\w)", re.IGNORECASE)
-_ZH_NUMBER = "[0-9一二三四五六七八九十百零〇两]+"  # digits or Chinese numerals
-_ASKED_ZH = re.compile(rf"第\s*({_ZH_NUMBER})\s*条")
+# "The first article" in words, as lawyers write article 1 ("article premier", "artículo primero", "статья первая" in
+# any case, "المادة الأولى"); other ordinals in words are not read.
+_ASKED_FIRST = re.compile(
+    r"(?<!\w)(?:article\s+(?:premier|1er)|artículo\s+primero|стать[яиеюй]\s+перв(?:ая|ой|ую)|"
+    r"перв(?:ая|ой|ую)\s+стать[яиеюй]|المادة\s+الأولى)(?!\w)",
+    re.IGNORECASE,
+)
+_ZH_NUMBER = "[0-9一二三四五六七八九十百零〇两兩]+"  # digits or Chinese numerals
+_ASKED_ZH = re.compile(rf"第\s*({_ZH_NUMBER})\s*[条條]")  # simplified or traditional
 _HEADING = re.compile(r"\s*(?:article|art\.?|artículo|artigo|статья|المادة)\s+(\d{1,3}(?!\d)|premier|1er)", re.IGNORECASE)
-_HEADING_ZH = re.compile(rf"\s*第\s*({_ZH_NUMBER})\s*条")
+_HEADING_ZH = re.compile(rf"\s*第\s*({_ZH_NUMBER})\s*[条條]")
 _ARTICLE_WORDS = ("article", "art", "artículo", "статья", "статьи", "المادة")
-_CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CHINESE_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 # Chosen on the dev half of bench/articles.py's questions and the natural dev split (README, *Article numbers*):
 # 1 leaves a third of the articles asked for below the first passage, 2.5 and 3 push passages that answer a question

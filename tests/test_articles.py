@@ -20,6 +20,10 @@ def test_article_numbers_are_read_from_questions_in_six_languages():
     assert referenced("L'article 5 de la Déclaration ; el artículo 12 ; статья 3 ; статьи 19 ; المادة 18") == (5, 12, 3, 19, 18)
     assert referenced("《世界人权宣言》第十四条和第3条") == (14, 3)
     assert referenced("Que dit l'article premier ?") == (1,)
+    assert referenced("¿Qué dice el artículo primero?") == referenced("Что говорится в статье первой?") == (1,)
+    assert referenced("ماذا تنص المادة الأولى من الإعلان؟") == referenced("Статья первая") == (1,)
+    assert referenced("世界人權宣言第二十條規定了什麼？") == (20,)  # traditional characters
+    assert referenced("the first article of the newspaper") == ()
     assert referenced("a newspaper article about 2019") == ()
     assert referenced("article 2019 of nothing, article 0") == ()  # four digits: a year; no article 0
     assert referenced("partial 5 and particle 3") == ()
@@ -36,7 +40,7 @@ def test_a_passage_is_under_an_article_when_its_last_heading_is_that_article():
     assert heading_number("PART III > Article 14") == 14
     assert heading_number("Article 5 - Prohibition of torture") == 5
     assert heading_number("Artículo 12") == 12 and heading_number("Статья 3") == 3 and heading_number("المادة 18") == 18
-    assert heading_number("世界人权宣言 > 第十四条") == 14
+    assert heading_number("世界人权宣言 > 第十四条") == 14 and heading_number("第二十條") == 20
     assert heading_number("Article premier") == heading_number("Article 1er") == 1
     assert heading_number("Article 14 > Commentary") is None  # a heading below the article's own
     assert heading_number("Consideration of complaints under article 22") is None
