@@ -249,8 +249,9 @@ def ask(
         status = NOT_FOUND if signals["second"] < bound else ANSWERED if _stands_out(first, kind) else UNCERTAIN
     else:
         status = answer_status(conf, kind, signals.get("second"), first)
-    if status == NOT_FOUND and (result.phrases or result.articles):
-        # the passages hold the words the user quoted, or the article asked for: never "the documents don't answer this"
+    if status == NOT_FOUND and (result.phrases or result.articles or result.named):
+        # the passages hold the words the user quoted, the article asked for, or a name the question typed in Latin
+        # letters in another script: never "the documents don't answer this"
         status = UNCERTAIN
     if second_scores:
         cosines = {**cosines, **{p.chunk_id: on_primary_scale(c, asked_in == p.lang)

@@ -11,7 +11,7 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from . import articles, fusion, glossary, phrases, spelling, translations
+from . import articles, fusion, glossary, names, phrases, spelling, translations
 from .errors import InvalidQuestionError
 from .language import PRIMARY_LANGUAGES, question_language
 from .ocr import passage_mark
@@ -129,6 +129,8 @@ class SearchResult:
     phrases_missing: tuple[str, ...] = ()
     # Article numbers the question names that the index has passages under (``qa.articles``)
     articles: tuple[int, ...] = ()
+    # Hits in another language than the question's that write a name it typed in Latin letters (``qa.names``)
+    named: frozenset = frozenset()
 
 
 def as_encoders(encoders) -> dict:
@@ -193,6 +195,7 @@ class Searcher:
         allowed = self.snapshot.chunk_ids_for_docs(docs) if docs else None
         allowed, exact, missing = self._narrowed((as_asked and phrases.quoted(as_asked)) or phrases.quoted(query), allowed)
         numbers: tuple = ()
+        named: frozenset = frozenset()
         depth = max(self.depth, k)
         t0 = time.perf_counter()
         vectors_by_key = self.query_vectors(query, query_vectors) if mode != "bm25" else dict(query_vectors or {})
@@ -217,11 +220,15 @@ class Searcher:
             hits = self.fuse(signals, weights)
             if article_ids:
                 hits = _raised(hits, article_ids, articles.BONUS * float(sum(weights)))
+            if signals.extra:  # names across languages and scripts: only beside a multilingual encoder
+                named = frozenset(names.chunks_naming(self.snapshot, question, [h.chunk_id for h in hits], asked_in))
+                if named:
+                    hits = _raised(hits, named, names.BONUS * float(sum(weights)), first=False)
             hits = hits[:k]
             timings["fusion_ms"] = (time.perf_counter() - t0) * 1000
             scale = float(sum(weights))
         return SearchResult(tuple(hits), query, vectors_by_key, timings, asked_in, scale, respelled, exact, missing,
-                            numbers)
+                            numbers, named & {h.chunk_id for h in hits})
 
     def _narrowed(self, quoted: tuple, allowed):
         """``(allowed, phrases every hit holds, phrases no passage holds)``: the chunks to search narrowed to those that
@@ -312,12 +319,12 @@ class Searcher:
         ]
 
 
-def _raised(hits: list[Hit], chunk_ids: set[int], bonus: float) -> list[Hit]:
-    """The hits with ``bonus`` added to the fused score of those in ``chunk_ids``, best first again; then the best of
-    those first, if it is not (its score kept, so that it does not read as standing out)."""
+def _raised(hits: list[Hit], chunk_ids: set[int], bonus: float, first: bool = True) -> list[Hit]:
+    """The hits with ``bonus`` added to the fused score of those in ``chunk_ids``, best first again; then (``first``)
+    the best of those first, if it is not (its score kept, so that it does not read as standing out)."""
     raised = [replace(hit, score=hit.score + bonus) if hit.chunk_id in chunk_ids else hit for hit in hits]
     raised.sort(key=lambda hit: (-hit.score, hit.chunk_id))
-    best = next((i for i, hit in enumerate(raised) if hit.chunk_id in chunk_ids), 0)
+    best = next((i for i, hit in enumerate(raised) if hit.chunk_id in chunk_ids), 0) if first else 0
     if best:
         raised.insert(0, raised.pop(best))
     return raised

@@ -217,11 +217,18 @@ def load_text(data: bytes, doc: str) -> Extracted:
             offset += len(paragraph)
     clean = "\n\n".join(paragraphs)
     title = None
-    if headings:
-        first_line = clean.lstrip().split("\n", 1)[0].strip()
-        if first_line and len(first_line) <= 150 and clean.index(first_line) < headings[0].start:
-            title = first_line
+    first_line = clean.lstrip().split("\n", 1)[0].strip()
+    if first_line and len(first_line) <= 150 and (
+        (headings and clean.index(first_line) < headings[0].start)
+        # no headings: a first paragraph of one short line that ends no sentence ("Reply of the Government of …")
+        or (not headings and len(paragraphs) > 1 and "\n" not in paragraphs[0].strip()
+            and not first_line.endswith(_SENTENCE_ENDS))
+    ):
+        title = first_line
     return Extracted(text=clean, headings=tuple(headings), title=title, kind="text")
+
+
+_SENTENCE_ENDS = (".", "!", "?", ";", ",", ":", "…", "。", "！", "？", "؟", "،", "؛")
 
 
 def strip_inline(line: str) -> str:
