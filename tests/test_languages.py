@@ -353,5 +353,19 @@ def test_a_plain_text_without_structure_headings_is_read_as_before():
 
     data = "A note\n\nThe State replied in 2024.\nArticle 9 of the Covenant was cited.\n\nEnd.\n".encode()
     extracted = load_text(data, "note.txt")
-    assert extracted.headings == () and extracted.title is None
+    assert extracted.headings == () and extracted.title == "A note"  # a first line of its own that ends no sentence
     assert extracted.text == "A note\n\nThe State replied in 2024.\nArticle 9 of the Covenant was cited.\n\nEnd."
+
+
+@pytest.mark.parametrize("text, title", [
+    ("رد حكومة جمهورية الواحة على البلاغ المشترك AL WAH 4/2024\n\nتهدي البعثة الدائمة تحياتها.\n",
+     "رد حكومة جمهورية الواحة على البلاغ المشترك AL WAH 4/2024"),
+    ("The State replied in 2024.\n\nEnd.\n", None),  # a sentence, not a title
+    ("Geneva, 3 May 2024:\n\nThe State replied.\n", None),
+    ("Only one line, no title\n", None),  # nothing after it: the whole document
+    ("A first line\nand a second one\n\nThe State replied.\n", None),  # a paragraph of two lines
+])
+def test_a_plain_text_title_is_its_first_line_alone(text, title):
+    from qa.loaders.text import load_text
+
+    assert load_text(text.encode(), "reply.txt").title == title
