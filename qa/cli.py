@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import textwrap
 import time
@@ -122,13 +123,16 @@ def _stdout_is_terminal() -> bool:
 
 WIDTH = 100
 _BOLD, _RESET = "\033[1m", "\033[0m"
+_WIDE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]")
 _OPEN, _CLOSE = "\x02", "\x03"  # one character each while wrapping, replaced by the markers afterwards
 
 
 def _wrap(text: str, indent: str, color: bool, before: str = "»", after: str = "«") -> str:
     """Whitespace-collapsed, wrapped at ``WIDTH``; marked spans (``_OPEN``…``_CLOSE``) bold on a terminal, else ``»…«``."""
-    wrapped = textwrap.fill(" ".join(text.split()), width=WIDTH, initial_indent=indent, subsequent_indent=indent,
-                            break_on_hyphens=False)
+    text = " ".join(text.split())
+    wide = len(_WIDE.findall(text))  # a CJK character takes two columns of a terminal
+    width = WIDTH if wide * 2 < len(text) else WIDTH // 2
+    wrapped = textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
     return wrapped.replace(_OPEN, _BOLD if color else before).replace(_CLOSE, _RESET if color else after)
 
 

@@ -369,3 +369,13 @@ def test_a_plain_text_title_is_its_first_line_alone(text, title):
     from qa.loaders.text import load_text
 
     assert load_text(text.encode(), "reply.txt").title == title
+
+
+def test_the_command_line_wraps_chinese_at_the_terminal_width():
+    """A CJK character takes two columns: Chinese passages printed 230 columns wide."""
+    from qa.cli import WIDTH, _wrap
+
+    text = "王明先生于2024年1月8日因涉嫌煽动颠覆国家政权罪被刑事拘留，并于2024年2月10日被正式逮捕。" * 4
+    lines = _wrap(text, "    ", False).split("\n")
+    columns = [sum(2 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in line) for line in lines]
+    assert len(lines) > 2 and max(columns) <= WIDTH and "".join(line.strip() for line in lines) == text
