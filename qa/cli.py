@@ -259,8 +259,8 @@ def cmd_docs(args) -> int:
     if not rows:
         print("The index is empty.")
     for r in rows:
-        pages = f"{r['pages']} pages, " if r["pages"] else ""
-        print(f"{r['doc']}\n    {r['title']} — {language_label(r['lang'])}, {pages}{r['chunks']} passages, "
+        pages = f"{r['pages']} page{'s' if r['pages'] != 1 else ''}, " if r["pages"] else ""
+        print(f"{r['doc']}\n    {r['title']} — {language_label(r['lang'])}, {pages}{r['chunks']} passage{'s' if r['chunks'] != 1 else ''}, "
               f"indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
     return 0
 

@@ -84,6 +84,8 @@ class Reads:
         resolved = []
         for name in names:
             name = safe_relative_path(name)  # "../x" and "/etc/x" refused as in `verbatim text`; "./a.txt" is "a.txt"
+            if name not in known and name.replace("\\", "/") in known:
+                name = name.replace("\\", "/")  # "sub\\a.txt" typed as on Windows
             if name in known:
                 resolved.append(name)
                 continue

@@ -108,6 +108,37 @@ def test_links_are_skipped_with_a_reason(tmp_path):
     assert [s.path for s in found.skipped] == sorted(s.path for s in found.skipped)
 
 
+def test_links_to_folders_are_reported_not_silently_left_out(tmp_path):
+    docs = _docs(tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "a.md").write_text("# A\n\ntext\n", encoding="utf-8")
+    (docs / "real").mkdir()
+    (docs / "real" / "b.md").write_text("# B\n\ntext\n", encoding="utf-8")
+    os.symlink(tmp_path / "reports", docs / "outlink")
+    os.symlink("real", docs / "inlink")
+    found = scan_folder(docs)
+    assert found.files == ("good.md", "real/b.md")
+    reasons = _reasons(found)
+    assert reasons["outlink"].startswith("a link to a folder outside the documents folder")
+    assert reasons["inlink"].startswith("a link to a folder inside the documents folder")
+
+
+def test_a_backslash_is_part_of_a_file_name_not_a_folder(tmp_path, settings, fake_embedder):
+    """On Linux "report\\2024.txt" is one file; it was indexed as "report/2024.txt", re-added on every update, and
+    collided with a real report/2024.txt (the whole update failed)."""
+    from qa.indexing import update_index
+
+    docs = settings.docs
+    (docs / "report").mkdir(parents=True)
+    (docs / "report\\2024.txt").write_text("A note about privacy.", encoding="utf-8")
+    (docs / "report" / "2024.txt").write_text("A note about peaceful protest.", encoding="utf-8")
+    (docs / "food.txt").write_text("A note about food security.", encoding="utf-8")
+    report = update_index(docs, settings.index, settings, embedder=fake_embedder)
+    assert report.added == ["food.txt", "report/2024.txt", "report\\2024.txt"] and not report.failed
+    again = update_index(docs, settings.index, settings, embedder=fake_embedder)
+    assert again.unchanged == 3 and not again.added and not again.removed
+
+
 def test_socket_is_skipped_with_a_reason(tmp_path):
     if not hasattr(socket, "AF_UNIX"):
         pytest.skip("no Unix sockets")

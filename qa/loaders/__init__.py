@@ -152,6 +152,18 @@ def scan_folder(root: Path) -> Discovery:
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_folder):
         dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != "__pycache__")
+        for name in dirnames:  # os.walk does not enter linked folders: say so rather than index nothing of them
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                rel = _printable(Path(full).relative_to(root).as_posix())
+                try:
+                    target = _realpath(full)
+                    inside = real_root is not None and _is_inside(target, real_root)
+                except OSError:
+                    inside = False
+                where = "inside" if inside else "outside"
+                skipped.append(Skipped(rel, f"a link to a folder {where} the documents folder (links to folders are "
+                                            "not followed: move or copy the folder in)"))
         for filename in filenames:
             if is_ignored_name(filename) or filename.lower() in NOT_DOCUMENTS:
                 continue
