@@ -560,6 +560,19 @@ def test_short_texts_in_legacy_encodings_are_read_right(text, encoding):
     assert decode_text(text.encode(encoding), "note.txt") == text
 
 
+def test_a_utf8_file_with_a_stray_legacy_byte_is_read_as_utf8():
+    """One Windows-1252 apostrophe in a UTF-8 file had the whole file read as Mac Roman ("d√©tention")."""
+    from qa.loaders.text import decode_text
+
+    utf8 = "The State party’s report — on “détention” — was read.\n\n" * 3
+    assert decode_text(utf8.encode() + b"The minister\x92s reply was late.\x81", "note.txt") == \
+        utf8 + "The minister’s reply was late.\x81"  # 0x81: no Windows-1252 character, Latin-1's
+    french = "Le Comité a examiné à Genève la réponse.\n" * 3
+    assert decode_text(french.encode() + "Le délégué a répondu.".encode("latin-1"), "note.txt") == \
+        french + "Le délégué a répondu."
+    assert decode_text("Le délégué a répondu à Genève.".encode("cp1252"), "note.txt") == "Le délégué a répondu à Genève."
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 def test_utf16_text_file(tmp_path, encoding):
     text = "Freedom of association — résumé\n\nSecond paragraph with “quotes”.\n"

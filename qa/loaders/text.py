@@ -136,6 +136,9 @@ def guess_decode(data: bytes) -> str | None:
     reads as Western European text, else charset_normalizer's order. None when nothing fits."""
     from charset_normalizer import from_bytes
 
+    mostly = utf8_with_strays(data)
+    if mostly is not None:
+        return mostly
     candidates = {match.encoding: str(match) for match in from_bytes(data)}
     for encoding in _LEGACY:
         if encoding not in candidates:
@@ -149,6 +152,31 @@ def guess_decode(data: bytes) -> str | None:
     best = min(candidates.items(), key=lambda item: (
         _misreadings(item[1]), not (item[0] == "cp1252" and _western(item[1])), order[item[0]]))
     return best[1]
+
+
+STRAYS_AT_MOST = 1.0  # stray bytes per well-formed UTF-8 non-ASCII byte (a file in another encoding has next to none)
+
+
+def utf8_with_strays(data: bytes) -> str | None:
+    """UTF-8 text with a few stray bytes of a legacy encoding (a Windows-1252 "’" pasted into a UTF-8 file): each
+    stray byte read as Windows-1252 (Latin-1 where that has no character), the rest as UTF-8. None when the bytes are
+    not mostly well-formed UTF-8 (then the whole file is in another encoding): read whole, one stray byte had made
+    "détention" "d√©tention"."""
+    parts, strays, position = [], 0, 0
+    non_ascii = sum(1 for byte in data if byte >= 0x80)
+    while True:
+        try:
+            parts.append(data[position:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as exc:
+            parts.append(data[position : position + exc.start].decode("utf-8"))
+            for byte in data[position + exc.start : position + exc.end]:
+                parts.append(bytes([byte]).decode("cp1252", errors="ignore") or bytes([byte]).decode("latin-1"))
+            strays += exc.end - exc.start
+            if strays > STRAYS_AT_MOST * max(non_ascii - strays, 0):
+                return None
+            position += exc.end
+    return "".join(parts)
 
 
 def _check_textual(text: str, doc: str) -> str:
