@@ -36,7 +36,7 @@ import fcntl
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
@@ -46,7 +46,9 @@ from . import vectors
 from .chunking import ChunkSettings, chunk_document, embedding_text, sentence_units, spans_in_embedding_text
 from .changes import UNCHANGED, quick_state
 from .errors import DocumentError, IndexCorruptError, IndexLockedError, QAError, SettingsError
-from .loaders import DEFAULT_READ_TIMEOUT_S, content_hash, load_document, read_file, scan_folder, title_after_rename
+from .loaders import (
+    DEFAULT_READ_TIMEOUT_S, SUPPORTED_EXTENSIONS, content_hash, load_document, read_file, scan_folder, title_after_rename,
+)
 from .report import Duplicate, Failure, IndexReport, Renamed, UnreadPage
 from .retrieval import as_encoders
 from .snapshot import PRIMARY
@@ -429,9 +431,10 @@ def _plan(scan: _Scan, stored: dict, report: IndexReport) -> _Plan:
             continue
         olds = vanished_by_hash.get(digest)
         target = next((p for p in paths if p not in stored), None)
-        # A renamed or moved file keeps its chunks and embeddings, unless its title came from its name:
-        # then it is read again, as a fresh build would (the title is part of what is embedded).
-        if olds and target is not None and title_after_rename(stored[olds[0]].title, olds[0], target) == stored[olds[0]].title:
+        # A renamed or moved file keeps its chunks and embeddings, unless its title came from its name, or it is read
+        # by another loader now (notes.txt → notes.html): then it is read again, as a fresh build would.
+        if olds and target is not None and _same_loader(olds[0], target) and \
+                title_after_rename(stored[olds[0]].title, olds[0], target) == stored[olds[0]].title:
             old = olds.pop(0)
             del vanished[old]
             candidate = candidates[target]
@@ -442,6 +445,13 @@ def _plan(scan: _Scan, stored: dict, report: IndexReport) -> _Plan:
         plan.to_load.append(paths)
     plan.removed.update(vanished)
     return plan
+
+
+def _same_loader(old: str, new: str) -> bool:
+    """Whether two names of the same content are read by the same loader (by extension: ``.md`` and ``.markdown``
+    are, ``.txt`` and ``.html`` are not)."""
+    kinds = [SUPPORTED_EXTENSIONS.get(PurePosixPath(path).suffix.lower()) for path in (old, new)]
+    return kinds[0] == kinds[1]
 
 
 def _duplicates(report: IndexReport, plan: _Plan, stored: dict, paths, original: str) -> None:

@@ -155,6 +155,20 @@ def test_renaming_or_moving_keeps_embeddings(settings, docs_dir, fake_embedder, 
     assert run_update(settings, fake_embedder).unchanged == 5
 
 
+def test_a_file_renamed_to_another_format_is_read_again(settings, docs_dir, fake_embedder, corpus):
+    """notes.txt renamed notes.html kept the text reading ("<p>" as words) while a fresh build reads HTML."""
+    (docs_dir / "notes.txt").write_text("<h1>Prison visits</h1>\n\n<p>Monitors visited every prison in 2024.</p>\n",
+                                        encoding="utf-8")
+    run_update(settings, fake_embedder)
+    os.replace(docs_dir / "notes.txt", docs_dir / "notes.html")
+    report = run_update(settings, fake_embedder)
+    assert not report.renamed and report.added == ["notes.html"] and report.removed == ["notes.txt"]
+    with open_store(settings) as store:
+        assert "<p>" not in store.document("notes.html").text
+    os.replace(docs_dir / "notes.html", docs_dir / "notes.htm")  # the same loader: a rename
+    assert [r.new for r in run_update(settings, fake_embedder).renamed] == ["notes.htm"]
+
+
 def test_copy_then_rename_with_new_mtime(settings, docs_dir, fake_embedder, corpus):
     shutil.copyfile(docs_dir / "doc003.md", docs_dir / "copied.md")  # new mtime
     (docs_dir / "doc003.md").unlink()
