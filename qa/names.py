@@ -18,6 +18,8 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
+from .lexical import analyzer_of, word_terms
+
 MIN_SKELETON = 4
 COMMON_ENGLISH_ZIPF = 4.5  # "March", "Court", "State" are words, not names; "Khalid" 3.1, "Petrova" 1.9
 # Weighted-mean z-scores added to a passage of another language that writes a name of the question, as
@@ -49,9 +51,11 @@ def _common(word: str) -> bool:
     return wordfreq.zipf_frequency(word, "en") >= COMMON_ENGLISH_ZIPF
 
 
-def asked_names(question: str) -> tuple[str, ...]:
+def asked_names(question: str, held=None) -> tuple[str, ...]:
     """The skeletons of the names in ``question`` typed in Latin letters: runs of capitalised words (particles such as
-    "al" or "bin" may join them) that are no common English words and no acronyms."""
+    "al" or "bin" may join them) that are no common English words and no acronyms; with ``held`` (``word -> bool``:
+    the passages in the question's language hold it), not a run whose every word is held ("Universal Declaration",
+    "Special Rapporteur": words the question's language writes, not names another script must be searched for)."""
     runs: list[list[str]] = []
     current: list[str] = []
     for match in _WORD.finditer(question):
@@ -72,6 +76,8 @@ def asked_names(question: str) -> tuple[str, ...]:
     for run in runs:
         while run and run[-1].lower() in _PARTICLES:
             run = run[:-1]
+        if held is not None and all(held(word) for word in run if word.lower() not in _PARTICLES):
+            continue
         # a name of two words in either order: "Wang Ming" and "Ming Wang", "Petrova Anna"
         for words in (run, run[::-1]) if len(run) == 2 else (run,):
             name = skeleton(" ".join(words))
@@ -109,7 +115,14 @@ def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str) -> set[int]
     """Those of ``chunk_ids`` whose text writes a name of ``question`` where BM25 cannot match it: in another language
     than ``asked_in`` (BM25 reads a question in its own language only), or, for a question whose language is
     undetermined (read in every language), in another script."""
-    names = asked_names(question)
+    vocabulary, frequencies = snapshot.lexical.vocabulary()
+    analyzer = analyzer_of(asked_in)
+
+    def held(word: str) -> bool:
+        term = vocabulary.get(word_terms([word.lower()], analyzer)[0])
+        return term is not None and frequencies[term] > 0
+
+    names = asked_names(question, held)
     if not names:
         return set()
     languages = snapshot.chunk_languages(chunk_ids)
