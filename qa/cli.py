@@ -231,6 +231,7 @@ def _why_not_indexed(store, settings, name: str) -> str | None:
 
 
 def cmd_docs(args) -> int:
+    from .reporting import shown
     from .rows import language_label
 
     settings = _settings(args)
@@ -260,7 +261,7 @@ def cmd_docs(args) -> int:
         print("The index is empty.")
     for r in rows:
         pages = f"{r['pages']} page{'s' if r['pages'] != 1 else ''}, " if r["pages"] else ""
-        print(f"{r['doc']}\n    {r['title']} — {language_label(r['lang'])}, {pages}{r['chunks']} passage{'s' if r['chunks'] != 1 else ''}, "
+        print(f"{shown(r['doc'])}\n    {shown(r['title'])} — {language_label(r['lang'])}, {pages}{r['chunks']} passage{'s' if r['chunks'] != 1 else ''}, "
               f"indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
     return 0
 

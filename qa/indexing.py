@@ -91,7 +91,8 @@ def check_folders(docs_dir: Path, index_dir: Path) -> None:
     (an index inside the docs folder would be read as documents; docs inside the index could be deleted)."""
     docs_dir, index_dir = Path(docs_dir), Path(index_dir)
     if not docs_dir.is_dir():
-        raise DocsFolderError(f"The documents folder {docs_dir} does not exist.")
+        raise DocsFolderError(f"The documents folder {docs_dir} is a file, not a folder." if docs_dir.exists()
+                               else f"The documents folder {docs_dir} does not exist.")
     if index_dir.exists() and not index_dir.is_dir():
         raise DocsFolderError(f"The index path {index_dir} is a file, not a folder: choose a folder for the index.")
     docs, index = docs_dir.resolve(), index_dir.resolve()

@@ -97,7 +97,8 @@ def update_shared(
     started = time.perf_counter()
     docs_dir = Path(docs_dir)
     if not docs_dir.is_dir():
-        raise indexing.DocsFolderError(f"The documents folder {docs_dir} does not exist.")
+        raise indexing.DocsFolderError(f"The documents folder {docs_dir} is a file, not a folder." if docs_dir.exists()
+                                        else f"The documents folder {docs_dir} does not exist.")
     store, new_manifest = open_or_create(settings, rebuild)
     try:
         store.writable = True

@@ -47,26 +47,31 @@ def totals(report) -> str:
     )
 
 
+def shown(name: str) -> str:
+    """A file name on one line: control characters (a newline in a name) written as escapes ("a\\nb.txt")."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in name)
+
+
 def lines(report) -> list[tuple[str, str]]:
     """``(level, text)`` lines describing the update; the last one is :func:`totals`."""
     out = []
     for label, items in (("Added", report.added), ("Changed", report.changed), ("Removed", report.removed)):
         if items:
-            out.append((INFO, f"{label}: " + ", ".join(items)))
+            out.append((INFO, f"{label}: " + ", ".join(map(shown, items))))
     for r in report.renamed:
-        out.append((INFO, f"Renamed: {r.old} → {r.new}"))
+        out.append((INFO, f"Renamed: {shown(r.old)} → {shown(r.new)}"))
     for d in report.duplicates:
-        out.append((WARNING, f"Not indexed twice: {d.doc} has the same content as {d.same_as}"))
+        out.append((WARNING, f"Not indexed twice: {shown(d.doc)} has the same content as {shown(d.same_as)}"))
     for s in report.skipped:
-        out.append((WARNING, f"Skipped {s.doc}: {s.error}"))
+        out.append((WARNING, f"Skipped {shown(s.doc)}: {s.error}"))
     for f in report.failed:
-        out.append((ERROR, f"Could not index {f.doc}: {f.error}"))
+        out.append((ERROR, f"Could not index {shown(f.doc)}: {f.error}"))
     unread: dict[str, list] = {}
     for u in report.unread_pages:
         unread.setdefault(u.doc, []).append(u)
     for doc, pages in unread.items():
         detail = "; ".join(f"page {u.page}: {u.reason}" for u in pages)
-        out.append((WARNING, f"Scanned pages of {doc} that could not be read (the rest is indexed): {detail}"))
+        out.append((WARNING, f"Scanned pages of {shown(doc)} that could not be read (the rest is indexed): {detail}"))
     out.append((INFO, totals(report)))
     return out
 

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DocumentError
-from .loaders import NOT_DOCUMENTS, SUPPORTED_EXTENSIONS, content_hash, discover, is_ignored_name, read_file, sniff_kind
+from .loaders import (
+    NOT_DOCUMENTS, SUPPORTED_EXTENSIONS, content_hash, discover, is_ignored_name, megabytes, read_file, sniff_kind,
+)
+from .loaders.text import decode_text
 
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])$", re.I)
 MAX_NAME_CHARS = 120
@@ -145,9 +148,10 @@ def save_uploads(files, docs_dir: Path, indexed=(), max_bytes: int = 50 * 1024 *
             if not data:
                 raise UploadRejected("the file is empty")
             if len(data) > max_bytes:
-                raise UploadRejected(f"the file is too large ({len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB)")
+                raise UploadRejected(f"the file is too large ({megabytes(len(data))}; the limit is {megabytes(max_bytes)})")
             try:
-                sniff_kind(name, data[:2048])
+                if sniff_kind(name, data[:2048]) in ("text", "markdown", "html"):
+                    decode_text(data, name)  # binary or undecodable text: refused now, not by every later update
             except DocumentError as exc:
                 raise UploadRejected(exc.reason) from None
         except UploadRejected as exc:

@@ -623,19 +623,22 @@ def test_save_uploads(tmp_path):
         ("empty.md", b""),
         ("big.txt", b"x" * 101),
         ("fake.pdf", b"just text"),                                     # content contradicts the extension
+        ("bin.txt", b"\x00\x01 binary " * 5),                           # refused now, not by every update after
         ("x.exe", b"MZ"),
     ], docs, [info], max_bytes=100)
     got = [(o.status, o.saved_as or o.same_as) for o in outcomes]
     assert got == [
         ("saved", "new.md"), ("duplicate", "new.md"), ("duplicate", "existing.md"), ("duplicate", "gone-from-folder.md"),
         ("saved", "existing (2).md"), ("rejected", None), ("rejected", None), ("rejected", None), ("rejected", None),
+        ("rejected", None),
     ]
     assert (docs / "new.md").read_bytes() == new
     assert (docs / "existing.md").read_text().startswith("# Old")
     assert sorted(p.name for p in docs.iterdir()) == ["existing (2).md", "existing.md", "new.md"]  # no temp files left
     assert not (tmp_path / "new.md").exists() and not (tmp_path.parent / "new.md").exists()
     reasons = [o.reason for o in outcomes if o.status == "rejected"]
-    assert "empty" in reasons[0] and "too large" in reasons[1] and "PDF" in reasons[2] and "not supported" in reasons[3]
+    assert "empty" in reasons[0] and "too large" in reasons[1] and "PDF" in reasons[2] and "not supported" in reasons[4]
+    assert reasons[3] == "binary content, not text (NUL bytes)"
     assert outcomes[0].message() == "Saved ../../new.md as new.md."
 
 

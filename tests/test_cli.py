@@ -217,7 +217,7 @@ def test_a_file_where_a_folder_belongs_gives_one_line_and_exit_code_2(tmp_path, 
     a_file = write(tmp_path, "not-a-folder", "text")
     (tmp_path / "docs").mkdir()
     for argv, message in ((["index", "--docs", str(tmp_path / "docs"), "--index", str(a_file)], "is a file, not a folder"),
-                          (["index", "--docs", str(a_file), "--index", str(tmp_path / "index")], "does not exist"),
+                          (["index", "--docs", str(a_file), "--index", str(tmp_path / "index")], "is a file, not a folder"),
                           (["ask", QUESTION, "--index", str(a_file)], "is a file, not a folder"),
                           (["docs", "--index", str(a_file)], "is a file, not a folder")):
         code, out, err = run(capsys, *argv)

@@ -42,6 +42,14 @@ def test_headline_and_lines():
     assert not any("chunk" in text for _, text in reporting.lines(report)), "people read 'passages'"
 
 
+def test_a_file_name_with_a_newline_stays_on_its_line():
+    report = IndexReport(added=["a\nb.txt", "Réponse عربي.txt"], failed=[Failure("empty\nname.txt", "the file is empty")])
+    text = reporting.as_text(report)
+    assert "Added: a\\nb.txt, Réponse عربي.txt" in text
+    assert "Could not index empty\\nname.txt: the file is empty" in text
+    assert len(text.splitlines()) == 1 + len(reporting.lines(report))
+
+
 def test_headline_when_nothing_changed():
     quiet = dict(added=[], changed=[], removed=[], renamed=[], duplicates=[])
     assert reporting.headline(_report(**quiet, failed=[], skipped=[])) == "The index is up to date: nothing changed"

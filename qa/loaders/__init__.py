@@ -216,9 +216,15 @@ def _refuse_special(rel: str, mode: int) -> None:
         raise DocumentError(rel, f"{kind}, not a regular file")
 
 
+def megabytes(size: int) -> str:
+    """A size as the uploader and ``QA_MAX_FILE_BYTES``' default count it: 2**20 bytes a megabyte ("50 MB")."""
+    value = size / 2**20
+    return f"{value:.0f} MB" if value >= 10 or value == int(value) else f"{value:.1f} MB"
+
+
 def _too_large(rel: str, size: int, max_bytes: int) -> DocumentError:
-    shown = f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size} bytes"
-    return DocumentError(rel, f"the file is too large ({shown}; the limit is {max_bytes / 1e6:.0f} MB)")
+    shown = megabytes(size) if size >= 2**20 else f"{size} bytes"
+    return DocumentError(rel, f"the file is too large ({shown}; the limit is {megabytes(max_bytes)})")
 
 
 def read_file(path: Path, max_bytes: int, timeout: float = DEFAULT_READ_TIMEOUT_S, rel: str | None = None) -> bytes:
