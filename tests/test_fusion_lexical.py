@@ -300,6 +300,19 @@ def test_known_acronyms_are_expanded_once_and_unknown_ones_left_alone():
     assert expand_acronyms("Is it OK in the US? iccpr") == "Is it OK in the US? iccpr"  # unknown, or not written as one
 
 
+def test_acronyms_of_french_spanish_and_russian_are_expanded_in_the_questions_language():
+    from qa.retrieval import expand_acronyms
+
+    assert expand_acronyms("Que dit le PIDCP sur la liberté d'expression ?").endswith(
+        "(Pacte international relatif aux droits civils et politiques)")
+    assert expand_acronyms("¿Qué dice la DUDH sobre la tortura?").endswith("(Declaración Universal de Derechos Humanos)")
+    assert expand_acronyms("Что говорится во ВДПЧ о пытках?").endswith("(Всеобщая декларация прав человека)")
+    assert expand_acronyms("art. 19 DUDH") == ("art. 19 DUDH (Déclaration universelle des droits de l'homme; "
+                                               "Declaración Universal de Derechos Humanos)")  # language undetermined
+    assert expand_acronyms("What does the DUDH say?") != "What does the DUDH say?"
+    assert expand_acronyms("Que dit le CAT ?").endswith("(Convention against Torture; Committee against Torture)")
+
+
 def _first_documents(settings, docs_dir, embedder, documents: dict[str, str], questions: list[tuple[str, str]]):
     """Index ``documents`` ({name: text}) and return the first passage's document for each (question, mode)."""
     from qa.indexing import update_index

@@ -13,6 +13,7 @@ import qa.encoders
 from conftest import FakeEmbedder, write
 from qa.errors import IndexMismatchError, SettingsError
 from qa.indexing import update_index
+from qa import fusion
 from qa.retrieval import Searcher
 from qa.settings import load_settings
 from qa.snapshot import PRIMARY
@@ -142,3 +143,32 @@ def test_a_question_the_primary_model_cannot_read_is_ranked_and_judged_by_the_se
     if answer.status != answer_module.NOT_FOUND:  # answered only when the first passage stands out
         first = answer_module.first_answers(answer.signals, "stored+second")
         assert (answer.status == answer_module.ANSWERED) == (first >= answer_module.FIRST_ANSWERS["stored+second"][2])
+
+
+def test_bm25_leaves_passages_it_read_in_another_language_to_the_second_encoder(settings, docs_dir, two_encoders):
+    """BM25 reads an English question in English only: a Spanish passage's score of 0 says nothing about it, and the
+    second encoder's z-score stands in (as for MiniLM's lists on passages it cannot read)."""
+    from dataclasses import replace as replaced
+
+    settings, primary, second = two_encoders
+    _corpus(docs_dir)
+    write(docs_dir, "es.md", "# Detención\n\nEl detenido fue retenido sin cargos durante diez días por la policía "
+                             "de la ciudad, según la respuesta del Gobierno a los relatores especiales.")
+    update_index(docs_dir, settings.index, settings)
+    encoders = {PRIMARY: primary, "e5": second}
+    question = "Was the detainee held without charge by the police?"
+    with Store.open(settings.index, settings) as store, store.snapshot() as snap:
+        searcher = Searcher(snap, encoders)
+        signals = searcher.signals(question, searcher.query_vectors(question))
+        spanish = {c for c, code in snap.chunk_languages([c for c, _ in signals.dense]).items() if code == "es"}
+        assert spanish and signals.unread == frozenset(spanish)
+        with_stand_in = dict((h.chunk_id, h.score) for h in searcher.fuse(signals))
+        without = dict((h.chunk_id, h.score) for h in searcher.fuse(replaced(signals, unread=frozenset())))
+        assert all(abs(with_stand_in[c] - without[c]) > 1e-6 for c in spanish)  # BM25's 0 no longer counts
+        lexical_weight = fusion.weights_for(signals)[1]
+        e5_z = dict(zip([c for c, _ in signals.extra["e5"]], fusion.zscores([v for _, v in signals.extra["e5"]])))
+        bm25_z = dict(zip([c for c, _ in signals.lexical], fusion.zscores([v for _, v in signals.lexical])))
+        for c in spanish:  # in the BM25 column, the second encoder's z-score instead of its BM25 z-score
+            assert abs((with_stand_in[c] - without[c]) - lexical_weight * (e5_z[c] - bm25_z[c])) < 1e-6
+        spanish_question = "¿Fue el detenido retenido sin cargos por la policía?"
+        assert searcher.signals(spanish_question, searcher.query_vectors(spanish_question)).unread != signals.unread
