@@ -115,6 +115,13 @@ def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str) -> set[int]
     """Those of ``chunk_ids`` whose text writes a name of ``question`` where BM25 cannot match it: in another language
     than ``asked_in`` (BM25 reads a question in its own language only), or, for a question whose language is
     undetermined (read in every language), in another script."""
+    languages = snapshot.chunk_languages(chunk_ids)
+    if asked_in == UNDETERMINED:
+        other = [c for c in chunk_ids if languages.get(c, UNDETERMINED) in NON_LATIN]
+    else:
+        other = [c for c in chunk_ids if languages.get(c, asked_in) != asked_in]
+    if not other:  # an index in the question's language: nothing to read
+        return set()
     vocabulary, frequencies = snapshot.lexical.vocabulary()
     analyzer = analyzer_of(asked_in)
 
@@ -124,13 +131,6 @@ def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str) -> set[int]
 
     names = asked_names(question, held)
     if not names:
-        return set()
-    languages = snapshot.chunk_languages(chunk_ids)
-    if asked_in == UNDETERMINED:
-        other = [c for c in chunk_ids if languages.get(c, UNDETERMINED) in NON_LATIN]
-    else:
-        other = [c for c in chunk_ids if languages.get(c, asked_in) != asked_in]
-    if not other:
         return set()
     rows = snapshot.chunks(other)
     return {c for c in other if c in rows and names_in(rows[c].text, names)}
