@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
-from .lexical import analyzer_of, word_terms
+from .lexical import index_terms
 
 MIN_SKELETON = 4
 COMMON_ENGLISH_ZIPF = 4.5  # "March", "Court", "State" are words, not names; "Khalid" 3.1, "Petrova" 1.9
@@ -123,11 +123,10 @@ def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str) -> set[int]
     if not other:  # an index in the question's language: nothing to read
         return set()
     vocabulary, frequencies = snapshot.lexical.vocabulary()
-    analyzer = analyzer_of(asked_in)
 
-    def held(word: str) -> bool:
-        term = vocabulary.get(word_terms([word.lower()], analyzer)[0])
-        return term is not None and frequencies[term] > 0
+    def held(word: str) -> bool:  # as the question's language analyses it (a Chinese question's Latin words too)
+        terms = [vocabulary.get(term) for term in index_terms(word, asked_in)]
+        return bool(terms) and all(term is not None and frequencies[term] > 0 for term in terms)
 
     names = asked_names(question, held)
     if not names:

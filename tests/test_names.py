@@ -74,6 +74,13 @@ def test_a_reply_in_another_script_that_names_the_person_comes_up(replies, monke
     assert ask(store, encoders, question, k=3).passages[0].doc == "reply.md"  # the test can fail
 
 
+@pytest.mark.parametrize("question", ["王明是什么时候被逮捕的？Wang Ming", "Когда арестовали Ortega?", "متى اعتقل Ortega؟"])
+def test_a_question_in_another_language_with_a_latin_name(replies, question):
+    """A Chinese question's Latin words are analysed as Chinese (no stemmer: it failed with a KeyError)."""
+    store, encoders = replies
+    assert ask(store, encoders, question, k=3).passages
+
+
 def test_an_english_only_index_is_ranked_as_before(settings, docs_dir, monkeypatch):
     """Every passage in the question's language: no text is read for names (BM25 matches them)."""
     primary, second = FakeEmbedder(), TrigramEmbedder()
