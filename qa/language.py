@@ -18,6 +18,7 @@ code.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
@@ -38,9 +39,29 @@ MIN_LETTERS = 2
 # English header or title in front of a French passage does not decide its language.
 MAX_CHARS = 2000
 
+# The script of each language (of those the model tells) not written in Latin letters, as Unicode names the script of
+# its letters (``letter_script``).
+_SCRIPTS = {
+    **dict.fromkeys(("ru", "uk", "be", "bg", "mk", "sr", "kk", "ky", "mn"), "CYRILLIC"),
+    **dict.fromkeys(("ar", "fa", "ur", "ps"), "ARABIC"), **dict.fromkeys(("he", "yi"), "HEBREW"),
+    **dict.fromkeys(("hi", "mr", "ne"), "DEVANAGARI"), **dict.fromkeys(("zh", "ja"), "CJK"),
+    "el": "GREEK", "hy": "ARMENIAN", "ka": "GEORGIAN", "bn": "BENGALI", "pa": "GURMUKHI", "gu": "GUJARATI",
+    "ta": "TAMIL", "te": "TELUGU", "kn": "KANNADA", "ml": "MALAYALAM", "si": "SINHALA", "th": "THAI", "lo": "LAO",
+    "km": "KHMER", "my": "MYANMAR", "am": "ETHIOPIC", "ko": "HANGUL",
+}
 # Codes of the model folded into the macrolanguage's ISO 639-1 code.
 _MACRO = {"yue": "zh", "wuu": "zh", "cmn": "zh", "ary": "ar", "arz": "ar", "uzs": "uz", "zxx": UNDETERMINED}
 _LETTER = re.compile(r"[^\W\d_]")
+
+
+def script_of(language: str | None) -> str:
+    """The script a language is written in: "LATIN" (also for "und" and unknown codes), "CYRILLIC", "ARABIC", "CJK", …"""
+    return _SCRIPTS.get(language or UNDETERMINED, "LATIN")
+
+
+def letter_script(text: str) -> str:
+    """The script of the first character of ``text``, as Unicode names it ("LATIN", "CYRILLIC", "ARABIC", "CJK")."""
+    return unicodedata.name(text[0], "UNKNOWN").split(" ", 1)[0] if text else "UNKNOWN"
 
 
 @lru_cache(maxsize=1)

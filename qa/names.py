@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
+from .language import UNDETERMINED, script_of
 from .lexical import index_terms
 
 MIN_SKELETON = 4
@@ -27,11 +28,6 @@ COMMON_ENGLISH_ZIPF = 4.5  # "March", "Court", "State" are words, not names; "Kh
 # README, *Names across scripts*), but the passage is not put first for it.
 BONUS = 2.0
 
-UNDETERMINED = "und"
-# languages written in other scripts than Latin letters (of those py3langid tells)
-NON_LATIN = frozenset({"ar", "fa", "ur", "ps", "ru", "uk", "be", "bg", "mk", "sr", "kk", "ky", "mn", "el", "he", "yi",
-                       "hy", "ka", "hi", "mr", "ne", "bn", "pa", "gu", "ta", "te", "kn", "ml", "si", "th", "lo", "km",
-                       "my", "am", "zh", "ja", "ko"})
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")  # "al-Omari" is two words: a particle and a name
 _PARTICLES = frozenset({"al", "el", "bin", "ibn", "abu", "bint", "de", "del", "da", "van", "von", "der", "le", "la"})
 _DROPPED = re.compile(r"[^a-z]|[aeiouyw]")
@@ -117,7 +113,7 @@ def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str) -> set[int]
     undetermined (read in every language), in another script."""
     languages = snapshot.chunk_languages(chunk_ids)
     if asked_in == UNDETERMINED:
-        other = [c for c in chunk_ids if languages.get(c, UNDETERMINED) in NON_LATIN]
+        other = [c for c in chunk_ids if script_of(languages.get(c)) != "LATIN"]
     else:
         other = [c for c in chunk_ids if languages.get(c, asked_in) != asked_in]
     if not other:  # an index in the question's language: nothing to read

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 import weakref
 from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
 
+from .language import letter_script, script_of
 from .lexical import CJK, ENGLISH, TOKEN_PATTERN, analysed_words, stem, without_arabic_marks, word_terms
 from .phrases import quoted
 
@@ -35,10 +35,6 @@ MORE_COMMON_BY = 1.0  # Zipf units: ten times as common
 COMMON_ZIPF = 2.5  # about once in 300,000 words: "extradite" 2.6 and "quorum" 3.1 are words, "harrassment" 2.2 not
 
 _DIGIT = re.compile(r"\d")
-# the script of the languages not written in Latin letters (by Snowball's codes): a word is read as a slip only in
-# a language of its own script, so that a Latin name typed in a mixed index does not gather Russian's words
-_SCRIPTS = {"ru": "CYRILLIC", "sr": "CYRILLIC", "ar": "ARABIC", "fa": "ARABIC", "el": "GREEK", "hy": "ARMENIAN",
-            "hi": "DEVANAGARI", "ne": "DEVANAGARI", "ta": "TAMIL", "yi": "HEBREW"}
 _KEYBOARD = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _VOWELS = frozenset("aeiou")
 # each letter's neighbours on a QWERTY keyboard (bench/typos.py makes its slips with them too)
@@ -95,24 +91,17 @@ def _plausible(typed: str, meant: str) -> bool:
     return a not in NEXT_KEYS or b not in NEXT_KEYS or a in NEXT_KEYS[b] or (a in _VOWELS and b in _VOWELS)
 
 
-def _script(word: str) -> str:
-    """The script of a word's first letter, as Unicode names it ("LATIN", "CYRILLIC", "ARABIC")."""
-    return unicodedata.name(word[0], "UNKNOWN").split(" ", 1)[0]
-
-
 class Speller:
     """The words one index holds, by language, length and first letter, for ``respell``. One per index generation;
     a language's words are gathered on the first slip in that language (about 0.3 s for the UN documents in English,
     1 s a language with wordfreq's list), so that a question without slips costs nothing."""
 
-    def __init__(self, vocab: dict[str, int], document_frequencies: np.ndarray, languages: Iterable[str] = ()):
+    def __init__(self, vocab: dict[str, int], document_frequencies: np.ndarray):
         self._vocab = vocab
         self._df = np.asarray(document_frequencies)
         self._buckets: dict[tuple[str, int, str], tuple[list, list]] = {}  # (analyser, length, first letter)
         self._gathered: set[str] = set()
         self._gathering = threading.Lock()
-        for analyzer in languages:  # gathered now (the rest on demand)
-            self._gather(analyzer)
 
     def _gather(self, analyzer: str) -> None:
         if analyzer in self._gathered or analyzer in CJK:
@@ -181,7 +170,7 @@ class Speller:
                 if self.holds(term):
                     skipped.add(word)
                     continue
-                if _script(word) != _SCRIPTS.get(analyzer, "LATIN"):
+                if letter_script(word) != script_of(analyzer):  # a Latin name is no Russian slip
                     continue
                 zipf = _zipf(word, analyzer)
                 if zipf is not None and zipf >= COMMON_ZIPF:
