@@ -20,7 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .errors import QAError, SettingsError, UnknownDocumentError
+from .errors import DocumentError, QAError, SettingsError, UnknownDocumentError
 from .settings import load_settings
 
 
@@ -213,7 +213,6 @@ def _resolve_docs(store, settings, names) -> list[str]:
 
 def _why_not_indexed(store, settings, name: str) -> str | None:
     """Why a file of the documents folder is not in the index, read again here; None when there is no such file."""
-    from .errors import DocumentError
     from .loaders import load_document, safe_relative_path
 
     name = safe_relative_path(name)
@@ -261,7 +260,8 @@ def cmd_docs(args) -> int:
         print("The index is empty.")
     for r in rows:
         pages = f"{r['pages']} page{'s' if r['pages'] != 1 else ''}, " if r["pages"] else ""
-        print(f"{shown(r['doc'])}\n    {shown(r['title'])} — {language_label(r['lang'])}, {pages}{r['chunks']} passage{'s' if r['chunks'] != 1 else ''}, "
+        passages = f"{r['chunks']} passage{'s' if r['chunks'] != 1 else ''}"
+        print(f"{shown(r['doc'])}\n    {shown(r['title'])} — {language_label(r['lang'])}, {pages}{passages}, "
               f"indexed {r['indexed_at']}, sha256 {r['hash'][:12]}…")
     return 0
 

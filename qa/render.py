@@ -222,21 +222,26 @@ MATCH_WORDS = {3: "strong match", 2: "partial match", 1: "weak match"}
 _MATCH_CAP = {ANSWERED: 3, UNCERTAIN: 2, NOT_FOUND: 1}
 
 
-def match_level(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> int:
+def match_level(cosine: float | None, status: str | None = None, rank: int = 1) -> int:
     """3 (strong), 2 (partial) or 1 (weak) for a question–passage cosine, at most what the answer's status allows
-    for the passage's rank; 0 if unknown."""
+    for the passage's rank, and at least partial for the passage an *answered* answer vouches for (its first: "weak"
+    there contradicted the answer's own state); 0 if unknown. Without a status, the cosine's own level."""
     if cosine is None:
         return 0
     level = 3 if cosine >= STRONG_AT else 2 if cosine >= PARTIAL_AT else 1
+    if status is None:
+        return level
+    if status == ANSWERED and rank == 1:
+        level = max(level, 2)
     return min(level, _MATCH_CAP.get(status, 3), 3 if rank == 1 else 2)
 
 
-def match_words(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> str:
+def match_words(cosine: float | None, status: str | None = None, rank: int = 1) -> str:
     """``strong match``, ``partial match``, ``weak match`` (or ``""`` when unknown)."""
     return MATCH_WORDS.get(match_level(cosine, status, rank), "")
 
 
-def relevance_html(cosine: float | None, status: str = ANSWERED, rank: int = 1) -> str:
+def relevance_html(cosine: float | None, status: str | None = None, rank: int = 1) -> str:
     """Dots and words for how closely a passage matches the question; the exact figure in the tooltip."""
     if cosine is None:
         return ""
@@ -247,6 +252,8 @@ def relevance_html(cosine: float | None, status: str = ANSWERED, rank: int = 1) 
     if level < match_level(cosine):
         title += ("; only the first passage of an answer reads as a strong match" if status == ANSWERED
                   else "; shown no stronger than the answer as a whole")
+    elif level > match_level(cosine):
+        title += "; the passage the answer is quoted from reads at least as a partial match"
     return (f'<span class="vb-rel vb-rel-{level}" title="{esc(title)}"><span class="vb-dots">{dots}</span>'
             f'<span class="vb-rel-word">{esc(MATCH_WORDS[level])}</span></span>')
 

@@ -572,6 +572,10 @@ def test_match_levels_are_words_and_never_stronger_than_the_answer():
     assert render.match_words(0.1, "answered", 2) == "weak match" and render.match_words(0.6, "uncertain", 2) == "partial match"
     second = render.relevance_html(0.5, "answered", 2)
     assert second.count('class="on"') == 2 and "only the first passage" in second
+    # and the passage an answered answer is quoted from never reads "weak match": that contradicted the answer
+    assert render.match_words(0.1, "answered", 1) == "partial match" and render.match_words(0.1, "uncertain", 1) == "weak match"
+    first = render.relevance_html(0.1, "answered", 1)
+    assert first.count('class="on"') == 2 and "at least as a partial match" in first and "0.10" in first
 
 
 @pytest.mark.parametrize("name, expected", [
