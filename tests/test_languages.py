@@ -379,3 +379,17 @@ def test_the_command_line_wraps_chinese_at_the_terminal_width():
     lines = _wrap(text, "    ", False).split("\n")
     columns = [sum(2 if "\u4e00" <= ch <= "\u9fff" else 1 for ch in line) for line in lines]
     assert len(lines) > 2 and max(columns) <= WIDTH and "".join(line.strip() for line in lines) == text
+
+
+@pytest.mark.parametrize("heading", ["Reply to question 1", "Réponse à la question 1", "Respuesta a la pregunta 1",
+                                     "Ответ на вопрос 1", "الرد على السؤال 1", "对问题1的答复", "Question 1:",
+                                     "On the first point of the request"])
+def test_a_plain_text_replys_question_headings_are_sections(heading):
+    """A reply in plain text answers the communication question by question: each answer is a section, cited by it
+    (the Arabic reply was one passage with no section)."""
+    from qa.loaders.text import load_text
+
+    text = f"Reply of the Government\n\nThe Mission presents its compliments.\n\n{heading}\n\nThe person was released.\n"
+    extracted = load_text(text.encode(), "reply.txt")
+    assert [h.title for h in extracted.headings] == [heading] and extracted.title == "Reply of the Government"
+    assert load_text("Question 1 was about the police, and the reply came late.\n\nMore.".encode(), "r.txt").headings == ()

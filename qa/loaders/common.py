@@ -41,11 +41,24 @@ _STRUCTURE_HEADING = re.compile(
     r"|(?P<preamble>(?i:preamble|préambule|preámbulo|преамбула)|الديباجة|序言|前言)"
 )
 STRUCTURE_HEADING_MAX = 90  # characters: a longer line is prose that starts with "Article 5 of …"
+# The headings of a government's reply to a communication, alone on their line: "Reply to question 1", "Réponse à la
+# question 2", "Respuesta a la pregunta 3", "Ответ на вопрос 4", "الرد على السؤال 5", "对问题6的答复", "Question 7",
+# "On the first point of the request" (level 2).
+_ORDINAL = r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)"
+_REPLY_HEADING = re.compile(
+    r"(?i:(?:(?:answer|reply|response)\s+to\s+(?:question|paragraph|point)|question|paragraph"
+    r"|réponse\s+(?:à\s+la\s+question|au\s+paragraphe|au\s+point)|question"
+    r"|respuesta\s+a\s+la\s+pregunta|pregunta|ответ\s+на\s+вопрос|вопрос)\s+(?:n[°o.]\s*)?\d{1,3}[a-z]?\.?"
+    r"|on\s+the\s+" + _ORDINAL + r"\s+(?:point|question)(?:\s+of\s+the\s+(?:request|communication|letter))?)"
+    r"|(?:الرد\s+على\s+)?السؤال\s+[\d٠-٩]{1,3}"
+    r"|(?:对|關於|关于)?问题\s*[\d一二三四五六七八九十]{1,4}\s*(?:的答复|的回复)?"
+)
 
 
 def structure_heading_level(line: str) -> int | None:
-    """The heading level of a line that is only a legal text's structural heading (see ``_STRUCTURE_HEADING``),
-    or None: parts, chapters and sections are level 2, articles, rules, annexes and preambles level 3."""
+    """The heading level of a line that is only a legal text's structural heading (see ``_STRUCTURE_HEADING``) or a
+    reply's ("Reply to question 1": ``_REPLY_HEADING``), or None: parts, chapters, sections and a reply's questions are
+    level 2, articles, rules, annexes and preambles level 3."""
     line = line.strip()
     if not line or len(line) > STRUCTURE_HEADING_MAX or line.endswith((",", ";")):
         return None
@@ -53,7 +66,7 @@ def structure_heading_level(line: str) -> int | None:
         return None
     match = _STRUCTURE_HEADING.fullmatch(line)
     if match is None:
-        return None
+        return 2 if _REPLY_HEADING.fullmatch(line.rstrip(":")) else None
     if match.group("word"):
         return _WORD_LEVEL[match.group("word").lower()]
     if match.group("zh"):
