@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import textwrap
 import time
@@ -123,14 +122,15 @@ def _stdout_is_terminal() -> bool:
 
 WIDTH = 100
 _BOLD, _RESET = "\033[1m", "\033[0m"
-_WIDE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]")
 _OPEN, _CLOSE = "\x02", "\x03"  # one character each while wrapping, replaced by the markers afterwards
 
 
 def _wrap(text: str, indent: str, color: bool, before: str = "»", after: str = "«") -> str:
     """Whitespace-collapsed, wrapped at ``WIDTH``; marked spans (``_OPEN``…``_CLOSE``) bold on a terminal, else ``»…«``."""
+    from .chunking import CJK_WEIGHT, text_size
+
     text = " ".join(text.split())
-    wide = len(_WIDE.findall(text))  # a CJK character takes two columns of a terminal
+    wide = (text_size(text) - len(text)) // (CJK_WEIGHT - 1)  # CJK characters: two columns each in a terminal
     width = WIDTH if wide * 2 < len(text) else WIDTH // 2
     wrapped = textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
     return wrapped.replace(_OPEN, _BOLD if color else before).replace(_CLOSE, _RESET if color else after)
@@ -216,14 +216,14 @@ def _why_not_indexed(store, settings, name: str) -> str | None:
     from .loaders import load_document, safe_relative_path
 
     name = safe_relative_path(name)
-    known = {d.path for d in store.documents()}
-    if name in known or not (Path(settings.docs) / name).is_file():
+    indexed = store.documents()
+    if name in {d.path for d in indexed} or not (Path(settings.docs) / name).is_file():
         return None
     try:
         document = load_document(Path(settings.docs), name, settings)
     except DocumentError as exc:
         return f"it is in the documents folder but could not be indexed ({exc.reason})"
-    twin = next((d.path for d in store.documents() if d.content_hash == document.content_hash), None)
+    twin = next((d.path for d in indexed if d.content_hash == document.content_hash), None)
     if twin:
         return f"it has the same content as '{twin}', which is indexed once, under that name"
     return "it is in the documents folder but not indexed yet; run `verbatim index`"

@@ -555,7 +555,7 @@ def _update(store, docs_dir, settings, rebuild, new_manifest, embedder, progress
             reread: str | None = None) -> IndexReport:
     """``reread`` (``reread_needed``'s reason): a rebuild that takes the stored vectors of chunks whose hash it finds."""
     reuse = reread is not None
-    report = IndexReport(rebuild=rebuild and not reuse, second_encoder_changed=reread == "second encoder", reread=reread)
+    report = IndexReport(rebuild=rebuild and not reuse, reread=reread)
     encoders = {} if embedder is None else as_encoders(embedder)
     manifest = new_manifest if new_manifest is not None else store.manifest  # a new one is installed by the first batch
     stored = {} if rebuild else {d.path: d for d in store.documents()}

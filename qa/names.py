@@ -20,6 +20,7 @@ from anyascii import anyascii
 
 from .language import UNDETERMINED, script_of
 from .lexical import index_terms
+from .spelling import zipf
 
 MIN_SKELETON = 4
 COMMON_ENGLISH_ZIPF = 4.5  # "March", "Court", "State" are words, not names; "Khalid" 3.1, "Petrova" 1.9
@@ -40,11 +41,8 @@ def skeleton(text: str) -> str:
     return _DOUBLED.sub(r"\1", _DROPPED.sub("", anyascii(text).lower()))
 
 
-@lru_cache(maxsize=4096)
 def _common(word: str) -> bool:
-    import wordfreq
-
-    return wordfreq.zipf_frequency(word, "en") >= COMMON_ENGLISH_ZIPF
+    return (zipf(word, "en") or 0.0) >= COMMON_ENGLISH_ZIPF
 
 
 def asked_names(question: str, held=None) -> tuple[str, ...]:
@@ -107,11 +105,12 @@ def names_in(text: str, names: tuple[str, ...]) -> bool:
     return False
 
 
-def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str) -> set[int]:
+def chunks_naming(snapshot, question: str, chunk_ids, asked_in: str, languages: dict | None = None) -> set[int]:
     """Those of ``chunk_ids`` whose text writes a name of ``question`` where BM25 cannot match it: in another language
     than ``asked_in`` (BM25 reads a question in its own language only), or, for a question whose language is
-    undetermined (read in every language), in another script."""
-    languages = snapshot.chunk_languages(chunk_ids)
+    undetermined (read in every language), in another script. ``languages``: the chunks' languages, when the caller
+    has read them already."""
+    languages = snapshot.chunk_languages(chunk_ids) if languages is None else languages
     if asked_in == UNDETERMINED:
         other = [c for c in chunk_ids if script_of(languages.get(c)) != "LATIN"]
     else:

@@ -64,11 +64,16 @@ class IndexReport:
     generation: int = 0
     seconds: float = 0.0
     rebuild: bool = False
-    second_encoder_changed: bool = False  # every passage re-read for a new (or no) second encoder
     reread: str | None = None  # why every document was read again with stored vectors reused: "second encoder", "extraction"
+
+    @property
+    def second_encoder_changed(self) -> bool:
+        """Every passage re-read for a new (or no) second encoder."""
+        return self.reread == "second encoder"
 
     def to_json(self) -> dict:
         data = asdict(self)
+        data["second_encoder_changed"] = self.second_encoder_changed
         data["renamed"] = [{"from": r.old, "to": r.new} for r in self.renamed]
         return data
 

@@ -25,7 +25,7 @@ def headline(report) -> str:
     ) if items]
     problems = [f"{len(items):,} {label}" for label, items in (("failed", report.failed), ("skipped", report.skipped)) if items]
     if changes:
-        reread = getattr(report, "reread", None) or ("second encoder" if getattr(report, "second_encoder_changed", False) else None)
+        reread = report.reread
         if reread == "second encoder":
             return "Index re-read for its new second encoder (stored vectors reused): " + ", ".join(changes + problems)
         if reread == "extraction":

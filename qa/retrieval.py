@@ -144,6 +144,8 @@ class Signals:
     # Candidates BM25 analysed in another language than the question (read in its own language only): their BM25
     # score of 0 says nothing, and the multilingual encoder's z-score stands in, as for ``foreign``.
     unread: frozenset = frozenset()
+    # {chunk id: language} of the candidates, read beside a multilingual encoder (empty without one)
+    languages: dict = field(default_factory=dict)
 
     def lists(self) -> list:
         extra = [self.pooled.get(key, scores) for key, scores in self.extra.items()]
@@ -259,7 +261,8 @@ class Searcher:
             if article_ids:
                 hits = _raised(hits, article_ids, articles.BONUS * float(sum(weights)))
             if signals.extra:  # names across languages and scripts: only beside a multilingual encoder
-                named = frozenset(names.chunks_naming(self.snapshot, question, [h.chunk_id for h in hits], asked_in))
+                named = frozenset(names.chunks_naming(self.snapshot, question, [h.chunk_id for h in hits], asked_in,
+                                                      signals.languages))
                 if named:
                     hits = _raised(hits, named, names.BONUS * float(sum(weights)), first=False)
             hits = hits[:k]
@@ -319,7 +322,7 @@ class Searcher:
             by_id = translations.pooled(table, vectors_by_key[key], extra[key]) if table is not None else {}
             if by_id:
                 pooled[key] = [(c, by_id.get(c, cosine)) for c, cosine in extra[key]]
-        foreign, unread = frozenset(), frozenset()
+        foreign, unread, languages = frozenset(), frozenset(), {}
         if extra_keys:
             languages = snap.chunk_languages(candidates)
             read_in = set(snap.lexical.query_analyzers(lexical_query))
@@ -335,7 +338,7 @@ class Searcher:
                 # the same 200 questions asked of the whole index, the article first in any language.)
                 foreign = frozenset(candidates)
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
-        return Signals(filled_dense, filled_lexical, sentence, extra, foreign, pooled, unread)
+        return Signals(filled_dense, filled_lexical, sentence, extra, foreign, pooled, unread, languages)
 
     @staticmethod
     def fuse(signals: Signals, weights=None) -> list[Hit]:

@@ -49,12 +49,12 @@ def load_word_lists(languages: Iterable[str] = (ENGLISH,)) -> None:
     """Load the word lists respelling reads (about 1 s for English), so that a server's first question does not
     wait for them."""
     for language in languages:
-        _zipf("the", language)
+        zipf("the", language)
         _surface_words(language)
 
 
 @lru_cache(maxsize=4096)
-def _zipf(word: str, language: str) -> float | None:
+def zipf(word: str, language: str) -> float | None:
     """wordfreq's Zipf frequency of ``word`` in ``language`` (0 for a word it never saw), None for a language it has
     no list for."""
     import wordfreq
@@ -172,14 +172,14 @@ class Speller:
                     continue
                 if letter_script(word) != script_of(analyzer):  # a Latin name is no Russian slip
                     continue
-                zipf = _zipf(word, analyzer)
-                if zipf is not None and zipf >= COMMON_ZIPF:
+                typed_zipf = zipf(word, analyzer)
+                if typed_zipf is not None and typed_zipf >= COMMON_ZIPF:
                     skipped.add(word)
-                elif zipf is not None:  # None: the language has no word list
-                    candidates.setdefault(word, []).append((analyzer, zipf))
+                elif typed_zipf is not None:  # None: the language has no word list
+                    candidates.setdefault(word, []).append((analyzer, typed_zipf))
         meant: dict[str, str] = {}
         for word, readings in candidates.items():
-            for analyzer, zipf in readings:
+            for analyzer, typed_zipf in readings:
                 if word in skipped or word in meant:
                     break
                 surface = self.closest(word, analyzer)
@@ -187,8 +187,8 @@ class Speller:
                     continue
                 # as a commoner word only ("uncultured" is not "cultured"), as a name of the index only when the word
                 # typed is no word at all ("Smailva", not "Karimov" for "Karimova")
-                surface_zipf = _zipf(surface, analyzer)
-                if (surface_zipf - zipf >= MORE_COMMON_BY) if surface_zipf else zipf == 0:
+                surface_zipf = zipf(surface, analyzer)
+                if (surface_zipf - typed_zipf >= MORE_COMMON_BY) if surface_zipf else typed_zipf == 0:
                     meant[word] = surface
         if not meant:
             return query, {}
