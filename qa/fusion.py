@@ -121,7 +121,7 @@ def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float], blind: Seq
     for r, w, unjudged in zip(ranked_lists, weights, blind):
         if unjudged:
             r = [(c, v) for c, v in r if c not in unjudged]
-        if r:
+        if r or unjudged:  # a list that judges no candidate still counts, through the stand-in's z-scores
             columns.append((np.fromiter((c for c, _ in r), np.int64, len(r)), np.fromiter((v for _, v in r), np.float64, len(r)),
                             w, unjudged))
     every = [list_ids for list_ids, _, _, _ in columns] + [np.fromiter(u, np.int64) for u in blind if u]
@@ -137,7 +137,7 @@ def combine(ranked_lists: Sequence[Ranked], weights: Sequence[float], blind: Seq
         substitute[np.searchsorted(ids, stand_ids)] = z
     for list_ids, scores, weight, unjudged in columns:
         z = zscores(scores)
-        column = np.full(len(ids), z.min())
+        column = np.full(len(ids), z.min() if z.size else 0.0)
         if unjudged:
             where = np.isin(ids, np.fromiter(unjudged, np.int64))
             column[where] = substitute[where]

@@ -294,6 +294,13 @@ def french_udhr(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def spanish_udhr(tmp_path_factory):
+    from conftest import MULTILINGUAL
+
+    return _index_of_one(tmp_path_factory, MULTILINGUAL / "es" / "udhr_spa.txt")
+
+
+@pytest.fixture(scope="module")
 def english_udhr(tmp_path_factory):
     from conftest import UN_DOCS
 
@@ -383,19 +390,23 @@ def test_off_topic_french_questions_asked_of_a_french_document_are_not_found(fre
 
 @pytest.mark.slow
 @needs_model
-def test_french_questions_answered_on_the_french_document_have_their_article_first(french_udhr):
-    """The passages of a French document are judged by e5's cosine for "not found", and by the fused scores for
-    "answered", as English ones are: of the 40 French dev questions about the French UDHR, 23 were answered in
-    session 12, each with its article first; none of the French off-topic dev questions is answered."""
+@pytest.mark.parametrize("lang", ["fr", "es"])
+def test_questions_answered_on_a_document_in_their_language_have_their_article_first(lang, request):
+    """The passages of a French or Spanish document are judged by e5's cosine for "not found", and by the fused
+    scores for "answered", as English ones are: of the 40 dev questions in the document's language, 19 French and
+    22 Spanish are answered (session 19), each with its article first; none of the off-topic dev questions in that
+    language is. The Spanish UDHR, unlike the French one, holds no English passage: until session 19 the English
+    model's lists, judging none of its passages, dropped out of the fusion, its first passages never stood out and
+    1 of the 40 was answered."""
     from qa.answer import ANSWERED, ask
     from qa.evaluation import _contains
     from qa.store import Store
 
     data = REPO / "tests" / "data"
     questions = [row for row in load_questions(data / "multilingual.jsonl")
-                 if row["q_lang"] == row["lang"] == "fr" and row["split"] == "dev"]
-    off_topic = [row["q"] for row in load_questions(data / "multilingual_off_topic.jsonl") if row["lang"] == "fr" and row["split"] == "dev"]
-    settings, encoders = french_udhr
+                 if row["q_lang"] == row["lang"] == lang and row["split"] == "dev"]
+    off_topic = [row["q"] for row in load_questions(data / "multilingual_off_topic.jsonl") if row["lang"] == lang and row["split"] == "dev"]
+    settings, encoders = request.getfixturevalue({"fr": "french_udhr", "es": "spanish_udhr"}[lang])
     with Store.open(settings.index, settings) as store:
         answered = [(row, answer) for row in questions
                     if (answer := ask(store, encoders, row["q"], k=3)).status == ANSWERED]
@@ -514,3 +525,25 @@ def test_the_relevance_meter_reads_e5_for_passages_the_english_model_cannot_read
     for answer in answers:
         assert answer.passages[0].lang == "fr" and match_level(answer.cosines[answer.passages[0].chunk_id]) >= 2
     assert off.passages[0].lang != "fr" or match_level(off.cosines[off.passages[0].chunk_id]) == 1
+
+
+@pytest.mark.slow
+@needs_model
+def test_a_first_passage_the_english_model_cannot_read_must_stand_out_further_to_be_answered(
+        french_udhr, english_udhr, monkeypatch):
+    """Where the English model reads neither the passage nor the question, "answered" needs the first passage to
+    stand out with probability ``FOREIGN_ANSWERED_AT`` (0.9: near-topic questions about the UDHR in five languages
+    were answered 11.7 % of the time at the English bound 0.85); in English the bound stays 0.85."""
+    from qa import answer as answer_module
+    from qa.store import Store
+
+    between = (answer_module.FIRST_ANSWERS["stored+second"][2] + answer_module.FOREIGN_ANSWERED_AT) / 2
+    monkeypatch.setattr(answer_module, "first_answers", lambda *args: between)
+    statuses = {}
+    for (settings, encoders), question in ((french_udhr, "Puis-je demander l'asile dans un autre pays si je suis persécuté ?"),
+                                           (english_udhr, "Can I seek asylum in another country if I am persecuted?")):
+        with Store.open(settings.index, settings) as store:
+            answer = answer_module.ask(store, encoders, question, k=3)
+        assert answer.passages[0].section.startswith("Article 14"), answer.passages[0].section
+        statuses[answer.passages[0].lang] = answer.status
+    assert statuses == {"fr": answer_module.UNCERTAIN, "en": answer_module.ANSWERED}

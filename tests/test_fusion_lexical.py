@@ -405,6 +405,22 @@ def test_a_blind_list_can_take_another_lists_judgement_of_what_it_cannot_read():
     assert fused[4] < min(fused[1], fused[2], fused[3])
 
 
+def test_a_list_blind_to_every_candidate_still_weighs_through_its_stand_in():
+    """Searching a Spanish document alone, the English model judges no candidate: its lists still count (the
+    stand-in's z-scores with their weight), exactly as when one English chunk is among the candidates, so a
+    score's scale does not depend on whether such a chunk happens to be there (session 19: the Spanish, Russian,
+    Arabic and Chinese first passages stood out half as far as the French ones, never "answered")."""
+    english = [(1, 0.9), (2, 0.1), (3, 0.5)]
+    lexical = [(1, 1.0), (2, 3.0), (3, 2.0)]
+    e5 = [(1, 0.9), (2, 0.1), (3, 0.5)]
+    fused = dict(combine([english, lexical, e5], [1.0, 1.0, 1.0], blind=[{1, 2, 3}, None, None], stand_in=2))
+    z_e5 = dict(zip([1, 2, 3], fusion.zscores([0.9, 0.1, 0.5])))
+    z_lexical = dict(zip([1, 2, 3], fusion.zscores([1.0, 3.0, 2.0])))
+    for chunk_id in (1, 2, 3):
+        assert math.isclose(fused[chunk_id], 2 * z_e5[chunk_id] + z_lexical[chunk_id])
+    assert max(fused, key=fused.get) == 1  # the list judging through e5 outweighs BM25's preference for 2
+
+
 def test_the_multilingual_encoder_judges_foreign_chunks_for_the_english_lists():
     """Chunks 3 and 4 are French: MiniLM's dense and sentence lists cannot judge them, so e5's z-score stands in
     for theirs, not BM25's (which favours 3, whose few words match the question's by chance)."""
