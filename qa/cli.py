@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from .errors import DocumentError, QAError, SettingsError, UnknownDocumentError
+from .errors import DocumentError, IndexMissingError, QAError, SettingsError, UnknownDocumentError
 from .settings import load_settings
 
 
@@ -93,6 +93,11 @@ def cmd_ask(args) -> int:
     check_question(args.question, settings.max_question_chars)
     store = _open_store(settings)
     try:
+        if not store.documents():
+            from .stores import index_location
+
+            raise IndexMissingError(f"The index at {index_location(settings)} holds no documents: put some in the documents "
+                                    f"folder ({settings.docs}) and run: verbatim index")
         docs = _resolve_docs(store, settings, args.doc) if args.doc else None
         if args.lang is not None:
             docs = store.documents_in_languages(args.lang, within=docs)
@@ -143,7 +148,7 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
     its document's language (``languages``: ``{doc: code}``), how closely it matches the question, and its
     text with the answering sentences marked."""
     from .citations import citation
-    from .render import (ANSWERED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
+    from .render import (ANSWERED, ANSWERED_UNQUOTED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
                          UNCERTAIN_NOTE, also_in_notes, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
                          phrases_note, respelled_note, sources_label)
     from .rows import language_name
@@ -151,7 +156,9 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
     headings = headings or {}
     status = answer_state(answer)
     out: list[str] = [note for note in (respelled_note(answer), phrases_note(answer)) if note]
-    if status == ANSWERED:
+    if status == ANSWERED and not answer.sentences:
+        out.append(f"{STATE_NAMES[status]}. {ANSWERED_UNQUOTED}")
+    elif status == ANSWERED:
         out.append(f"{STATE_NAMES[status]}. Quoted from the documents:")
         for s in answer.sentences:
             out.append(_wrap(f"“{_OPEN}{s.text}{_CLOSE}” [{s.passage_rank}]", "  ", color, "", ""))

@@ -64,6 +64,13 @@ def letter_script(text: str) -> str:
     return unicodedata.name(text[0], "UNKNOWN").split(" ", 1)[0] if text else "UNKNOWN"
 
 
+def writes_language_script(text: str, language: str) -> bool:
+    """Whether ``text`` can be in ``language``: it has a letter of the language's script, or the script is Latin
+    (or the language undetermined), which any text may borrow from."""
+    script = script_of(language)
+    return script == "LATIN" or any(c.isalpha() and letter_script(c) == script for c in text)
+
+
 @lru_cache(maxsize=1)
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier

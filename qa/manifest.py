@@ -19,8 +19,10 @@ MANIFEST_NAME = "manifest.json"
 CHECKED_KEYS = ("format_version", "model", "dimension", "chunking", "sentence_vectors", "extra_encoders")
 # How documents are read into text, sections, pages and passages. Raise it whenever a loader or the chunker
 # changes what a document gives: the next update reads every document again (stored vectors reused by chunk
-# hash). Not checked on open: an index read the old way still answers until then. 1 = no key (before session 18).
-EXTRACTION_VERSION = 2
+# hash). Not checked on open: an index read the old way still answers until then. 1 = no key (before session 18);
+# 3 (session 19): structural and answer headings are no titles, a passage's language is read from its own text
+# when it has no letter of the script its document's title gave it.
+EXTRACTION_VERSION = 3
 
 
 def _distribution_version(name: str) -> str | None:

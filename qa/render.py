@@ -200,6 +200,7 @@ def passage_anchor(turn_id: int, rank: int) -> str:
 # The three states of an answer (``Answer.status``) and how each is told, on the page and on the command line.
 STATE_NAMES = {ANSWERED: "Answered", UNCERTAIN: "Uncertain", NOT_FOUND: "Not found"}
 ANSWER_LABEL = "Answer, quoted from the documents"
+ANSWERED_UNQUOTED = "The first passage below answers; no sentence of it reads as one to quote."
 UNCERTAIN_NOTE = "These passages may not answer your question — check them before relying on them."
 NOT_ANSWERED = "The documents don't seem to answer this."
 CLOSEST_SENTENCE = "Closest sentence"
@@ -337,7 +338,7 @@ def answer_html(answer, turn_id: int, languages: dict | None = None) -> str:
     rows = [f'<p class="vb-quote"{_line_dir(answer, s, languages)}>{_quoted(answer, s, languages)}&nbsp;'
             f'{_ref(turn_id, s.passage_rank)}</p>' for s in answer.sentences]
     if not rows:
-        return '<div class="vb-answer"><p class="vb-muted">The passages below are the closest matches.</p></div>'
+        return f'<div class="vb-answer"><p class="vb-muted">{ANSWERED_UNQUOTED}</p></div>'
     return f'<div class="vb-answer"><div class="vb-label">{ANSWER_LABEL}</div>{"".join(rows)}</div>'
 
 

@@ -34,6 +34,8 @@ def headline(report) -> str:
         return ("Index rebuilt: " if report.rebuild else "Index updated: ") + ", ".join(changes + problems)
     if problems:
         return "Nothing changed in the index: " + ", ".join(problems)
+    if not report.documents_total:
+        return "The index is empty: the documents folder holds no document to read"
     return "The index is up to date: nothing changed"
 
 

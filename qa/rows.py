@@ -90,7 +90,10 @@ class Reads:
                 resolved.append(name)
                 continue
             matches = [p for p in known if p.rsplit("/", 1)[-1] == name or p.rsplit("/", 1)[-1].rsplit(".", 1)[0] == name]
-            if len(matches) != 1:
+            if len(matches) > 1:
+                raise UnknownDocumentError(f"'{name}' could be any of {len(matches)} indexed documents: "
+                                           f"{', '.join(matches[:10])}{' …' if len(matches) > 10 else ''}; give its path.")
+            if not matches:
                 raise UnknownDocumentError(self.unknown_message(name))
             resolved.append(matches[0])
         return resolved

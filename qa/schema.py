@@ -74,7 +74,7 @@ def _migrate_v3(conn) -> None:
     conn.executemany("UPDATE chunks SET checksum=? WHERE id=?", [(row_checksum(*r[1:]), r[0]) for r in rows])
 
 
-def detect_languages(texts) -> tuple[list[str], str]:
+def detect_languages(texts, bare_texts=None) -> tuple[list[str], str]:
     """``(language of each chunk, the document's language)`` from the chunks' texts as BM25 indexes them
     (``chunking.embedding_text``: title, heading, text): each chunk detected on its own (``qa.language.detect``),
     the document's is the dominant one by length, and a chunk that comes out undetermined (a heading, a table
@@ -82,13 +82,20 @@ def detect_languages(texts) -> tuple[list[str], str]:
 
     The embedding text rather than the bare chunk text, so that BM25 analyses every chunk exactly as it did
     when it detected languages itself: on the bare text, the French letterhead of the English seed reply came
-    out French, lost its English title terms and two seeds questions went unanswered."""
+    out French, lost its English title terms and two seeds questions went unanswered. But a chunk whose own text
+    (``bare_texts``) has no letter of the script its language is written in is not in that language: the English
+    copyright lines heading the Chinese UDHR came out Chinese from its Chinese title, and are detected on their own
+    text."""
     from . import language
 
     texts = list(texts)
     detected = [language.detect(text) for text in texts]
     document = language.dominant(zip(detected, (len(text) for text in texts)))
-    return [code if code != language.UNDETERMINED else document for code in detected], document
+    codes = [code if code != language.UNDETERMINED else document for code in detected]
+    if bare_texts is not None:
+        codes = [code if language.writes_language_script(bare, code) else language.detect(bare, among=language.UN_LANGUAGES)
+                 for code, bare in zip(codes, bare_texts)]
+    return codes, document
 
 
 def _migrate_v4(conn) -> None:
@@ -98,7 +105,8 @@ def _migrate_v4(conn) -> None:
 
     for doc_id, text, title in conn.execute("SELECT id, text, title FROM documents").fetchall():
         rows = conn.execute("SELECT id, start, end, section FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,)).fetchall()
-        languages, document = detect_languages(embedding_text(section, text[start:end], title) for _, start, end, section in rows)
+        languages, document = detect_languages([embedding_text(section, text[start:end], title) for _, start, end, section in rows],
+                                               [text[start:end] for _, start, end, _ in rows])
         conn.executemany("UPDATE chunks SET lang=? WHERE id=?", [(code, row[0]) for code, row in zip(languages, rows)])
         conn.execute("UPDATE documents SET lang=? WHERE id=?", (document, doc_id))
 

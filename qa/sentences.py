@@ -125,10 +125,10 @@ def is_prose(text: str) -> bool:
 
     Not prose: table-of-contents lines (leader dots, a page number at the end), letterheads and
     headings in capitals or title case, address and signature blocks (several short lines without
-    closing punctuation), salutations, dates and reference numbers (few words, mostly digits).
+    closing punctuation), salutations, dates and reference numbers (few words, mostly digits), copyright notices.
     """
     text = text.strip()
-    if not text or _LEADER.search(text):
+    if not text or _LEADER.search(text) or "©" in text:  # a copyright notice is no answer
         return False
     size = len(text) + (_CJK_WEIGHT - 1) * len(_CJK_CHAR.findall(text))  # length as if written in letters
     words = _LETTERS.findall(text)
@@ -136,13 +136,16 @@ def is_prose(text: str) -> bool:
     ends = bool(_TERMINAL.search(text))
     if len(cased) >= 3:
         lower = sum(w[0].islower() for w in cased)
-        # A long sentence that ends like one may be mostly names (a list of States or of cases).
-        share = 0.1 if ends and len(cased) >= 12 else 0.3
+        # A long sentence that ends like one may be mostly names (a list of States or of cases); a one-line sentence
+        # that ends like one may be short and full of names and dates ("The Government released Mr. Petrov on
+        # 1 July 2024."), where a heading or a letterhead has no full stop.
+        one_line = "\n" not in text
+        share = 0.1 if ends and len(cased) >= 12 else 0.2 if ends and one_line else 0.3
         if len(cased) < 4 or lower < 2 or lower < share * len(cased):
             return False
     elif size < 12:
         return False
-    if len(_DIGIT.findall(text)) > 0.3 * len(text):
+    if len(_DIGIT.findall(text)) > 0.3 * size:  # a Chinese date ("2024年3月1日") in a short sentence is no number line
         return False
     if not ends:
         if _OUTLINE.match(text) and size < 120:

@@ -123,7 +123,8 @@ def chunk_rows(upsert: DocumentUpsert, dimension: int, keys: dict) -> tuple[str,
     if len(sentences) != count:
         raise ValueError(f"{doc.path}: {count} chunks but {len(sentences)} sentence sets")
     languages, document_language = schema.detect_languages(
-        embedding_text(chunk.section, chunk.text, doc.title) for chunk in upsert.chunks
+        [embedding_text(chunk.section, chunk.text, doc.title) for chunk in upsert.chunks],
+        [chunk.text for chunk in upsert.chunks],
     )
     rows = []
     for i, (chunk, vector, sentence_set, lang) in enumerate(zip(upsert.chunks, upsert.embeddings, sentences, languages)):

@@ -206,6 +206,9 @@ def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir
     "Introduction .......................... 4", "Ref: AL KAZ 1/2024, dated 18 March 2024",
     "Acting Minister\nRoman VASSILENKO",
     "D. Oral report of the Chair to the General Assembly", "IV. Follow-up on concluding observations",
+    "Universal Declaration of Human Rights - Chinese, Mandarin (Simplified)\n© 1996 – 2009 The Office of the High "
+    "Commissioner for Human Rights\nThis plain text version prepared by the “UDHR in Unicode”\nproject, "
+    "http://www.unicode.org/udhr.",  # quoted as the closest sentence to an off-topic question (session 19)
 ])
 def test_letterheads_addresses_signatures_and_contents_lines_are_not_prose(text):
     assert not is_prose(text)
@@ -218,9 +221,31 @@ def test_letterheads_addresses_signatures_and_contents_lines_are_not_prose(text)
     "Mongolia (CAT/C/MNG/FCO/2), Kenya (CAT/C/KEN/FCO/3) and Norway (CAT/C/NOR/FCO/8).",
     "Everyone has the right to freedom of thought, conscience and religion;",
     "12. The Committee notes the reply.",
+    "The Government released Mr. Petrov on 1 July 2024.",  # short, full of names and a date (session 19)
+    "王明先生于2024年3月1日被释放。",  # a Chinese date counted by characters' weight, not as a line of numbers
 ])
 def test_sentences_are_prose(text):
     assert is_prose(text)
+
+
+def test_an_answered_answer_quotes_its_first_passage_or_nothing_and_marks_every_quote():
+    """Session 19: when the first passage had no sentence to quote, "answered" quoted the best sentences of the
+    other passages (about another person); and a card marked at most two of the three sentences quoted from it."""
+    from qa.answer import first_passage_quote, highlight_quotes
+    from qa.types import AnswerSentence, Passage
+
+    text = "One sentence here. Two sentence here. Three sentence here."
+    first = Passage(chunk_id=1, doc="note.md", title="Note", section="", text="Mr. Petrov, 1 July 2024", start=0,
+                    end=23, score=1.0, rank=1)
+    other = Passage(chunk_id=2, doc="reply.md", title="Reply", section="", text=text, start=100, end=100 + len(text),
+                    score=0.5, rank=2, highlights=((100, 118), (119, 137)))
+    quoted = [AnswerSentence(text[i:j], "reply.md", 100 + i, 100 + j, 2) for i, j in ((0, 18), (19, 37), (38, 58))]
+    assert first_passage_quote(first, quoted) == []
+    assert first_passage_quote(other, quoted) == quoted
+    marked = highlight_quotes([first, other], quoted)
+    assert marked[0] == first
+    assert marked[1].highlights == ((100, 118), (119, 137), (138, 158))
+    assert all(other.text[s - other.start : e - other.start] == q.text for (s, e), q in zip(marked[1].highlights, quoted))
 
 
 def test_an_answer_never_quotes_the_address_block(settings, docs_dir, fake_embedder):

@@ -114,6 +114,19 @@ def test_human_output_colours_the_marked_sentence_on_a_terminal():
     assert "[1] Reply, ‘On access’ · strong match" in plain
 
 
+def test_an_answered_answer_without_a_sentence_to_quote_points_at_its_first_passage():
+    from qa.cli import format_answer
+    from qa.render import answer_html
+    from qa.types import Answer, Passage
+
+    text = "Mr. Petrov, released 1 July 2024"
+    p = Passage(1, 0.5, 9, "note.md", "Note", "", 0, len(text), text)
+    answer = Answer("When was Mr. Petrov released?", (p,), (), True, 0.9, status="answered", cosines={9: 0.5})
+    assert format_answer(answer).startswith("Answered. The first passage below answers; no sentence of it reads as one to quote.\n")
+    assert "Quoted from the documents" not in format_answer(answer)
+    assert "The first passage below answers" in answer_html(answer, 1)
+
+
 @pytest.mark.parametrize("status, first_line, heading, words", [
     ("answered", "Answered. Quoted from the documents:", "Sources:", None),
     ("uncertain", "Uncertain. These passages may not answer your question — check them before relying on them.",
@@ -186,6 +199,17 @@ def test_bad_input_gives_one_line_and_exit_code(cli_index, capsys, argv, code, m
     got, out, err = run(capsys, *argv, "--index", str(index))
     assert got == code
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_empty_folder_gives_an_empty_index_that_says_so(tmp_path, capsys, monkeypatch):
+    (tmp_path / "docs").mkdir()
+    index = tmp_path / "index"
+    monkeypatch.setenv("QA_DOCS", str(tmp_path / "docs"))
+    code, out, _ = run(capsys, "index", "--index", str(index))
+    assert code == 0 and out.startswith("The index is empty: the documents folder holds no document to read")
+    code, out, err = run(capsys, "ask", QUESTION, "--index", str(index))
+    assert code == 3 and not out and err.count("\n") == 1
+    assert f"The index at {index} holds no documents: put some in the documents folder ({tmp_path / 'docs'})" in err
 
 
 def test_a_document_of_the_folder_not_in_the_index_says_why(cli_index, capsys, monkeypatch):

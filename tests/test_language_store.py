@@ -57,6 +57,28 @@ def test_undetermined_chunks_take_the_documents_dominant_language():
     assert (chunks, document) == (["en", "en", "fr"], "en"), "a French chunk of an English document stays French"
 
 
+def test_a_chunk_without_a_letter_of_its_documents_script_is_detected_on_its_own_text():
+    """The UDHR's Chinese, Arabic and Russian plain-text files open with English copyright lines: read with the
+    document's Chinese title they came out Chinese (card "Chinese", BM25 read them as Chinese, and an English
+    question on a folder without English quoted them as the closest sentence). A Latin-script chunk read with an
+    English title keeps the title's language (the English seed reply's French letterhead stays English)."""
+    from qa.chunking import embedding_text
+
+    title = "世界人权宣言"
+    header = ("Universal Declaration of Human Rights - Chinese, Mandarin (Simplified)\n© 1996 – 2009 The Office of "
+              "the High Commissioner for Human Rights")
+    article = "人人生而自由,在尊严和权利上一律平等。他们赋有理性和良心,并应以兄弟关系的精神相对待。"
+    texts = [embedding_text("", header, title), embedding_text("第一条", article, title)]
+    assert schema.detect_languages(texts)[0] == ["zh", "zh"]  # as before: the title decides
+    assert schema.detect_languages(texts, [header, article]) == (["en", "zh"], "zh")
+    letterhead = "MISSION PERMANENTE DE LA RÉPUBLIQUE DU KAZAKHSTAN auprès de l'Office des Nations Unies à Genève"
+    english_title = "Reply of the Government of Kazakhstan to the joint communication of the special rapporteurs"
+    read = schema.detect_languages([embedding_text("", letterhead, english_title)], [letterhead])[0]
+    assert read == schema.detect_languages([embedding_text("", letterhead, english_title)])[0]
+    assert not language.writes_language_script(header, "zh") and language.writes_language_script(article, "zh")
+    assert language.writes_language_script(header, "fr") and language.writes_language_script("", "und")
+
+
 def test_every_chunk_and_document_gets_its_language_when_written(multilingual):
     with Store.open(multilingual.index, multilingual) as store, store.snapshot() as snap:
         documents = {d.path: d.lang for d in store.documents()}
@@ -100,11 +122,12 @@ def test_bm25_is_rebuilt_from_stored_languages_without_detecting(multilingual, m
 
 def test_a_renamed_document_keeps_its_language(multilingual, fake_embedder):
     docs = multilingual.docs
-    (docs / "udhr-ar.md").rename(docs / "arabic.md")
+    (docs / "ar").mkdir()
+    (docs / "udhr-ar.md").rename(docs / "ar" / "udhr-ar.md")  # the same file name: its title (from it) stays
     report = update_index(docs, multilingual.index, multilingual, embedder=fake_embedder)
-    assert report.chunks_embedded == 0
+    assert report.chunks_embedded == 0 and [(r.old, r.new) for r in report.renamed] == [("udhr-ar.md", "ar/udhr-ar.md")]
     with Store.open(multilingual.index, multilingual) as store:
-        assert {d.path: d.lang for d in store.documents()}["arabic.md"] == "ar"
+        assert {d.path: d.lang for d in store.documents()}["ar/udhr-ar.md"] == "ar"
         assert set(store.chunk_languages(store.chunk_ids()).values()) == set(EXPECTED.values())
 
 
@@ -145,11 +168,11 @@ def test_an_interrupted_upgrade_changes_nothing_and_runs_again(multilingual, fak
     real = schema.detect_languages
     calls = []
 
-    def dies_on_the_third_document(texts):
+    def dies_on_the_third_document(*args):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(texts)
+        return real(*args)
 
     monkeypatch.setattr(schema, "detect_languages", dies_on_the_third_document)
     with pytest.raises(KeyboardInterrupt):

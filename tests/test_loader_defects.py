@@ -352,6 +352,21 @@ def test_title_from_the_name_is_recognisable_and_follows_a_rename(tmp_path):
     assert load_document(tmp_path, "new-name.txt").title == "New name"
 
 
+@pytest.mark.parametrize("name, text", [
+    ("reponse_fr.txt", "Réponse à la question 1\n\nLe Gouvernement a libéré M. Dupont le 3 février 2024.\n"),
+    ("otvet.txt", "Ответ на вопрос 1\n\nПравительство освободило г-на Петрова 5 мая 2024 года.\n"),
+    ("rad.txt", "الرد على السؤال 1\n\nأفرجت الحكومة عن السيد خالد في 10 آذار/مارس 2024.\n"),
+    ("article.md", "# Article 1\n\nAll human beings are born free and equal in dignity and rights.\n"),
+])
+def test_an_answer_or_article_heading_first_is_a_section_not_the_title(tmp_path, name, text):
+    """Session 19: replies laid out as "Réponse à la question 1" all carried that heading as their title (and their
+    citations read "Réponse à la question 1, ‘Réponse à la question 1’"); the title comes from the file name."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    document = load_document(tmp_path, name)
+    assert document.title == fallback_title(name)
+    assert document.headings and document.headings[0].title == text.split("\n", 1)[0].lstrip("# ")
+
+
 def test_blank_metadata_title_falls_back_to_the_name():
     from qa.types import Extracted
 

@@ -55,6 +55,9 @@ def test_headline_when_nothing_changed():
     assert reporting.headline(_report(**quiet, failed=[], skipped=[])) == "The index is up to date: nothing changed"
     assert reporting.headline(_report(**quiet, skipped=[])) == "Nothing changed in the index: 1 failed"
     assert reporting.headline(_report(rebuild=True, failed=[], skipped=[])).startswith("Index rebuilt: 2 added")
+    # an empty folder is no index "up to date" (session 19: it read as a normal state)
+    empty = _report(**quiet, failed=[], skipped=[], unchanged=0, documents_total=0, chunks_total=0)
+    assert reporting.headline(empty) == "The index is empty: the documents folder holds no document to read"
     one = _report(**quiet, failed=[], skipped=[], documents_total=1, chunks_total=1, chunks_embedded=1, sentences_embedded=1)
     assert reporting.lines(one)[-1][1].startswith("1 document, 1 passage in the index (7 unchanged, 1 passage embedded with 1 sentence,")
 

@@ -151,8 +151,18 @@ def test_restricting_to_documents(settings, docs_dir, fake_embedder):
     for mode in ("dense", "bm25", "hybrid"):
         hits = search(store, fake_embedder, "lawyer denied access", k=5, docs=["reply.md"], mode=mode)
         assert hits and {p.doc for p in hits} == {"kaz/reply.md"}
-    with pytest.raises(UnknownDocumentError):
+    with pytest.raises(UnknownDocumentError, match="'missing.md' is not in the index"):
         search(store, fake_embedder, "lawyer", docs=["missing.md"])
+    store.close()
+    write(docs_dir, "uzb/reply.md", "The lawyer was given the case file.")
+    update_index(docs_dir, settings.index, settings, embedder=fake_embedder)
+    store = open_store(settings)
+    # a file name two documents share names neither: the error lists both (it said "not in the index")
+    with pytest.raises(UnknownDocumentError, match=r"'reply.md' could be any of 2 indexed documents: kaz/reply.md, "
+                                                   r"uzb/reply.md; give its path"):
+        store.resolve_docs(["reply.md"])
+    assert store.resolve_docs(["uzb/reply.md", "other"]) == ["uzb/reply.md", "other.md"]
+    store.close()
 
 
 def test_exact_ranking_with_fake_embedder(settings, docs_dir, fake_embedder):

@@ -309,8 +309,10 @@ TITLE_HEADING_WITHIN = 500
 
 def heading_may_be_title(text: str, heading: Heading) -> bool:
     """Whether a document's first heading can be its title: no longer text comes before it (the seed reply's first
-    heading, "On the first point of the request", follows a letterhead and a letter: a section)."""
-    return len(text[: heading.start].strip()) <= TITLE_HEADING_WITHIN
+    heading, "On the first point of the request", follows a letterhead and a letter: a section), and it is no
+    structural or answer heading ("Article 1", "Réponse à la question 1": every reply laid out so would carry the
+    same title)."""
+    return len(text[: heading.start].strip()) <= TITLE_HEADING_WITHIN and structure_heading_level(heading.title) is None
 
 
 def _title_from_headings(text: str, headings: list[Heading]) -> str | None:
