@@ -402,7 +402,9 @@ def main(argv=None) -> int:
         _fail(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        updating = getattr(args, "command", None) == "index"
+        print("Interrupted: the index keeps what was committed before (never half an update); run `verbatim index` "
+              "again to finish." if updating else "Interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:
         if os.environ.get("QA_DEBUG"):

@@ -297,3 +297,18 @@ def test_a_document_named_with_a_leading_dot_slash_is_found(cli_index, capsys):
     code, out, err = run(capsys, "ask", QUESTION, "--index", str(index), "--doc", f"./{SEED_DOC}", "--json")
     assert code == 0, err
     assert {p["doc"] for p in json.loads(out)["passages"]} == {SEED_DOC}
+
+
+@pytest.mark.parametrize("command, message", [
+    ("index", "Interrupted: the index keeps what was committed before (never half an update); run `verbatim index` again"),
+    ("docs", "Interrupted."),
+])
+def test_ctrl_c_exits_130_saying_what_became_of_the_index(tmp_path, capsys, monkeypatch, command, message):
+    import qa.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(qa.cli, f"cmd_{command}", interrupted)
+    code, _, err = run(capsys, command, "--index", str(tmp_path / "index"))
+    assert code == 130 and err.startswith(message) and err.count("\n") == 1
