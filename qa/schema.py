@@ -83,9 +83,8 @@ def detect_languages(texts, bare_texts=None) -> tuple[list[str], str]:
     The embedding text rather than the bare chunk text, so that BM25 analyses every chunk exactly as it did
     when it detected languages itself: on the bare text, the French letterhead of the English seed reply came
     out French, lost its English title terms and two seeds questions went unanswered. But a chunk whose own text
-    (``bare_texts``) has no letter of the script its language is written in is not in that language: the English
-    copyright lines heading the Chinese UDHR came out Chinese from its Chinese title, and are detected on their own
-    text."""
+    (``bare_texts``) has no letter of the script its language is written in is not in that language (an English
+    paragraph read with a Chinese document's title came out Chinese): it is detected on its own text."""
     from . import language
 
     texts = list(texts)

@@ -58,10 +58,10 @@ def test_undetermined_chunks_take_the_documents_dominant_language():
 
 
 def test_a_chunk_without_a_letter_of_its_documents_script_is_detected_on_its_own_text():
-    """The UDHR's Chinese, Arabic and Russian plain-text files open with English copyright lines: read with the
-    document's Chinese title they came out Chinese (card "Chinese", BM25 read them as Chinese, and an English
-    question on a folder without English quoted them as the closest sentence). A Latin-script chunk read with an
-    English title keeps the title's language (the English seed reply's French letterhead stays English)."""
+    """An English passage of a Chinese document (here the copyright lines that open the UDHR's plain-text files),
+    read with the document's Chinese title, came out Chinese: BM25 read it as Chinese and e5 judged it as a passage
+    in another language than an English question's. A Latin-script chunk read with an English title keeps the
+    title's language (the English seed reply's French letterhead stays English)."""
     from qa.chunking import embedding_text
 
     title = "世界人权宣言"
