@@ -93,7 +93,8 @@ def cmd_ask(args) -> int:
     check_question(args.question, settings.max_question_chars)
     store = _open_store(settings)
     try:
-        if not store.documents():
+        documents = store.documents()
+        if not documents:
             from .stores import index_location
 
             raise IndexMissingError(f"The index at {index_location(settings)} holds no documents: put some in the documents "
@@ -108,7 +109,7 @@ def cmd_ask(args) -> int:
         )
         headings, openings = ({}, set()) if args.json else structure(store, answer.passages)
         shown = {p.doc for p in answer.passages}
-        doc_languages = {d.path: d.lang for d in store.documents() if d.path in shown} if not args.json else {}
+        doc_languages = {d.path: d.lang for d in documents if d.path in shown} if not args.json else {}
     finally:
         store.close()
     if args.json:

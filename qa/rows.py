@@ -39,6 +39,11 @@ class DocumentInfo:
     lang: str = "und"  # the document's dominant language (ISO 639 code), "und" when undetermined
 
 
+def _listing(paths: list[str], most: int = 10) -> str:
+    """Document paths for a message: the first ``most``, then "…"."""
+    return ", ".join(paths[:most]) + (" …" if len(paths) > most else "")
+
+
 class Reads:
     """Queries over one SQLite connection (inside a read transaction, they all see one generation)."""
 
@@ -74,9 +79,7 @@ class Reads:
         return [DocumentInfo(*row) for row in rows]
 
     def unknown_message(self, path: str) -> str:
-        known = [d.path for d in self.documents()]
-        listing = ", ".join(known[:10]) + (" …" if len(known) > 10 else "")
-        return f"'{path}' is not in the index. Indexed documents: {listing or '(none)'}"
+        return f"'{path}' is not in the index. Indexed documents: {_listing([d.path for d in self.documents()]) or '(none)'}"
 
     def resolve_docs(self, names) -> list[str]:
         """Map user-given document names (paths, or unique file names) to indexed paths; unknown names raise."""
@@ -92,7 +95,7 @@ class Reads:
             matches = [p for p in known if p.rsplit("/", 1)[-1] == name or p.rsplit("/", 1)[-1].rsplit(".", 1)[0] == name]
             if len(matches) > 1:
                 raise UnknownDocumentError(f"'{name}' could be any of {len(matches)} indexed documents: "
-                                           f"{', '.join(matches[:10])}{' …' if len(matches) > 10 else ''}; give its path.")
+                                           f"{_listing(matches)}; give its path.")
             if not matches:
                 raise UnknownDocumentError(self.unknown_message(name))
             resolved.append(matches[0])
