@@ -246,10 +246,10 @@ def publish(store: PgStore, after_commit=None, progress=None) -> int | None:
                 "SELECT w.id, d.path FROM verbatim.work w JOIN verbatim.documents_all d ON d.work_id = w.id "
                 "WHERE w.state='staged' AND d.generation IS NULL ORDER BY w.id FOR UPDATE OF w"
             ).fetchall()
-            empty = raw.execute("SELECT id FROM verbatim.work WHERE state='staged' AND id <> ALL(%s)",
-                                ([w for w, _ in staged],)).fetchall()
-            if empty:  # staged without rows (cannot happen through _stage; repaired rather than left hanging)
-                raw.execute("UPDATE verbatim.work SET state='todo' WHERE id = ANY(%s)", ([r[0] for r in empty],))
+            # Staged without rows (cannot happen through _stage; repaired rather than left hanging). One statement:
+            # another indexer's claim that commits meanwhile is seen whole (state and rows) or not at all.
+            raw.execute("UPDATE verbatim.work w SET state='todo' WHERE state='staged' AND NOT EXISTS "
+                        "(SELECT 1 FROM verbatim.documents_all d WHERE d.work_id = w.id AND d.generation IS NULL)")
             if not staged:
                 return None
             removed_ids: list[int] = []

@@ -374,3 +374,69 @@ def test_tls_when_the_url_asks_for_it(pg_settings, docs_dir, fake_embedder, pg_c
                     "-keyout", str(tmp_path / "other.key"), "-out", str(other)], check=True, capture_output=True)
     with pytest.raises(StoreConnectionError, match="Cannot connect"):
         open_store(pg_settings.with_(store=f"{pg_settings.store}?sslmode=verify-full&sslrootcert={other}"))
+
+
+class _CommitsAnotherStageMidway:
+    """The publish connection, with another indexer's claim committed right after publish lists the staged files."""
+
+    def __init__(self, raw, commit_other):
+        self._raw, self._commit_other = raw, commit_other
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+    def execute(self, sql, *args, **kwargs):
+        result = self._raw.execute(sql, *args, **kwargs)
+        if "d.work_id = w.id" in sql and self._commit_other is not None:
+            self._commit_other()
+            self._commit_other = None
+        return result
+
+
+def test_a_file_staged_while_another_indexer_publishes_is_published_later(pg_settings, docs_dir, fake_embedder):
+    """Two indexers, one queue: a claim committed during the other's publish stays staged for the next publish
+    (it was once put back to 'todo' with its rows staged, and lost when both indexers had emptied the queue)."""
+    import contextlib
+
+    from qa.chunking import ChunkSettings
+    from qa.pgindex import _stage, plan_update, publish
+    from qa.report import IndexReport
+    from qa.retrieval import as_encoders
+
+    make_docs(docs_dir, 1, seed=16)
+    run_update(pg_settings, fake_embedder)
+    make_docs(docs_dir, 2, seed=17, prefix="late")
+    store = PgStore.open(pg_settings.store, pg_settings)
+    claims = [connect(pg_settings.store) for _ in range(2)]
+    try:
+        store.writable = True
+        assert plan_update(store, docs_dir, pg_settings, IndexReport()) == 2
+        counter, report = {"done": 0, "total": 2}, IndexReport()
+
+        def stage_one(conn):
+            rows = conn.execute("SELECT id, paths, digest, size, mtime_ns FROM verbatim.work WHERE state='todo' "
+                                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED").fetchall()
+            _stage(store, conn, docs_dir, pg_settings, ChunkSettings.from_settings(pg_settings), rows, report,
+                   as_encoders(fake_embedder), None, "test", counter)
+
+        with claims[0].transaction():
+            stage_one(claims[0])
+        other = contextlib.ExitStack()
+        other.enter_context(claims[1].transaction())
+        stage_one(claims[1])  # staged, not yet committed
+        raw = store._conn.raw
+        store._conn.raw = _CommitsAnotherStageMidway(raw, other.close)
+        try:
+            assert publish(store) is not None
+        finally:
+            store._conn.raw = raw
+        assert sorted(report.added) == ["late000.md", "late001.md"]
+        assert [path for path, _ in _documents(pg_settings.store)] == ["doc000.md", "late000.md"]
+        assert queue_state(store) == {"done": 2, "staged": 1}  # the second claim waits for the next publish
+        assert publish(store) is not None
+        assert [path for path, _ in _documents(pg_settings.store)] == ["doc000.md", "late000.md", "late001.md"]
+        assert queue_state(store) == {"done": 3} and not leftovers_of(pg_settings)
+    finally:
+        for conn in claims:
+            conn.close()
+        store.close()
