@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .asked_fact import asked_fact, gives_fact
 from .chunking import text_size
 from .followup import contextualize
 from .retrieval import PRIMARY_LANGUAGES, Searcher, as_encoders, check_question, expand_acronyms, hits_to_ask, shown
@@ -79,6 +80,11 @@ FIRST_ANSWERS = {
 FOREIGN_ANSWERED_AT = 0.9
 ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
 MAX_ANSWER_SENTENCES = 3
+# Added to the pick score of a sentence that gives the fact a question asks for (a date, an amount, a count:
+# ``favour_the_asked_fact``). Natural dev split, the 84 questions whose first passage answers: the quote holds the
+# answer for 68 → 71 of them, a highlight of the first passage for 71 → 74 (none lost; 0.03: 69, 0.06: 70, 0.1 to
+# 0.25 the same 71). The states are unchanged (they read the primary model's cosines, not the pick scores).
+ASKED_FACT_BONUS = 0.1
 # Sentences of passages in a language the primary (English) model does not read, encoded by the second encoder
 # at question time to pick their highlights (about 28 ms a sentence on one core, so at most 0.45 s for a
 # question; cached across questions). Sentences past the first 16 (in passage order) get no highlight.
@@ -229,6 +235,7 @@ def ask(
     asked_in = result.language
     pick_scores, foreign, unjudged = _foreign_scores(searcher, result, passages, flat, sentence_scores,
                                                      every=asked_in not in PRIMARY_LANGUAGES)
+    pick_scores = favour_the_asked_fact(question, passages, flat, pick_scores, foreign)
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
     highlighted, chosen, best_sentence = _quote(passages, flat, sentence_scores, pick_scores, foreign, unjudged)
@@ -290,6 +297,21 @@ def _foreign_scores(searcher, result, passages, flat, sentence_scores, every: bo
     scores = np.array(sentence_scores, dtype=np.float32, copy=True)
     scores[judged] = encode_cached(searcher.encoder(key), texts) @ vector[0]
     return scores, foreign, unjudged
+
+
+def favour_the_asked_fact(question: str, passages: list[Passage], flat, scores, foreign=frozenset()) -> np.ndarray:
+    """``scores`` with ``ASKED_FACT_BONUS`` added for each sentence that gives the kind of fact the question asks for
+    (``qa.asked_fact``: a date, an amount, a count), so that the sentence holding it is quoted and highlighted rather
+    than one that only repeats the question's words. Sentences in ``foreign`` (scored by the second encoder, on
+    another scale) are left as they are."""
+    kind = asked_fact(question)
+    if kind is None or not len(flat):
+        return scores
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    for j, sentence in enumerate(flat):
+        if j not in foreign and gives_fact(_sentence_text(passages, sentence), kind):
+            scores[j] += ASKED_FACT_BONUS
+    return scores
 
 
 def _sentence_text(passages: list[Passage], sentence: tuple[int, int, int]) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .citations import later_label
 from .sentences import sentence_spans
 from .types import Chunk, Document
 
@@ -262,7 +263,9 @@ def _page_of(doc: Document, offset: int) -> tuple[int | None, str | None]:
 
 def _make_chunk(doc: Document, ordinal: int, start: int, end: int, section: str, para: str | None) -> Chunk:
     page, label = _page_of(doc, start)
-    page_end, _ = _page_of(doc, end - 1)
+    page_end, end_label = _page_of(doc, end - 1)
+    if label and end_label and page_end != page and later_label(label, page_end - page) != end_label:
+        label = f"{label}–{end_label}"  # the printed numbering restarts inside the passage (front matter iv, then 1)
     body = doc.text[start:end]
     return Chunk(
         doc=doc.path,

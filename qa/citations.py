@@ -5,16 +5,44 @@ from __future__ import annotations
 
 def page_label(page: int | None, page_end: int | None, printed: str | None = None) -> str:
     """``p. 8``, ``pp. 8–9`` or ``""``; a printed page label comes first, with the page in the file after it
-    (``p. 10 (PDF p. 16)``; a range when the label is a number: ``pp. 10–11 (PDF pp. 16–17)``)."""
+    (``p. 10 (PDF p. 16)``; ranges ``pp. 10–11 (PDF pp. 16–17)``, ``pp. iii–iv (PDF pp. 5–6)``)."""
     if page is None:
         return ""
     if page_end is not None and page_end != page:
-        if printed and printed.isdigit() and printed != str(page):
-            return f"pp. {printed}–{int(printed) + page_end - page} (PDF pp. {page}–{page_end})"
-        return f"pp. {page}–{page_end}"
+        if not printed or printed == str(page):
+            return f"pp. {page}–{page_end}"
+        if "–" in printed:  # both ends' labels, where the printed numbering restarts (qa.chunking)
+            return f"pp. {printed} (PDF pp. {page}–{page_end})"
+        last = later_label(printed, page_end - page)
+        # a front-matter range (printed iii–iv) never reads as printed pages 5–6; an unknown kind of label: "ff."
+        printed_range = f"pp. {printed}–{last}" if last else f"pp. {printed} ff."
+        return f"{printed_range} (PDF pp. {page}–{page_end})"
     if printed and printed != str(page):
         return f"p. {printed} (PDF p. {page})"
     return f"p. {page}"
+
+
+_ROMAN = (("m", 1000), ("cm", 900), ("d", 500), ("cd", 400), ("c", 100), ("xc", 90), ("l", 50), ("xl", 40),
+          ("x", 10), ("ix", 9), ("v", 5), ("iv", 4), ("i", 1))
+
+
+def _roman(number: int) -> str:
+    out = ""
+    for letters, value in _ROMAN:
+        while number >= value:
+            out, number = out + letters, number - value
+    return out
+
+
+def later_label(printed: str, pages_on: int) -> str | None:
+    """The printed label ``pages_on`` pages after ``printed``: arabic or lower/upper-case roman; else None."""
+    if printed.isdigit():
+        return str(int(printed) + pages_on)
+    value = next((n for n in range(1, 400) if _roman(n) == printed.lower()), None)
+    if value is None:
+        return None
+    later = _roman(value + pages_on)
+    return later.upper() if printed.isupper() else later
 
 
 def section_label(section: str) -> str:

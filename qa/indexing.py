@@ -445,6 +445,9 @@ def _plan(scan: _Scan, stored: dict, report: IndexReport) -> _Plan:
             continue
         plan.to_load.append(paths)
     plan.removed.update(vanished)
+    # Smallest files first: the update commits every COMMIT_EVERY_PASSAGES passages, so a folder's small documents
+    # become searchable before a large one is embedded (a 5 MB text file, minutes of embedding, held back the others).
+    plan.to_load.sort(key=lambda paths: (candidates[paths[0]].size, paths[0]))
     return plan
 
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import SEED_DOC, write
 from qa import answer as answer_module
 from qa.answer import ANSWERED, NOT_FOUND, UNCERTAIN, answer_status, answer_to_json, ask
+from qa.asked_fact import asked_fact, gives_fact
 from qa.followup import contextualize, refers_back
 from qa.indexing import update_index
 from qa.sentences import is_prose, sentence_spans
@@ -323,3 +324,45 @@ def test_the_seed_reply_is_answered_and_an_off_topic_question_is_not(seeds_index
     for passage in answered.passages:
         spans = sentence_spans(passage.text)
         assert all(any(passage.start + s <= a and b <= passage.start + e for s, e in spans) for a, b in passage.highlights)
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("When did the Bostandyk court rule against her?", "date"),
+    ("so when was the law adopted", "date"),
+    ("During which years was the blogger an MP?", "date"),
+    ("On what date did the Permanent Mission send the reply?", "date"),
+    ("What fine was Ms. Smailova ordered to pay?", "amount"),
+    ("how much compensation did the court award", "amount"),
+    ("How many members does the Human Rights Committee have?", "count"),
+    ("At what age can a child be sentenced?", "count"),
+    ("What happens when a State does not report?", None),
+    ("Who is Dina Tansari?", None),
+])
+def test_what_kind_of_fact_a_question_asks_for(question, kind):
+    assert asked_fact(question) == kind
+
+
+@pytest.mark.parametrize("sentence, kind, gives", [
+    ("The Court, in a decision dated 9 February 2022, found that the information was untrue.", "date", True),
+    ("On May 27, 2024 the note was sent.", "date", True),
+    ("But the court did not find Ms. Smailova guilty.", "date", False),
+    ("She was ordered to pay a total amount of 560,000 tenge to the plaintiffs.", "amount", True),
+    ("The fine was 50 monthly calculation indices.", "amount", True),
+    ("The Court, in a decision dated 9 February 2022, found that the information was untrue.", "amount", False),
+    ("The Committee shall consist of eighteen members.", "count", True),
+    ("It has 18 members.", "count", True),
+    ("The Covenant entered into force on 23 March 1976.", "count", False),
+])
+def test_whether_a_sentence_gives_the_fact(sentence, kind, gives):
+    assert gives_fact(sentence, kind) is gives
+
+
+@pytest.mark.slow
+def test_the_sentence_with_the_asked_amount_is_quoted_and_highlighted(seeds_index, real_embedder):
+    """The tester's "What fine…?" quoted "the court did not find Ms. Smailova guilty" and a court date, not the fine."""
+    with Store.open(seeds_index.index, seeds_index) as store:
+        answer = ask(store, real_embedder, "What fine was Ms. Smailova ordered to pay?")
+    fine = "ordered to pay a total amount of 560,000 tenge"
+    assert any(fine in s.text for s in answer.sentences)
+    holding = next(p for p in answer.passages if fine in p.text)
+    assert any(fine in holding.text[a - holding.start : b - holding.start] for a, b in holding.highlights)

@@ -252,3 +252,25 @@ def test_a_chinese_sentence_longer_than_a_chunk_is_cut_by_its_weighted_size_at_i
     preamble_chunks = [c for c in chunks if c.text != "序言" and "第一条" not in c.text]
     assert all(c.text.endswith(("，", "。")) for c in preamble_chunks)
     assert all(c.text == doc.text[c.start:c.end] for c in chunks)
+
+
+def test_a_passage_across_a_restart_of_the_printed_numbering_carries_both_labels():
+    """Front matter iii–iv, then the body from 1: a passage over pages iv and 1 is not cited as "iv–v"."""
+    from qa.chunking import ChunkSettings, chunk_document
+    from qa.citations import page_label
+    from qa.types import Document, PageSpan
+
+    pages = ["Summary of the report on the work of the committee.", "Contents and a short introduction.",
+             "The first chapter begins here and runs on."]
+    text = "\n\n".join(pages)
+    starts = [text.index(p) for p in pages]
+    spans = tuple(PageSpan(s, s + len(p), n, label) for (s, p, n, label) in zip(starts, pages, (5, 6, 7), ("iii", "iv", "1")))
+    document = Document("r.pdf", text, "R", "h", pages=spans, kind="pdf")
+
+    def cited(max_chars):
+        chunks = chunk_document(document, ChunkSettings(max_chars=max_chars, min_chars=10, overlap_chars=0))
+        return [page_label(c.page, c.page_end, c.page_label) for c in chunks]
+
+    assert cited(80) == ["p. iii (PDF p. 5)", "pp. iv–1 (PDF pp. 6–7)"]
+    assert cited(100) == ["pp. iii–iv (PDF pp. 5–6)", "p. 1 (PDF p. 7)"]
+    assert cited(200) == ["pp. iii–1 (PDF pp. 5–7)"]

@@ -188,7 +188,10 @@ def test_printed_page_numbers_label_the_pages_of_a_pdf_without_page_labels(extra
     sheet = {s.number: s.label for s in extracted["FactSheet15Rev1_Civil_and_Political_Rights_Human_Rights_Committee.pdf"].pages}
     assert (sheet[4], sheet[30]) == ("1", "27")
     assert page_label(16, 16, "10") == "p. 10 (PDF p. 16)" and page_label(16, 17, "10") == "pp. 10–11 (PDF pp. 16–17)"
-    assert page_label(5, 6, "iii") == "pp. 5–6" and page_label(3, 3, None) == "p. 3"
+    assert page_label(5, 6, "iii") == "pp. iii–iv (PDF pp. 5–6)" and page_label(3, 3, None) == "p. 3"
+    assert page_label(8, 10, "VIII") == "pp. VIII–X (PDF pp. 8–10)" and page_label(2, 3, "A-1") == "pp. A-1 ff. (PDF pp. 2–3)"
+    assert page_label(5, 6, "5") == "pp. 5–6" and page_label(4, 5, None) == "pp. 4–5"
+    assert page_label(6, 7, "iv–1") == "pp. iv–1 (PDF pp. 6–7)"
 
 
 def test_page_counters_label_pages_only_when_two_agree():

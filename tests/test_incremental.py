@@ -413,3 +413,24 @@ def test_derived_files_missing_or_damaged_are_rebuilt_without_re_encoding(settin
     report = run_update(settings, fake_embedder)  # no change: repairs the files
     assert report.generation == generation and len(fake_embedder.encoded_texts) == before
     check(settings)
+
+
+def test_small_files_are_committed_before_a_large_one(settings, docs_dir, fake_embedder, monkeypatch):
+    """A large file (first by name) is embedded last, so that the folder's small documents are searchable first."""
+    from qa import indexing, pgindex
+
+    make_docs(docs_dir, 1, seed=41, sections=30, prefix="a-large")
+    small = make_docs(docs_dir, 4, seed=42, sections=1, prefix="z-small")
+    monkeypatch.setattr(indexing, "COMMIT_EVERY_PASSAGES", 2)
+    batches = []
+    real = indexing._embed_batch
+
+    def recording(store, manifest, loaded, *args, **kwargs):
+        batches.append([candidate.path for candidate, _, _ in loaded])
+        return real(store, manifest, loaded, *args, **kwargs)
+
+    monkeypatch.setattr(indexing, "_embed_batch", recording)
+    monkeypatch.setattr(pgindex, "_embed_batch", recording)  # a PostgreSQL store's queue, in the same order
+    report = run_update(settings, fake_embedder)
+    assert report.added == ["a-large000.md", *sorted(small)]
+    assert batches[-1] == ["a-large000.md"] and sorted(p for b in batches[:-1] for p in b) == sorted(small)

@@ -1,0 +1,60 @@
+"""What kind of fact an English question asks for (a date, an amount of money, a count) and whether a sentence
+gives one: a sentence that gives it is favoured when the answer's sentences are picked (``qa.answer``).
+
+"What fine was Ms. Smailova ordered to pay?" matched "But the court did not find Ms. Smailova guilty." better
+than "She was ordered to pay a total amount of 560,000 tenge …" under MiniLM, and the quote read as an acquittal.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
+           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
+_DATE_QUESTION = re.compile(
+    r"(?:^|[.?!;]\s*|\b(?:and|so|but|then)\s+)when\b|\bwhen\s+(?:did|was|were|is|are|will|does|do|has|have|had)\b|"
+    r"\b(?:what|which|on\s+what|on\s+which|in\s+what|in\s+which)\s+(?:date|day|year|years|month)\b|"
+    r"\b(?:since|until|till|by)\s+when\b|\bhow\s+long\s+ago\b", re.I)
+_AMOUNT_QUESTION = re.compile(
+    r"\bhow\s+much\b|\bwhat\s+(?:fine|amount|sum|penalty|compensation|damages|fee|fees|salary|budget|price|cost)\b",
+    re.I)
+_COUNT_QUESTION = re.compile(
+    r"\bhow\s+(?:many|old|long|often)\b|\bwhat\s+(?:number|percentage|proportion|share|age)\b|"
+    r"\bat\s+what\s+age\b", re.I)
+
+_YEAR = r"\b(?:1[89]\d\d|20\d\d)s?\b"
+_DATE = re.compile(
+    rf"\b\d{{1,2}}\s+(?:{_MONTHS})\.?(?:\s+\d{{4}})?\b|\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?\b|"
+    rf"\b(?:{_MONTHS})\s+\d{{4}}\b|\b\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b|{_YEAR}")
+_CURRENCY = re.compile(
+    r"[$€£¥₸₽]|\b(?:USD|EUR|GBP|CHF|KZT|RUB|tenge|dollars?|euros?|pounds?|francs?|roubles?|rubles?|yuan|"
+    r"monthly\s+calculation\s+indices|MCI)\b", re.I)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|"
+    r"billion|dozen|once|twice|half|third|quarter)\b", re.I)
+_LARGE_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+(?:[.,]\d+)?\s*(?:thousand|million|billion)\b", re.I)
+
+
+def asked_fact(question: str) -> str | None:
+    """``"date"``, ``"amount"`` or ``"count"`` when the question asks for one, else None."""
+    if _DATE_QUESTION.search(question):
+        return "date"
+    if _AMOUNT_QUESTION.search(question):
+        return "amount"
+    if _COUNT_QUESTION.search(question):
+        return "count"
+    return None
+
+
+def gives_fact(sentence: str, kind: str) -> bool:
+    """Whether a sentence holds the kind of fact ``asked_fact`` named: a date or year; a number beside a currency, or a large one (560,000; 2 million);
+    a number that is not part of a date."""
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    undated = _DATE.sub(" ", sentence)
+    if kind == "amount":
+        return bool(_LARGE_NUMBER.search(undated)) or (bool(_NUMBER.search(undated)) and bool(_CURRENCY.search(undated)))
+    if kind == "count":
+        return bool(_NUMBER.search(undated))
+    raise ValueError(f"unknown kind of fact {kind!r}")
