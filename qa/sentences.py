@@ -44,6 +44,9 @@ ABBREVIATIONS = frozenset(
 _CLOSERS = "\"'”’)\]»"
 _END = re.compile(rf"[.!?…؟]+(?:[{_CLOSERS}]|[ \u00a0\u202f]»)*(?=\s)|[。！？]+[{_CLOSERS}”」』）》]*")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+# A line that opens a numbered or lettered item ("2. The members…", "(b) Any…") starts a sentence even when the line
+# before it has no full stop (article 17 (1) of the Convention against Torture ends "…legal experience").
+_LIST_ITEM = re.compile(r"(?<=\n)[ \t]*(?:\d{1,3}\.|\((?:\d{1,3}|[a-z]{1,4})\))[ \t]+(?=[A-Z])")
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
 
 
@@ -82,10 +85,12 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     spans: list[tuple[int, int]] = []
     for block_start, block_end in _blocks(text, start, end):
         cursor = block_start
-        for match in _END.finditer(text, block_start, block_end):
-            if _is_boundary(text, match.end(), block_end):
-                _append(spans, text, cursor, match.end())
-                cursor = match.end()
+        cuts = [m.end() for m in _END.finditer(text, block_start, block_end) if _is_boundary(text, m.end(), block_end)]
+        cuts += [m.start() for m in _LIST_ITEM.finditer(text, block_start, block_end)]
+        for cut in sorted(set(cuts)):
+            if cut > cursor:
+                _append(spans, text, cursor, cut)
+                cursor = cut
         _append(spans, text, cursor, block_end)
     return spans
 
@@ -114,6 +119,7 @@ _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 # A Chinese or Japanese character says about as much as three letters of a European language.
 _CJK_WEIGHT = 3
 _DIGIT = re.compile(r"\d")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
 
 
 # An outline marker opening a heading: "D.", "IV.", "3.2." (not a list item's "(b)").
@@ -125,11 +131,14 @@ def is_prose(text: str) -> bool:
 
     Not prose: table-of-contents lines (leader dots, a page number at the end), letterheads and
     headings in capitals or title case, address and signature blocks (several short lines without
-    closing punctuation), salutations, dates and reference numbers (few words, mostly digits), copyright notices.
+    closing punctuation), salutations, dates and reference numbers (few words, mostly digits), copyright notices,
+    a link with a few words (a footnote's "Available at https://...").
     """
     text = text.strip()
     if not text or _LEADER.search(text) or "©" in text:  # a copyright notice is no answer
         return False
+    if _URL.search(text) and len(_LETTERS.findall(_URL.sub(" ", text))) < 6:
+        return False  # a link with a few words: a footnote's "4 Available at https://..."
     size = len(text) + (_CJK_WEIGHT - 1) * len(_CJK_CHAR.findall(text))  # length as if written in letters
     words = _LETTERS.findall(text)
     cased = [w for w in words if w[0].isupper() or w[0].islower()]

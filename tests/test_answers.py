@@ -210,6 +210,7 @@ def test_an_independent_short_question_is_answered_on_its_own(settings, docs_dir
     "Universal Declaration of Human Rights - Chinese, Mandarin (Simplified)\n© 1996 – 2009 The Office of the High "
     "Commissioner for Human Rights\nThis plain text version prepared by the “UDHR in Unicode”\nproject, "
     "http://www.unicode.org/udhr.",  # quoted as the closest sentence to an off-topic question (session 19)
+    "4 Available at https://www.ohchr.org/en/treaty-bodies/cat.",  # a footnote quoted as an answer (session 20)
 ])
 def test_letterheads_addresses_signatures_and_contents_lines_are_not_prose(text):
     assert not is_prose(text)
@@ -224,6 +225,7 @@ def test_letterheads_addresses_signatures_and_contents_lines_are_not_prose(text)
     "12. The Committee notes the reply.",
     "The Government released Mr. Petrov on 1 July 2024.",  # short, full of names and a date (session 19)
     "王明先生于2024年3月1日被释放。",  # a Chinese date counted by characters' weight, not as a line of numbers
+    "The full text of the decision is available on the Committee's website at https://www.ohchr.org/en/cat.",
 ])
 def test_sentences_are_prose(text):
     assert is_prose(text)

@@ -274,3 +274,17 @@ def test_a_passage_across_a_restart_of_the_printed_numbering_carries_both_labels
     assert cited(80) == ["p. iii (PDF p. 5)", "pp. iv–1 (PDF pp. 6–7)"]
     assert cited(100) == ["pp. iii–iv (PDF pp. 5–6)", "p. 1 (PDF p. 7)"]
     assert cited(200) == ["pp. iii–1 (PDF pp. 5–7)"]
+
+
+def test_a_numbered_item_on_its_own_line_starts_a_sentence():
+    """Article 17 (1) of the Convention against Torture has no full stop; its quote ran into "2. The members of"."""
+    from qa.sentences import sentence_spans
+
+    text = ("1. The experts shall be elected by the States Parties, consideration being given to persons having legal "
+            "experience\n2. The members of the Committee shall be elected by secret ballot.\n(b) Any person may complain.")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "1. The experts shall be elected by the States Parties, consideration being given to persons having legal "
+        "experience", "2. The members of the Committee shall be elected by secret ballot.", "(b) Any person may complain."]
+    inline = "Under paragraph 2. The Committee decides. See article 3 (b) of the Convention."
+    assert [inline[s:e] for s, e in sentence_spans(inline)] == [
+        "Under paragraph 2.", "The Committee decides.", "See article 3 (b) of the Convention."]
