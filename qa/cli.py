@@ -221,12 +221,19 @@ def _resolve_docs(store, settings, names) -> list[str]:
 
 def _why_not_indexed(store, settings, name: str) -> str | None:
     """Why a file of the documents folder is not in the index, read again here; None when there is no such file."""
-    from .loaders import load_document, safe_relative_path
+    from .loaders import entry_skip_reason, load_document, safe_relative_path
 
     name = safe_relative_path(name)
     indexed = store.documents()
-    if name in {d.path for d in indexed} or not (Path(settings.docs) / name).is_file():
+    full = Path(settings.docs) / name
+    if name in {d.path for d in indexed} or not os.path.lexists(full):
         return None
+    try:
+        skipped = entry_skip_reason(os.fspath(full), name, os.path.realpath(settings.docs))
+    except FileNotFoundError:
+        return None
+    if skipped:
+        return f"it is in the documents folder but skipped: {skipped}"
     try:
         document = load_document(Path(settings.docs), name, settings)
     except DocumentError as exc:
@@ -329,21 +336,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     p.add_argument("--doc", action="append", help="restrict to this document (repeatable)")
     p.add_argument("--lang", action="append", metavar="CODES",
-                   help="search only documents in these languages: ISO 639-1 codes, comma-separated (e.g. fr,es; repeatable)")
+                   help="search only documents in these languages, comma-separated: codes, tags or names (fr,es; zh-CN; "
+                        "German; français; repeatable)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (default hybrid)")
-    p.add_argument("--index", help="index folder")
+    p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
     p.add_argument("--store", help="postgresql://user@host/db (default: $QA_STORE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("text", parents=[common], help="print the extracted text of a document (what offsets refer to)")
     p.add_argument("doc")
-    p.add_argument("--index", help="index folder")
+    p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
     p.add_argument("--store", help="postgresql://user@host/db (default: $QA_STORE)")
     p.set_defaults(func=cmd_text)
 
     p = sub.add_parser("docs", parents=[common], help="list indexed documents")
-    p.add_argument("--index", help="index folder")
+    p.add_argument("--index", help="index folder (default: $QA_INDEX or index/)")
     p.add_argument("--store", help="postgresql://user@host/db (default: $QA_STORE)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_docs)

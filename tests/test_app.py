@@ -644,6 +644,9 @@ def test_save_uploads(tmp_path):
     assert "empty" in reasons[0] and "too large" in reasons[1] and "PDF" in reasons[2] and "not supported" in reasons[4]
     assert reasons[3] == "binary content, not text (NUL bytes)"
     assert outcomes[0].message() == "Saved ../../new.md as new.md."
+    # a right-to-left override in the name as uploaded cannot reverse the message (it is saved without it)
+    reversed_name = uploads.UploadOutcome("\u202egnp.txt", "saved", saved_as="gnp.txt")
+    assert reversed_name.message() == "Saved <U+202E>gnp.txt as gnp.txt."
 
 
 def test_progress_reporter_maps_stages_and_throttles():

@@ -225,9 +225,15 @@ def test_a_document_of_the_folder_not_in_the_index_says_why(cli_index, capsys, m
         assert code == 2 and f"the same content as '{SEED_DOC}'" in err
         code, _, err = run(capsys, "ask", QUESTION, "--doc", "later.txt", "--index", str(index))
         assert code == 2 and "not indexed yet; run `verbatim index`" in err
+        os.symlink(docs.parent / "outside.md", docs / "link.md")  # skipped by every update: never "not indexed yet"
+        code, _, err = run(capsys, "text", "link.md", "--index", str(index))
+        assert code == 2 and "skipped: a broken link" in err and "run `verbatim index`" not in err
+        write(docs.parent, "outside.md", "# Outside\n\nA file outside the documents folder.\n")
+        code, _, err = run(capsys, "text", "link.md", "--index", str(index))
+        assert code == 2 and "skipped: a link to a file outside the documents folder" in err
     finally:
-        (docs / "copy.md").unlink()
-        (docs / "later.txt").unlink()
+        for name in ("copy.md", "later.txt", "link.md"):
+            (docs / name).unlink()
 
 
 def test_missing_index_and_missing_docs_folder(tmp_path, capsys):

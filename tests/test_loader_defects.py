@@ -108,6 +108,18 @@ def test_links_are_skipped_with_a_reason(tmp_path):
     assert [s.path for s in found.skipped] == sorted(s.path for s in found.skipped)
 
 
+def test_a_name_with_dot_dot_between_backslashes_is_skipped_with_a_reason(tmp_path):
+    """On Linux "report\\..\\wombat.txt" is a file of the folder, but a name Verbatim refuses (qa.paths): it failed
+    every update with "UnsafePathError: … points outside the docs folder"."""
+    docs = _docs(tmp_path)
+    (docs / "report\\..\\wombat.txt").write_text("The wombat digs.", encoding="utf-8")
+    (docs / "report\\2024.txt").write_text("A backslash is part of a name.", encoding="utf-8")
+    found = scan_folder(docs)
+    assert found.files == ("good.md", "report\\2024.txt")
+    assert _reasons(found) == {"report\\..\\wombat.txt": "its name holds '..' between backslashes, which reads as a "
+                                                         "path outside the folder; rename the file"}
+
+
 def test_links_to_folders_are_reported_not_silently_left_out(tmp_path):
     docs = _docs(tmp_path)
     (tmp_path / "reports").mkdir()

@@ -117,6 +117,26 @@ def _skip_reason(full: str, real_root: str | None) -> str | None:
     return None if kind is None else f"a link to {kind}, not a regular file"
 
 
+def entry_skip_reason(full: str, rel: str, real_root: str | None) -> str | None:
+    """Why the folder entry ``full`` (``rel`` inside the documents folder, whose real path is ``real_root``) is not
+    indexed: not a regular file inside the folder, or a name that cannot be used; None when it can be indexed."""
+    try:
+        reason = _skip_reason(full, real_root)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one odd entry must never stop the scan
+        reason = f"cannot be read ({type(exc).__name__}: {exc})"
+    if reason is None:
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            reason = "the file name is not valid UTF-8; rename the file"
+    if reason is None and ".." in rel.replace("\\", "/").split("/"):
+        # "report\..\wombat.txt" is one file on Linux, but its name could never be asked for (qa.paths)
+        reason = "its name holds '..' between backslashes, which reads as a path outside the folder; rename the file"
+    return reason
+
+
 def _printable(rel: str) -> str:
     """A path for messages: bytes that are not UTF-8 (kept by Python as surrogates) shown as \ufffd."""
     return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -129,8 +149,8 @@ def scan_folder(root: Path) -> Discovery:
     a word, as they are not meant to be documents. Everything else that has a document's name but cannot be
     read safely as a regular file inside the folder is listed in ``skipped`` with a reason: named pipes,
     sockets and devices (reading them blocks or never ends), links to them, broken links, link loops, links
-    that lead outside the documents folder, names that are not valid UTF-8 and sub-folders that cannot be
-    listed.
+    that lead outside the documents folder, names that are not valid UTF-8 or hold ``\\..\\`` and sub-folders
+    that cannot be listed.
     """
     root = Path(root)
     try:
@@ -172,16 +192,9 @@ def scan_folder(root: Path) -> Discovery:
             full = os.path.join(dirpath, filename)
             rel = Path(full).relative_to(root).as_posix()
             try:
-                reason = _skip_reason(full, real_root)
+                reason = entry_skip_reason(full, rel, real_root)
             except FileNotFoundError:
                 continue  # deleted while we looked
-            except Exception as exc:  # noqa: BLE001 - one odd entry must never stop the scan
-                reason = f"cannot be read ({type(exc).__name__}: {exc})"
-            if reason is None:
-                try:
-                    rel.encode("utf-8")
-                except UnicodeEncodeError:
-                    reason = "the file name is not valid UTF-8; rename the file"
             if reason is None:
                 files.append(rel)
             else:
