@@ -153,6 +153,7 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
                          UNCERTAIN_NOTE, also_in_notes, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
                          phrases_note, respelled_note, sources_label)
     from .rows import language_name
+    from .sentences import cut_before
 
     headings = headings or {}
     status = answer_state(answer)
@@ -162,12 +163,12 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
     elif status == ANSWERED:
         out.append(f"{STATE_NAMES[status]}. Quoted from the documents:")
         for s in answer.sentences:
-            out.append(_wrap(f"“{_OPEN}{s.text}{_CLOSE}” [{s.passage_rank}]", "  ", color, "", ""))
+            out.append(_wrap(f"“{cut_before(s.text)}{_OPEN}{s.text}{_CLOSE}” [{s.passage_rank}]", "  ", color, "", ""))
     elif status == UNCERTAIN:
         out.append(f"{STATE_NAMES[status]}. {UNCERTAIN_NOTE}")
         if answer.sentences:
             s = answer.sentences[0]
-            out.append(_wrap(f"{CLOSEST_SENTENCE}: “{s.text}” [{s.passage_rank}]", "  ", color))
+            out.append(_wrap(f"{CLOSEST_SENTENCE}: “{cut_before(s.text)}{s.text}” [{s.passage_rank}]", "  ", color))
     else:
         out.append(f"{STATE_NAMES[status]}. {NOT_ANSWERED}")
     if not answer.passages:

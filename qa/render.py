@@ -21,6 +21,7 @@ from .answer import ANSWERED, NOT_FOUND, PARTIAL_AT, STRONG_AT, UNCERTAIN
 from .citations import citation, page_label, section_label
 from .phrases import spans as phrase_spans
 from .rows import RTL_LANGUAGES, UNDETERMINED, language_name
+from .sentences import cut_before
 
 # ------------------------------------------------------------------------------------------ escaping
 
@@ -324,7 +325,8 @@ def _sentence_lang(answer, sentence, languages=None) -> str:
 
 def _quoted(answer, sentence, languages=None) -> str:
     """A quoted sentence in its own language and direction (isolated, so the quotes and marker stay in place)."""
-    return f"<span{text_attrs(_sentence_lang(answer, sentence, languages))}>“{esc(sentence.text)}”</span>"
+    return (f"<span{text_attrs(_sentence_lang(answer, sentence, languages))}>“{cut_before(sentence.text)}"
+            f"{esc(sentence.text)}”</span>")
 
 
 def _line_dir(answer, sentence, languages=None) -> str:

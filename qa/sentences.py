@@ -165,3 +165,9 @@ def is_prose(text: str) -> bool:
         if len(cased) < 8 and size < 60:
             return False  # a heading or caption
     return True
+
+
+def cut_before(text: str) -> str:
+    """``"… "`` for a quote that starts inside a sentence (a lower-case first letter: its passage was cut in the middle
+    of a long sentence), else ``""``: shown before the quote, which stays the document's exact text."""
+    return "… " if text[:1].islower() else ""

@@ -318,3 +318,20 @@ def test_ctrl_c_exits_130_saying_what_became_of_the_index(tmp_path, capsys, monk
     monkeypatch.setattr(qa.cli, f"cmd_{command}", interrupted)
     code, _, err = run(capsys, command, "--index", str(tmp_path / "index"))
     assert code == 130 and err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_quote_that_starts_inside_a_sentence_is_marked_as_cut():
+    """A passage cut in the middle of a long sentence gave a quote starting "the first national action plan…"."""
+    from qa.cli import format_answer
+    from qa.render import answer_html
+    from qa.types import Answer, AnswerSentence, Passage
+
+    text = "the first national action plan against trafficking was adopted. The Government also pledged support."
+    cut, whole = (0, text.index(". The") + 1), (text.index("The Gov"), len(text))
+    p = Passage(1, 0.5, 9, "a.md", "Pledges", "", 0, len(text), text, highlights=(cut, whole))
+    sentences = tuple(AnswerSentence(text[s:e], "a.md", s, e, 1) for s, e in (cut, whole))
+    answer = Answer("q", (p,), sentences, True, 0.9, status="answered", cosines={9: 0.5})
+    plain = format_answer(answer)
+    assert "“… the first national action plan" in plain and "“The Government also pledged support.”" in plain
+    html = answer_html(answer, 1)
+    assert "“… the first national action plan" in html and "“The Government also pledged" in html
