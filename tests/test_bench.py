@@ -335,6 +335,16 @@ def test_quality_bench_on_the_seed_sets(tmp_path):
     assert result["natural_seeds"]["langchain"]["answerable"] == natural["answerable"]
     total = result["natural_total"]
     assert 0 <= total["answered_first_right"] <= 1 and 0 <= total["answerable_answered"] <= 1
+    # bench/quotes.py over the same index: the same first passages, then whether quotes and marks hold the gold text
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "quotes.py"), "--split", "test", "--corpora", "seeds"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr[-3000:]
+    without, with_bonus = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
+    assert (without["asked_fact_bonus"], with_bonus["asked_fact_bonus"]) == (0.0, 0.1)
+    for counts in (without, with_bonus):
+        assert counts["answerable"] == natural["answerable"]
+        assert counts["first_right"] == round(natural["hit@1"] * natural["answerable"])
+        assert 0 < counts["quote_holds_gold"] <= counts["first_right"] and 0 < counts["mark_holds_gold"] <= counts["first_right"]
 
 
 @pytest.mark.slow
