@@ -33,6 +33,10 @@ _NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|"
     r"billion|dozen|once|twice|half|third|quarter)\b", re.I)
+# Numbers that name something rather than count it: "article 28", "paragraph 3 (b)", "resolution 24/5", "A/80/44".
+_REFERENCE = re.compile(
+    r"\b(?:articles?|arts?\.|paragraphs?|paras?\.|resolutions?|rules?|sections?|chapters?|parts?|annex|No\.|nos?\.|"
+    r"§)\s*\d+[\w()./-]*|\S*\d\S*/\S*", re.I)
 _LARGE_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+(?:[.,]\d+)?\s*(?:thousand|million|billion)\b", re.I)
 
 
@@ -49,10 +53,10 @@ def asked_fact(question: str) -> str | None:
 
 def gives_fact(sentence: str, kind: str) -> bool:
     """Whether a sentence holds the kind of fact ``asked_fact`` named: a date or year; a number beside a currency, or a large one (560,000; 2 million);
-    a number that is not part of a date."""
+    a number that is not part of a date or of a reference (article 28, A/80/44)."""
     if kind == "date":
         return bool(_DATE.search(sentence))
-    undated = _DATE.sub(" ", sentence)
+    undated = _REFERENCE.sub(" ", _DATE.sub(" ", sentence))
     if kind == "amount":
         return bool(_LARGE_NUMBER.search(undated)) or (bool(_NUMBER.search(undated)) and bool(_CURRENCY.search(undated)))
     if kind == "count":

@@ -354,6 +354,9 @@ def test_what_kind_of_fact_a_question_asks_for(question, kind):
     ("The Committee shall consist of eighteen members.", "count", True),
     ("It has 18 members.", "count", True),
     ("The Covenant entered into force on 23 March 1976.", "count", False),
+    ("The Human Rights Committee is established under article 28 of the Covenant.", "count", False),
+    ("See A/80/44, paragraph 12 (b).", "count", False),
+    ("Resolution 24/5 was adopted by 40 votes.", "count", True),
 ])
 def test_whether_a_sentence_gives_the_fact(sentence, kind, gives):
     assert gives_fact(sentence, kind) is gives
