@@ -41,19 +41,15 @@ _LARGE_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+(?:[.,]\d+)?\s*(?:thous
 
 
 def asked_fact(question: str) -> str | None:
-    """``"date"``, ``"amount"`` or ``"count"`` when the question asks for one, else None."""
-    if _DATE_QUESTION.search(question):
-        return "date"
-    if _AMOUNT_QUESTION.search(question):
-        return "amount"
-    if _COUNT_QUESTION.search(question):
-        return "count"
-    return None
+    """``"date"``, ``"amount"`` or ``"count"`` when the question asks for one (in that order), else None."""
+    asks = (("date", _DATE_QUESTION), ("amount", _AMOUNT_QUESTION), ("count", _COUNT_QUESTION))
+    return next((kind for kind, pattern in asks if pattern.search(question)), None)
 
 
 def gives_fact(sentence: str, kind: str) -> bool:
-    """Whether a sentence holds the kind of fact ``asked_fact`` named: a date or year; a number beside a currency, or a large one (560,000; 2 million);
-    a number that is not part of a date or of a reference (article 28, A/80/44)."""
+    """Whether a sentence holds the kind of fact ``asked_fact`` named: a date or year; a number beside a currency,
+    or a large one (560,000; 2 million); a number that is not part of a date or of a reference (article 28,
+    A/80/44)."""
     if kind == "date":
         return bool(_DATE.search(sentence))
     undated = _REFERENCE.sub(" ", _DATE.sub(" ", sentence))
