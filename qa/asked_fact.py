@@ -11,32 +11,40 @@ import re
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
+_THE = r"(?:(?:is|was|were|are)\s+the\s+)?"  # "what was the fine", "what is the date of the decision"
 _DATE_QUESTION = re.compile(
-    r"(?:^|[.?!;]\s*|\b(?:and|so|but|then)\s+)when\b|\bwhen\s+(?:did|was|were|is|are|will|does|do|has|have|had)\b|"
-    r"\b(?:what|which|on\s+what|on\s+which|in\s+what|in\s+which)\s+(?:date|day|year|years|month)\b|"
+    r"\bwhen\s+(?:did|was|were|is|are|will|does|do|has|have|had|exactly)\b|"
+    rf"\b(?:what|which|on\s+what|on\s+which|in\s+what|in\s+which)\s+{_THE}(?:date|day|year|years|month)\b|"
     r"\b(?:since|until|till|by)\s+when\b|\bhow\s+long\s+ago\b", re.I)
 _AMOUNT_QUESTION = re.compile(
-    r"\bhow\s+much\b|\bwhat\s+(?:fine|amount|sum|penalty|compensation|damages|fee|fees|salary|budget|price|cost)\b",
-    re.I)
+    rf"\bhow\s+much\b|\bwhat\s+{_THE}(?:fine|amount|sum|penalty|compensation|damages|fee|fees|salary|budget|price|"
+    r"cost)\b", re.I)
 _COUNT_QUESTION = re.compile(
-    r"\bhow\s+(?:many|old|long|often)\b|\bwhat\s+(?:number|percentage|proportion|share|age)\b|"
+    rf"\bhow\s+(?:many|old|long|often)\b|\bwhat\s+{_THE}(?:number|percentage|proportion|share|age)\b|"
     r"\bat\s+what\s+age\b", re.I)
 
 _YEAR = r"\b(?:1[89]\d\d|20\d\d)s?\b"
-_DATE = re.compile(
-    rf"\b\d{{1,2}}\s+(?:{_MONTHS})\.?(?:\s+\d{{4}})?\b|\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?\b|"
-    rf"\b(?:{_MONTHS})\s+\d{{4}}\b|\b\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b|{_YEAR}")
+_FULL_DATE = (rf"\b\d{{1,2}}\s+(?:{_MONTHS})\.?(?:\s+\d{{4}})?\b|\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?"
+              rf"(?:\s+\d{{4}})?\b|\b(?:{_MONTHS})\s+\d{{4}}\b|\b\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b")
+_DATE = re.compile(rf"{_FULL_DATE}|{_YEAR}")
+# What a count or an amount leaves out as a date: full dates, and years after a word that says so ("in 2019");
+# "fined 2000 euros" and "about 2000 people" keep their number.
+_DATE_IN_COUNTS = re.compile(
+    rf"{_FULL_DATE}|\b(?:in|since|by|until|till|from|between|before|after|during|year|years|early|late|mid)[\s-]+{_YEAR}"
+    rf"(?:\s*(?:–|-|and|to)\s*{_YEAR})?", re.I)
 _CURRENCY = re.compile(
     r"[$€£¥₸₽]|\b(?:USD|EUR|GBP|CHF|KZT|RUB|tenge|dollars?|euros?|pounds?|francs?|roubles?|rubles?|yuan|"
     r"monthly\s+calculation\s+indices|MCI)\b", re.I)
+# Not "one", "once", "half", "third": "no one", "Once the complaint…", "the third periodic report".
 _NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|"
-    r"billion|dozen|once|twice|half|third|quarter)\b", re.I)
-# Numbers that name something rather than count it: "article 28", "paragraph 3 (b)", "resolution 24/5", "A/80/44".
+    r"billion|dozen|twice)\b", re.I)
+# Numbers that name something rather than count it: "article 17 (1)", "articles 2 and 16", "§ 5", "resolution 24/5",
+# "A/80/44".
 _REFERENCE = re.compile(
-    r"\b(?:articles?|arts?\.|paragraphs?|paras?\.|resolutions?|rules?|sections?|chapters?|parts?|annex|No\.|nos?\.|"
-    r"§)\s*\d+[\w()./-]*|\S*\d\S*/\S*", re.I)
+    r"(?:\b(?:articles?|arts?\.|paragraphs?|paras?\.|resolutions?|rules?|sections?|chapters?|parts?|annex|No\.|"
+    r"nos?\.)|§)\s*\d+[\w./-]*(?:\s*\(\w+\))*(?:\s*(?:,|and|to|–|-)\s*\d+[\w./-]*(?:\s*\(\w+\))*)*|\S*\d\S*/\S*", re.I)
 _LARGE_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+(?:[.,]\d+)?\s*(?:thousand|million|billion)\b", re.I)
 
 
@@ -52,7 +60,7 @@ def gives_fact(sentence: str, kind: str) -> bool:
     A/80/44)."""
     if kind == "date":
         return bool(_DATE.search(sentence))
-    undated = _REFERENCE.sub(" ", _DATE.sub(" ", sentence))
+    undated = _REFERENCE.sub(" ", _DATE_IN_COUNTS.sub(" ", sentence))
     if kind == "amount":
         return bool(_LARGE_NUMBER.search(undated)) or (bool(_NUMBER.search(undated)) and bool(_CURRENCY.search(undated)))
     if kind == "count":

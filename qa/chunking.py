@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .citations import later_label
+from .citations import range_label
 from .sentences import sentence_spans
 from .types import Chunk, Document
 
@@ -264,8 +264,7 @@ def _page_of(doc: Document, offset: int) -> tuple[int | None, str | None]:
 def _make_chunk(doc: Document, ordinal: int, start: int, end: int, section: str, para: str | None) -> Chunk:
     page, label = _page_of(doc, start)
     page_end, end_label = _page_of(doc, end - 1)
-    if label and end_label and page_end != page and later_label(label, page_end - page) != end_label:
-        label = f"{label}–{end_label}"  # the printed numbering restarts inside the passage (front matter iv, then 1)
+    label = range_label(page, label, page_end, end_label)  # "iv–1" where the numbering restarts inside the passage
     body = doc.text[start:end]
     return Chunk(
         doc=doc.path,

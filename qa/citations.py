@@ -36,13 +36,30 @@ def _roman(number: int) -> str:
 
 def later_label(printed: str, pages_on: int) -> str | None:
     """The printed label ``pages_on`` pages after ``printed``: arabic or lower/upper-case roman; else None."""
-    if printed.isdigit():
+    if printed.isdecimal():
         return str(int(printed) + pages_on)
     value = next((n for n in range(1, 400) if _roman(n) == printed.lower()), None)
     if value is None:
         return None
     later = _roman(value + pages_on)
     return later.upper() if printed.isupper() else later
+
+
+def last_label(page: int | None, page_end: int | None, label: str | None) -> str | None:
+    """The printed label of a passage's last page, from its ``page_label`` (``range_label``'s form or the first's)."""
+    if not label or page is None:
+        return None
+    if "–" in label:
+        return label.rsplit("–", 1)[1]
+    return later_label(label, (page_end or page) - page)
+
+
+def range_label(page: int | None, label: str | None, page_end: int | None, end_label: str | None) -> str | None:
+    """The ``page_label`` of a passage from ``page`` (printed ``label``) to ``page_end`` (printed ``end_label``): the
+    first page's label, or both ends' ("iv–1") where the printed numbering does not simply go on (a restart)."""
+    if label and end_label and page_end != page and later_label(label, page_end - page) != end_label:
+        return f"{label.split('–')[0]}–{end_label}"
+    return label
 
 
 def section_label(section: str) -> str:

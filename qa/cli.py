@@ -222,13 +222,17 @@ def _resolve_docs(store, settings, names) -> list[str]:
 
 def _why_not_indexed(store, settings, name: str) -> str | None:
     """Why a file of the documents folder is not in the index, read again here; None when there is no such file."""
-    from .loaders import entry_skip_reason, load_document, safe_relative_path
+    from .loaders import entry_skip_reason, is_document_name, is_folder_read, load_document, safe_relative_path
 
     name = safe_relative_path(name)
     indexed = store.documents()
     full = Path(settings.docs) / name
     if name in {d.path for d in indexed} or not os.path.lexists(full):
         return None
+    *folders, filename = name.split("/")
+    if not is_document_name(filename) or not all(map(is_folder_read, folders)):
+        return ("it is in the documents folder, but hidden and temporary files, README.md and SOURCE.md, files of "
+                "unsupported types and what hidden folders hold are not read as documents")
     try:
         skipped = entry_skip_reason(os.fspath(full), name, os.path.realpath(settings.docs))
     except FileNotFoundError:

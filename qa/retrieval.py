@@ -12,6 +12,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from . import articles, fusion, glossary, names, phrases, spelling, translations
+from .citations import last_label, range_label
 from .errors import InvalidQuestionError
 from .language import PRIMARY_LANGUAGES, question_language
 from .lexical import analyzer_of
@@ -544,11 +545,14 @@ def _joined(better: Passage, other: Passage, gap_text=None) -> Passage | None:
             return None
         text = first.text + gap + second.text
     pages = [p for p in (first.page, first.page_end, second.page, second.page_end) if p is not None]
+    last = second if (second.page_end or second.page or 0) >= (first.page_end or first.page or 0) else first
+    label = range_label(min(pages) if pages else None, first.page_label, max(pages) if pages else None,
+                        last_label(last.page, last.page_end, last.page_label))
     parts = better.members + other.members
     return replace(
         better, start=first.start, end=max(first.end, second.end), text=text,
         page=min(pages) if pages else None, page_end=max(pages) if pages else None,
-        page_label=first.page_label, para=first.para if second.end <= first.end else para_range(first.para, second.para),
+        page_label=label, para=first.para if second.end <= first.end else para_range(first.para, second.para),
         parts=parts,
         ocr=better.ocr or other.ocr,
         ocr_confidence=min((c for c in (better.ocr_confidence, other.ocr_confidence) if c is not None), default=None),

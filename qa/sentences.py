@@ -46,7 +46,27 @@ _END = re.compile(rf"[.!?…؟]+(?:[{_CLOSERS}]|[ \u00a0\u202f]»)*(?=\s)|[。�
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A line that opens a numbered or lettered item ("2. The members…", "(b) Any…") starts a sentence even when the line
 # before it has no full stop (article 17 (1) of the Convention against Torture ends "…legal experience").
-_LIST_ITEM = re.compile(r"(?<=\n)[ \t]*(?:\d{1,3}\.|\((?:\d{1,3}|[a-z]{1,4})\))[ \t]+(?=[A-Z])")
+_LIST_ITEM = re.compile(r"(?<=\n)[ \t]*(?:(\d{1,3})\.|\((\d{1,3}|[a-z]{1,4})\))[ \t]+(?=[A-Z])")
+_ROMAN_ITEMS = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+
+
+def _continues_a_list(text: str, block_start: int, item: re.Match) -> bool:
+    """Whether a line's item marker opens a list (1., (a), (i)) or follows the item before it on an earlier line of
+    the block (2. after 1.): a wrapped line that begins with a number ("raised in 2010 to\n18. The…") does not."""
+    number, inner = item.group(1), item.group(2)
+    marker = number or inner
+    if marker.isdigit():
+        previous, form = (str(int(marker) - 1) if int(marker) > 1 else None), ("{}." if number else "({})")
+    elif marker in _ROMAN_ITEMS:
+        at = _ROMAN_ITEMS.index(marker)
+        previous, form = (_ROMAN_ITEMS[at - 1] if at else None), "({})"
+        if marker in ("v", "x") and f"({chr(ord(marker) - 1)})" in text[block_start:item.start()]:
+            previous = chr(ord(marker) - 1)  # (v) after (u): letters, not roman numerals
+    else:
+        previous, form = (chr(ord(marker) - 1) if len(marker) == 1 and marker > "a" else None), "({})"
+    if previous is None:
+        return True
+    return re.search(rf"(?:^|\n)[ \t]*{re.escape(form.format(previous))}[ \t]", text[block_start:item.start()]) is not None
 _WORD_BEFORE = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*$")
 
 
@@ -86,7 +106,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     for block_start, block_end in _blocks(text, start, end):
         cursor = block_start
         cuts = [m.end() for m in _END.finditer(text, block_start, block_end) if _is_boundary(text, m.end(), block_end)]
-        cuts += [m.start() for m in _LIST_ITEM.finditer(text, block_start, block_end)]
+        cuts += [m.start() for m in _LIST_ITEM.finditer(text, block_start, block_end)
+                 if _continues_a_list(text, block_start, m)]
         for cut in sorted(set(cuts)):
             if cut > cursor:
                 _append(spans, text, cursor, cut)
@@ -167,7 +188,13 @@ def is_prose(text: str) -> bool:
     return True
 
 
+_WHOLE_LOWER_START = frozenset("e.g. i.e. de del della di du da van von der den al el la le ibn bin".split())
+
+
 def cut_before(text: str) -> str:
-    """``"… "`` for a quote that starts inside a sentence (a lower-case first letter: its passage was cut in the middle
-    of a long sentence), else ``""``: shown before the quote, which stays the document's exact text."""
-    return "… " if text[:1].islower() else ""
+    """``"… "`` for a quote that starts inside a sentence (a lower-case first word: its passage was cut in the middle
+    of a long sentence), else ``""``: shown before the quote, which stays the document's exact text. A first word
+    with a capital inside ("iPhone"), an "e.g." or a name's particle ("de Souza", "al-Hassan") starts a whole one."""
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    word = re.split(r"[-’']", first, maxsplit=1)[0]
+    return "… " if word[:1].islower() and word.islower() and word not in _WHOLE_LOWER_START else ""

@@ -14,6 +14,7 @@ from .loaders import (
     NOT_DOCUMENTS, SUPPORTED_EXTENSIONS, content_hash, discover, is_ignored_name, megabytes, read_file, sniff_kind,
 )
 from .loaders.text import decode_text
+from .reporting import shown
 
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])$", re.I)
 MAX_NAME_CHARS = 120
@@ -78,19 +79,14 @@ class UploadOutcome:
 
     def message(self) -> str:
         """A plain-text sentence for the page (Markdown-escape before display)."""
-        name = visible_name(self.name)
+        name = shown(self.name)
         if self.status == "saved":
             renamed = f" as {self.saved_as}" if self.saved_as != self.name else ""
             return f"Saved {name}{renamed}."
         if self.status == "duplicate":
-            return f"{name} is already there (same content as {visible_name(self.same_as or '')}); not saved again."
+            return f"{name} is already there (same content as {shown(self.same_as or '')}); not saved again."
         return f"{name} was not saved: {self.reason}"
 
-
-def visible_name(name: str) -> str:
-    """A file name as given, for a message: control and format characters shown as ``<U+202E>``, so that a
-    right-to-left override cannot reverse the rest of the line and disguise the name or its extension."""
-    return "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch)[0] == "C" else ch for ch in name)
 
 
 def _free_name(docs_dir: Path, name: str) -> str:

@@ -646,7 +646,7 @@ def test_save_uploads(tmp_path):
     assert outcomes[0].message() == "Saved ../../new.md as new.md."
     # a right-to-left override in the name as uploaded cannot reverse the message (it is saved without it)
     reversed_name = uploads.UploadOutcome("\u202egnp.txt", "saved", saved_as="gnp.txt")
-    assert reversed_name.message() == "Saved <U+202E>gnp.txt as gnp.txt."
+    assert reversed_name.message() == "Saved \\u202egnp.txt as gnp.txt."
 
 
 def test_progress_reporter_maps_stages_and_throttles():

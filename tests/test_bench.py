@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FakeEmbedder
+from qa.answer import ASKED_FACT_BONUS
 
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "corpora" / "beir_scifact" / "corpus.jsonl"
@@ -340,7 +341,7 @@ def test_quality_bench_on_the_seed_sets(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
     assert done.returncode == 0, done.stderr[-3000:]
     without, with_bonus = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
-    assert (without["asked_fact_bonus"], with_bonus["asked_fact_bonus"]) == (0.0, 0.1)
+    assert (without["asked_fact_bonus"], with_bonus["asked_fact_bonus"]) == (0.0, ASKED_FACT_BONUS)
     for counts in (without, with_bonus):
         assert counts["answerable"] == natural["answerable"]
         assert counts["first_right"] == round(natural["hit@1"] * natural["answerable"])

@@ -285,6 +285,25 @@ def test_a_numbered_item_on_its_own_line_starts_a_sentence():
     assert [text[s:e] for s, e in sentence_spans(text)] == [
         "1. The experts shall be elected by the States Parties, consideration being given to persons having legal "
         "experience", "2. The members of the Committee shall be elected by secret ballot.", "(b) Any person may complain."]
+    wrapped = "The membership was raised in 2010 to\n18. The Committee meets twice a year."  # a wrapped line, no list
+    assert [wrapped[s:e] for s, e in sentence_spans(wrapped)] == [wrapped]
+    lettered = "States shall:\n(a) Report\n(b) Cooperate\n(ii) Alone"
+    assert [lettered[s:e] for s, e in sentence_spans(lettered)] == ["States shall:", "(a) Report", "(b) Cooperate\n(ii) Alone"]
     inline = "Under paragraph 2. The Committee decides. See article 3 (b) of the Convention."
     assert [inline[s:e] for s, e in sentence_spans(inline)] == [
         "Under paragraph 2.", "The Committee decides.", "See article 3 (b) of the Convention."]
+
+
+def test_two_passages_joined_across_a_restart_of_the_numbering_keep_both_labels():
+    from qa.citations import page_label
+    from qa.retrieval import _joined
+    from qa.types import Passage
+
+    front = Passage(1, 0.5, 1, "r.pdf", "R", "", 0, 10, "x" * 10, page=6, page_end=6, page_label="iv")
+    body = Passage(2, 0.4, 2, "r.pdf", "R", "", 10, 20, "y" * 10, page=7, page_end=8, page_label="1")
+    joined = _joined(front, body)
+    assert page_label(joined.page, joined.page_end, joined.page_label) == "pp. iv–2 (PDF pp. 6–8)"  # was "iv–vi"
+    later = Passage(2, 0.4, 2, "r.pdf", "R", "", 10, 20, "y" * 10, page=16, page_end=17, page_label="10")
+    same = _joined(Passage(1, 0.5, 1, "r.pdf", "R", "", 0, 10, "x" * 10, page=16, page_end=16, page_label="10"), later)
+    assert page_label(same.page, same.page_end, same.page_label) == "pp. 10–11 (PDF pp. 16–17)"
+    assert page_label(3, 4, "²") == "pp. ² ff. (PDF pp. 3–4)"  # a label that reads as a digit but is no number

@@ -231,8 +231,11 @@ def test_a_document_of_the_folder_not_in_the_index_says_why(cli_index, capsys, m
         write(docs.parent, "outside.md", "# Outside\n\nA file outside the documents folder.\n")
         code, _, err = run(capsys, "text", "link.md", "--index", str(index))
         assert code == 2 and "skipped: a link to a file outside the documents folder" in err
+        write(docs, ".hidden.md", "# Hidden\n\nA hidden file is never read.\n")
+        code, _, err = run(capsys, "text", ".hidden.md", "--index", str(index))
+        assert code == 2 and "hidden and temporary files" in err and "run `verbatim index`" not in err
     finally:
-        for name in ("copy.md", "later.txt", "link.md"):
+        for name in ("copy.md", "later.txt", "link.md", ".hidden.md"):
             (docs / name).unlink()
 
 
@@ -335,3 +338,7 @@ def test_a_quote_that_starts_inside_a_sentence_is_marked_as_cut():
     assert "“… the first national action plan" in plain and "“The Government also pledged support.”" in plain
     html = answer_html(answer, 1)
     assert "“… the first national action plan" in html and "“The Government also pledged" in html
+    from qa.sentences import cut_before
+
+    assert [cut_before(t) for t in ("iPhone users were tracked.", "e.g. the Committee may ask.", "de Souza was freed.",
+                                    "al-Hassan was freed.", "launching the first plan.")] == ["", "", "", "", "… "]

@@ -114,10 +114,13 @@ def test_a_name_with_dot_dot_between_backslashes_is_skipped_with_a_reason(tmp_pa
     docs = _docs(tmp_path)
     (docs / "report\\..\\wombat.txt").write_text("The wombat digs.", encoding="utf-8")
     (docs / "report\\2024.txt").write_text("A backslash is part of a name.", encoding="utf-8")
+    (docs / "\\lead.txt").write_text("A leading backslash.", encoding="utf-8")
+    (docs / "C:notes.txt").write_text("A drive letter.", encoding="utf-8")
     found = scan_folder(docs)
     assert found.files == ("good.md", "report\\2024.txt")
-    assert _reasons(found) == {"report\\..\\wombat.txt": "its name holds '..' between backslashes, which reads as a "
-                                                         "path outside the folder; rename the file"}
+    reason = ("its name reads as a path outside the folder (a drive letter, a leading backslash or '..' between "
+              "backslashes); rename the file")
+    assert _reasons(found) == {"report\\..\\wombat.txt": reason, "\\lead.txt": reason, "C:notes.txt": reason}
 
 
 def test_links_to_folders_are_reported_not_silently_left_out(tmp_path):

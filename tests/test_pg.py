@@ -413,17 +413,18 @@ def test_a_file_staged_while_another_indexer_publishes_is_published_later(pg_set
         assert plan_update(store, docs_dir, pg_settings, IndexReport()) == 2
         counter, report = {"done": 0, "total": 2}, IndexReport()
 
-        def stage_one(conn):
+        def stage_one(conn) -> str:
             rows = conn.execute("SELECT id, paths, digest, size, mtime_ns FROM verbatim.work WHERE state='todo' "
                                 "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED").fetchall()
             _stage(store, conn, docs_dir, pg_settings, ChunkSettings.from_settings(pg_settings), rows, report,
                    as_encoders(fake_embedder), None, "test", counter)
+            return json.loads(rows[0][1])[0]
 
         with claims[0].transaction():
-            stage_one(claims[0])
+            first = stage_one(claims[0])
         other = contextlib.ExitStack()
         other.enter_context(claims[1].transaction())
-        stage_one(claims[1])  # staged, not yet committed
+        second = stage_one(claims[1])  # staged, not yet committed
         raw = store._conn.raw
         store._conn.raw = _CommitsAnotherStageMidway(raw, other.close)
         try:
@@ -431,7 +432,8 @@ def test_a_file_staged_while_another_indexer_publishes_is_published_later(pg_set
         finally:
             store._conn.raw = raw
         assert sorted(report.added) == ["late000.md", "late001.md"]
-        assert [path for path, _ in _documents(pg_settings.store)] == ["doc000.md", "late000.md"]
+        assert {first, second} == {"late000.md", "late001.md"}
+        assert [path for path, _ in _documents(pg_settings.store)] == ["doc000.md", first]
         assert queue_state(store) == {"done": 2, "staged": 1}  # the second claim waits for the next publish
         assert publish(store) is not None
         assert [path for path, _ in _documents(pg_settings.store)] == ["doc000.md", "late000.md", "late001.md"]

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import DocumentError
+from ..errors import DocumentError, UnsafePathError
 from ..paths import safe_relative_path
 from ..types import Document, Extracted
 from .text import heading_may_be_title, load_markdown, load_text
@@ -39,6 +39,18 @@ NOT_DOCUMENTS = ("readme.md", "source.md")
 def is_ignored_name(name: str) -> bool:
     """Hidden files, editor swap files and temporary files are not documents."""
     return bool(_IGNORED.search(name))
+
+
+def is_document_name(filename: str) -> bool:
+    """Whether a file of this name is read as a document: not hidden or temporary, not a README.md or SOURCE.md,
+    and of a supported type (``scan_folder`` leaves the others out without a word)."""
+    return (not is_ignored_name(filename) and filename.lower() not in NOT_DOCUMENTS
+            and Path(filename).suffix.lower() in SUPPORTED_EXTENSIONS)
+
+
+def is_folder_read(name: str) -> bool:
+    """Whether ``scan_folder`` looks inside a sub-folder of this name (not a hidden one, not ``__pycache__``)."""
+    return not is_ignored_name(name) and name != "__pycache__"
 
 
 @dataclass(frozen=True)
@@ -131,9 +143,14 @@ def entry_skip_reason(full: str, rel: str, real_root: str | None) -> str | None:
             rel.encode("utf-8")
         except UnicodeEncodeError:
             reason = "the file name is not valid UTF-8; rename the file"
-    if reason is None and ".." in rel.replace("\\", "/").split("/"):
-        # "report\..\wombat.txt" is one file on Linux, but its name could never be asked for (qa.paths)
-        reason = "its name holds '..' between backslashes, which reads as a path outside the folder; rename the file"
+    if reason is None:
+        try:
+            safe_relative_path(rel)
+        except UnsafePathError:
+            # "report\..\wombat.txt", "\notes.txt", "C:notes.txt": files of the folder on Linux, but names that
+            # read as paths outside it, which no question or command could name (qa.paths)
+            reason = ("its name reads as a path outside the folder (a drive letter, a leading backslash or '..' "
+                      "between backslashes); rename the file")
     return reason
 
 
@@ -149,8 +166,8 @@ def scan_folder(root: Path) -> Discovery:
     a word, as they are not meant to be documents. Everything else that has a document's name but cannot be
     read safely as a regular file inside the folder is listed in ``skipped`` with a reason: named pipes,
     sockets and devices (reading them blocks or never ends), links to them, broken links, link loops, links
-    that lead outside the documents folder, names that are not valid UTF-8 or hold ``\\..\\`` and sub-folders
-    that cannot be listed.
+    that lead outside the documents folder, names that are not valid UTF-8 or read as paths outside the folder
+    (``report\\..\\x.txt``) and sub-folders that cannot be listed.
     """
     root = Path(root)
     try:
@@ -171,7 +188,7 @@ def scan_folder(root: Path) -> Discovery:
         skipped.append(Skipped(_printable(rel), f"a folder that cannot be read ({exc.strerror or exc})"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_folder):
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != "__pycache__")
+        dirnames[:] = sorted(d for d in dirnames if is_folder_read(d))
         for name in dirnames:  # os.walk does not enter linked folders: say so rather than index nothing of them
             full = os.path.join(dirpath, name)
             if os.path.islink(full):
@@ -185,9 +202,7 @@ def scan_folder(root: Path) -> Discovery:
                 skipped.append(Skipped(rel, f"a link to a folder {where} the documents folder (links to folders are "
                                             "not followed: move or copy the folder in)"))
         for filename in filenames:
-            if is_ignored_name(filename) or filename.lower() in NOT_DOCUMENTS:
-                continue
-            if Path(filename).suffix.lower() not in SUPPORTED_EXTENSIONS:
+            if not is_document_name(filename):
                 continue
             full = os.path.join(dirpath, filename)
             rel = Path(full).relative_to(root).as_posix()
