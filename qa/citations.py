@@ -34,11 +34,14 @@ def _roman(number: int) -> str:
     return out
 
 
+_ROMAN_VALUES = {_roman(n): n for n in range(1, 400)}  # front matter rarely runs past a few dozen pages
+
+
 def later_label(printed: str, pages_on: int) -> str | None:
     """The printed label ``pages_on`` pages after ``printed``: arabic or lower/upper-case roman; else None."""
     if printed.isdecimal():
         return str(int(printed) + pages_on)
-    value = next((n for n in range(1, 400) if _roman(n) == printed.lower()), None)
+    value = _ROMAN_VALUES.get(printed.lower())
     if value is None:
         return None
     later = _roman(value + pages_on)
