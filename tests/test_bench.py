@@ -358,3 +358,21 @@ def test_cost_and_ask_benches_quick(tmp_path):
     run("ask.py", "--rounds", "1", "--questions", "3", env=env)
     ask = json.loads((tmp_path / "ask.json").read_text())
     assert ask["working tree"]["asks"] == 3 and ask["working tree"]["p50_ms"] > 0
+
+
+def test_the_ceiling_counts_each_list_the_oracle_and_the_fused_recall():
+    from bench.ceiling import figures
+    from qa.retrieval import Signals
+
+    # Question 1: BM25 alone puts the answer (chunk 2) first, the dense lists put chunk 1 first.
+    first = Signals(dense=[(1, 0.9), (2, 0.5), (3, 0.1)], lexical=[(1, 1.0), (2, 9.0), (3, 0.0)],
+                    sentence=[(1, 0.8), (2, 0.4), (3, 0.2)])
+    # Question 2: no list puts the answer (chunk 3) first; it is last in every list.
+    second = Signals(dense=[(1, 0.9), (2, 0.5), (3, 0.1)], lexical=[(1, 5.0), (2, 4.0), (3, 1.0)],
+                     sentence=[(1, 0.8), (2, 0.6), (3, 0.2)])
+    result = figures([(first, {2}), (second, {3})], (1.0, 1.0, 1.0))
+    assert result["lists"]["bm25"] == {"hit@1": 0.5, "hit@3": 1.0}
+    assert result["lists"]["dense"] == {"hit@1": 0.0, "hit@3": 1.0}
+    assert result["any_list_first"] == 0.5
+    assert result["fused"]["hit@1"] == 0.0  # two lists against one keep chunk 1 first
+    assert result["fused_recall"]["3"] == 1.0 and result["fused_recall"]["all"] == 1.0
