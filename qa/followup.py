@@ -266,7 +266,8 @@ def _leans_back(question: str) -> bool:
     if len(words) <= 2 and words[0] in _WH and not any(t[:1].isupper() for t in tokens[1:]):
         return True  # "who decides?"
     if words[0] == "how" and len(words) > 2 and words[1] in ("many", "much") and words[2] in _FRAME and words[2] != "of" \
-            and (words[2] in _BE or len(content) <= 1):  # not "how much did smailova pay the plaintiffs"
+            and ((words[2] in _BE and (len(words) == 3 or words[3] not in ("the", "a", "an")))
+                 or len(content) <= 1):  # not "how much did smailova pay the plaintiffs", "how much was the fine on Petrov"
         return True  # "how many are still pending?": how many of what?
     long_question = len(content) >= 8
     # "Right to leave any country, where is that?", "Is that legal, shutting down an NGO over paperwork?",

@@ -25,7 +25,7 @@ def _conversations(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("question", [
     "what is she accused of?", "when was that adopted?", "Why?", "and the second one?", "which court?",
-    "Since when?", "how many are still pending?", "what about funding of NGOs?", "is this binding?",
+    "Since when?", "how many are still pending?", "How many were released?", "how much is it?", "what about funding of NGOs?", "is this binding?",
     "and the second optional protocol?", "who brought that case", "who should decide that?",
     "what happens if a state doesnt submit one", "And what did the Committee decide?",
     "By which police departments", "who decides then", "quote the sentence", "What was the committee's answer",
@@ -69,6 +69,7 @@ def test_questions_that_lean_on_the_previous_turn(question):
     "changing the subject, when did Kazakhstan ratify the Convention against Torture?",
     "does kazakhstan say it is willing to cooperate with UN human rights bodies?",
     "and what does article 3 of the convention against torture say?",
+    "How much was the fine imposed on Igor Petrov?", "How much was the bail for Maria Quispe Rojas?",
 ])
 def test_questions_that_stand_alone_are_not_prefixed(question):
     assert not refers_back(question)
