@@ -267,7 +267,7 @@ def question_html(question: str, max_chars: int = QUESTION_SHOWN_CHARS) -> str:
     """The user's question as typed; a very long one is cut, with its length said."""
     if len(question) > max_chars:
         question = question[:max_chars] + f" … ({len(question):,} characters)"
-    return f'<div class="vb-question">{esc(question)}</div>'
+    return f'<div class="vb-question" dir="auto">{esc(question)}</div>'
 
 
 def read_with_html(answer) -> str:
@@ -275,42 +275,53 @@ def read_with_html(answer) -> str:
     a misread independent question shows why its passages are about the previous topic; else nothing."""
     if not answer.read_with:
         return ""
-    return (f'<p class="vb-muted vb-read-with">Read together with your previous question: “{esc(answer.read_with)}”. '
+    return (f'<p class="vb-muted vb-read-with">Read together with your previous question: “{_isolated(answer.read_with)}”. '
             "To ask it on its own, name what it is about.</p>")
 
 
-def respelled_note(answer) -> str:
+def _isolated(text: str) -> str:
+    """Typed text inside an English line, escaped and bidi-isolated: an Arabic word or a stray direction mark
+    cannot reorder the words around it."""
+    return f"<bdi>{esc(text)}</bdi>"
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def respelled_note(answer, shown=_plain) -> str:
     """The typing slips read as the documents' words ("Searched for “Kazakhstan” where you typed “Kazahstan”."),
-    plain text; empty when none."""
-    pairs = "; ".join(f"“{meant}” where you typed “{typed}”" for typed, meant in (answer.respelled or {}).items())
+    plain text (``shown``: how each word is written, e.g. ``_isolated`` for the page); empty when none."""
+    pairs = "; ".join(f"“{shown(meant)}” where you typed “{shown(typed)}”" for typed, meant in (answer.respelled or {}).items())
     return f"Searched for {pairs}. Put a word in quotes to search it as typed." if pairs else ""
 
 
 def respelled_html(answer) -> str:
     """``respelled_note`` as an escaped paragraph above the answer; else nothing."""
-    note = respelled_note(answer)
-    return f'<p class="vb-muted vb-respelled">{esc(note)}</p>' if note else ""
+    note = respelled_note(answer, _isolated)
+    return f'<p class="vb-muted vb-respelled">{note}</p>' if note else ""
 
 
-def phrases_note(answer) -> str:
-    """What was done with the question's quoted phrases (``qa.phrases``), plain text; empty when it quotes none."""
+def phrases_note(answer, shown=_plain) -> str:
+    """What was done with the question's quoted phrases (``qa.phrases``), plain text (``shown`` as in
+    ``respelled_note``); empty when it quotes none."""
     if answer.phrases:
-        return f"Showing only passages that contain {_listed(answer.phrases)}."
+        return f"Showing only passages that contain {_listed(answer.phrases, shown)}."
     if answer.phrases_missing:
         every = "all of " if len(answer.phrases_missing) > 1 else ""
-        return f"No passage contains {every}{_listed(answer.phrases_missing)} as typed; showing the closest passages."
+        return f"No passage contains {every}{_listed(answer.phrases_missing, shown)} as typed; showing the closest passages."
     return ""
 
 
-def _listed(phrases) -> str:
-    quoted = [f"“{phrase}”" for phrase in phrases]
+def _listed(phrases, shown=_plain) -> str:
+    quoted = [f"“{shown(phrase)}”" for phrase in phrases]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def phrases_html(answer) -> str:
     """``phrases_note`` as an escaped paragraph above the answer; else nothing."""
-    note = phrases_note(answer)
-    return f'<p class="vb-muted vb-phrases">{esc(note)}</p>' if note else ""
+    note = phrases_note(answer, _isolated)
+    return f'<p class="vb-muted vb-phrases">{note}</p>' if note else ""
 
 
 def _ref(turn_id: int, rank: int) -> str:

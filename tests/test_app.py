@@ -263,7 +263,7 @@ def test_a_typing_slip_is_searched_as_the_documents_word_and_the_page_says_so(ap
     answer = at.session_state["turns"][0].answer
     assert answer.respelled == {"Smailva": "Smailova", "Kazahstan": "Kazakhstan"}
     notes = [h.value for h in at.html if "vb-respelled" in h.value]
-    assert len(notes) == 1 and "“Smailova” where you typed “Smailva”" in notes[0]
+    assert len(notes) == 1 and "“<bdi>Smailova</bdi>” where you typed “<bdi>Smailva</bdi>”" in notes[0]
     assert "Smailova" in answer.passages[0].text
 
 
@@ -274,7 +274,7 @@ def test_words_in_quotes_show_only_passages_that_contain_them(app_env):
     assert answer.phrases == ("materials of a criminal case",) and answer.passages
     assert all("materials of a criminal case" in " ".join(p.text.split()).lower() for p in answer.passages)
     notes = [h.value for h in at.html if "vb-phrases" in h.value]
-    assert len(notes) == 1 and "Showing only passages that contain “materials of a criminal case”." in notes[0]
+    assert len(notes) == 1 and "Showing only passages that contain “<bdi>materials of a criminal case</bdi>”." in notes[0]
     assert cards(at) and all('<strong class="vb-quoted">materials of a criminal case</strong>' in c for c in cards(at))
 
 
@@ -445,8 +445,13 @@ def test_the_previous_question_a_follow_up_was_read_with_is_shown_escaped():
     answer = Answer("and her lawyer?", (), read_with='Who is <script>alert(1)</script> "Smailova"?')
     shown = render.read_with_html(answer)
     assert "Read together with your previous question" in shown and "<script>" not in shown
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "“<bdi>Who is &lt;script&gt;alert(1)&lt;/script&gt; &quot;Smailova&quot;?</bdi>”" in shown
     assert render.read_with_html(Answer("Who is Smailova?", ())) == ""
+
+
+def test_a_question_in_arabic_is_laid_out_right_to_left():
+    shown = render.question_html("متى تم القبض على السيدة كيسبي روخاس؟ (AL COS 2/2024)")
+    assert shown.startswith('<div class="vb-question" dir="auto">')
 
 
 def test_answer_html_quotes_sentences_with_markers():

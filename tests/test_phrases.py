@@ -101,8 +101,10 @@ def test_passages_with_the_quoted_words_are_never_not_found(phrase_index, fake_e
 def test_the_page_and_the_cli_say_what_was_done_with_the_quotes():
     found = Answer("q", (), phrases=(PHRASE, "<b>x"))
     shown = render.phrases_html(found)
-    assert "Showing only passages that contain “access to case materials” and “&lt;b&gt;x”." in shown
+    assert "Showing only passages that contain “<bdi>access to case materials</bdi>” and “<bdi>&lt;b&gt;x</bdi>”." in shown
     assert "<b>" not in shown
+    # an Arabic phrase is isolated, so that it cannot reorder the English line around it
+    assert "“<bdi>تعسفا</bdi>”" in render.phrases_html(Answer("q", (), phrases_missing=("تعسفا",)))
     missing = Answer("q", (), phrases_missing=("zebra crossing",))
     assert render.phrases_note(missing) == "No passage contains “zebra crossing” as typed; showing the closest passages."
     assert render.phrases_note(Answer("q", (), phrases_missing=("a b", "c d"))).startswith("No passage contains all of “a b” and")
