@@ -35,6 +35,7 @@ import json
 from array import array
 import pathlib
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -55,6 +56,11 @@ B = 0.4
 METHOD = "lucene"
 
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
+# Latin and Cyrillic letters with accents → the letter without them (from Unicode's decompositions)
+UNACCENTED = {chr(c): unicodedata.normalize("NFD", chr(c))[0] for c in (*range(0xC0, 0x250), *range(0x400, 0x530))
+               if len(unicodedata.normalize("NFD", chr(c))) > 1 and unicodedata.normalize("NFD", chr(c))[0].isalpha()
+               and chr(c) not in "йЙ"}  # "й" is a letter of its own in Russian, not an "и" with an accent
+MIN_UNACCENTED_STEM = 4  # shorter stems of an unaccented word are not looked up (too many words share them)
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
 IDS_FILE = "ids.npy"
 FORMAT_FILE = "lexical.json"
@@ -148,6 +154,11 @@ def _words(text: str, analyzer: str) -> list[str]:
         text = without_arabic_marks(text)
     stopwords = _stopwords_of(analyzer)
     return [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in stopwords]
+
+
+def unaccent(text: str) -> str:
+    """``text`` without the accents of Latin and Cyrillic letters ("é" → "e", "ё" → "е", "ñ" → "n"; case kept)."""
+    return "".join(UNACCENTED.get(ch, ch) for ch in text)
 
 
 def without_arabic_marks(text: str) -> str:
@@ -286,6 +297,7 @@ class LexicalIndex:
         self._bm25 = retriever
         self._ids = np.asarray(ids, dtype=np.int64)
         self._row_of = None
+        self._accented: dict | None = None  # {term with accents, unaccented: term ids}, built on first use
         # rows per analyser ({"en": 120, "fr": 30}); an index of no rows answers English questions as English
         self._languages = dict(sorted((languages or {}).items()))
         # the last question's analysers: a hybrid question asks for them three times (search, fill-in, coverage)
@@ -350,24 +362,50 @@ class LexicalIndex:
         counts.pop(None, None)
         return {t: float(c) for t, c in counts.items()}
 
-    def ids_with_every_term(self, text: str) -> np.ndarray | None:
+    def ids_with_every_term(self, text: str, unaccented: bool = False) -> np.ndarray | None:
         """Chunk ids (ascending) of the rows that hold every term of ``text`` as their language analyses it;
-        ``None`` when a language of the index leaves ``text`` no term (stopwords only): its rows cannot be told."""
+        ``None`` when a language of the index leaves ``text`` no term (stopwords only): its rows cannot be told.
+        ``unaccented``: a term typed without accents also stands for the terms that differ from it only by them
+        or by the stem their accents left ("policia" for "policía", stemmed "polici" and "polic"): a superset,
+        for the caller to check against the text."""
         s = self._bm25.scores
         found = []
         for analyzer in [code for code, rows in self._languages.items() if rows] or [ENGLISH]:
             terms = set(index_terms(text, analyzer))
             if not terms:
                 return None
-            term_ids = [self._bm25.vocab_dict.get(term) for term in terms]
-            if None in term_ids:
+            term_ids = [self._term_ids(term, unaccented) for term in terms]
+            if not all(term_ids):
                 continue
             rows = None
-            for term in term_ids:
-                postings = s["indices"][s["indptr"][term]:s["indptr"][term + 1]]
+            for ids in term_ids:
+                postings = np.unique(np.concatenate([s["indices"][s["indptr"][t]:s["indptr"][t + 1]] for t in ids]))
                 rows = postings if rows is None else np.intersect1d(rows, postings, assume_unique=True)
             found.append(self._ids[rows])
         return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+    def _term_ids(self, term: str, unaccented: bool) -> list[int]:
+        """The term's id, and (``unaccented``, for a term typed without accents) the ids of the terms that read the
+        same without accents, or whose stem is a letter or two shorter or longer ("es:polici" → "es:polic")."""
+        vocab = self._bm25.vocab_dict
+        if not unaccented or unaccent(term) != term:
+            return [vocab[term]] if term in vocab else []
+        if self._accented is None:  # only the terms with accents: the others read the same
+            accented: dict[str, list[int]] = {}
+            for known, known_id in vocab.items():
+                if unaccent(known) != known:
+                    accented.setdefault(unaccent(known), []).append(known_id)
+            self._accented = accented
+        prefix, _, stem = term.rpartition(":")
+        prefix = prefix + ":" if prefix else ""
+        keys = {term} if len(stem) < MIN_UNACCENTED_STEM else \
+            {prefix + stem[:cut] for cut in range(max(len(stem) - 2, MIN_UNACCENTED_STEM), len(stem) + 1)}
+        if len(stem) >= MIN_UNACCENTED_STEM:  # and the terms two letters longer at most
+            keys |= {k for k in (*vocab, *self._accented) if k.startswith(term) and len(k) <= len(term) + 2}
+        ids = {vocab[k] for k in keys if k in vocab}
+        for key in keys:
+            ids.update(self._accented.get(key, ()))
+        return sorted(ids)
 
     def scores(self, weights: dict[int, float]) -> np.ndarray:
         """BM25 score of every row for weighted term ids."""

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .lexical import CJK_CHARACTER
+from .lexical import UNACCENTED, CJK_CHARACTER
 
 # Opening quote → closing quote. Single quotes are left alone: they are apostrophes as often as quotes.
 QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»", "「": "」", "『": "』"}
@@ -35,12 +35,31 @@ def quoted(question: str) -> tuple[str, ...]:
 
 
 def pattern(phrase: str) -> re.Pattern:
-    """The phrase's words in order, whole words, whatever stands between them, case ignored."""
+    """The phrase's words in order, whole words, whatever stands between them, case ignored; a letter typed
+    without an accent also matches it with one ("Policia" matches "Policía", "Ковалевой" "Ковалёвой"), a letter
+    typed with one only itself."""
     words = _WORD.findall(phrase)
-    body = r"[\W_]+".join(re.escape(word) for word in words)
+    body = r"[\W_]+".join("".join(_letter(ch) for ch in word) for word in words)
     before = "" if _CJK.match(words[0][0]) else r"(?<!\w)"
     after = "" if _CJK.match(words[-1][-1]) else r"(?!\w)"
     return re.compile(before + body + after, re.IGNORECASE)
+
+
+def _accented_forms() -> dict[str, str]:
+    forms: dict[str, str] = {}
+    for accented, plain in UNACCENTED.items():
+        forms[plain] = forms.get(plain, plain) + accented
+    return forms
+
+
+_ACCENTED = _accented_forms()
+# combining accents after a letter (text in decomposed form: "e" + "\u0301")
+_COMBINING = "[\u0300-\u036f]*"
+
+
+def _letter(ch: str) -> str:
+    forms = _ACCENTED.get(ch) or _ACCENTED.get(ch.lower())
+    return f"[{re.escape(forms + forms.upper())}]{_COMBINING}" if forms else re.escape(ch)
 
 
 def spans(text: str, phrase: str) -> list[tuple[int, int]]:
@@ -57,7 +76,7 @@ def chunks_containing(snapshot, phrases, allowed=None) -> np.ndarray | None:
     phrase has a word the index keeps (stopwords only: "to be"), so the chunks cannot be narrowed down."""
     candidates = None
     for phrase in phrases:
-        ids = snapshot.lexical.ids_with_every_term(phrase)
+        ids = snapshot.lexical.ids_with_every_term(phrase, unaccented=True)
         if ids is not None:
             candidates = ids if candidates is None else np.intersect1d(candidates, ids)
     if candidates is None:

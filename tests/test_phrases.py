@@ -57,6 +57,27 @@ def test_the_lexical_index_finds_chunks_holding_every_term_in_each_language():
     assert LexicalIndex.build(["x y"], [1], ["fr"]).ids_with_every_term("the case").tolist() == []
 
 
+
+def test_a_letter_typed_without_its_accent_matches_it_with_one_and_not_the_other_way():
+    reply = "detenida por la Policía Nacional; la abogada, la Sra. Ковалёвой; Nul ne peut être arbitrairement arrêté"
+    for typed, found in (("Policia Nacional", "Policía Nacional"), ("POLICIA nacional", "Policía Nacional"),
+                         ("Ковалевой", "Ковалёвой"), ("Nul ne peut etre arbitrairement", "Nul ne peut être arbitrairement")):
+        assert [reply[s:e] for s, e in spans(reply, typed)] == [found]
+    assert spans("etre", "être") == []  # an accent typed is an accent wanted
+    assert spans("Ковалевои", "Ковалевой") == []  # "й" is a letter of its own
+    assert [("cafe\u0301 noir")[s:e] for s, e in spans("cafe\u0301 noir", "cafe")] == ["cafe\u0301"]  # decomposed
+
+
+def test_the_lexical_index_finds_accented_terms_for_a_word_typed_without_accents():
+    index = LexicalIndex.build(["la Policía Nacional", "la policía local", "Nul ne peut être arbitrairement arrêté",
+                                "Ковалёвой адвокат"], [1, 2, 3, 4], ["es", "es", "fr", "ru"])
+    assert index.ids_with_every_term("Policia Nacional").tolist() == []  # as typed: the stems differ
+    assert index.ids_with_every_term("Policia Nacional", unaccented=True).tolist() == [1]
+    assert index.ids_with_every_term("policia", unaccented=True).tolist() == [1, 2]
+    assert index.ids_with_every_term("peut etre arbitrairement", unaccented=True).tolist() == [3]
+    assert index.ids_with_every_term("Ковалевой", unaccented=True).tolist() == [4]
+    assert index.ids_with_every_term("policía", unaccented=True).tolist() == [1, 2]
+
 @pytest.fixture
 def phrase_index(docs_dir, settings, fake_embedder):
     write(docs_dir, "notes.md", "# Notes\n\n" + "\n\n".join(SCATTERED) + "\n")
