@@ -8,6 +8,12 @@ are asked (``tests/data/NAMES_QUESTIONS.md``): hit@1 / hit@3 for the answering p
 scripts and without, in the same run.
 
     .venv/bin/python bench/names.py
+    .venv/bin/python bench/names.py --quotes    # the quotes of the questions asking for a date, an amount or a count
+
+``--quotes``: for the answerable questions that ask for a date, an amount or a count (``qa.asked_fact``) and whose
+first passage is the answering paragraph, whether a quoted sentence, and a mark of the first passage, holds the
+answer (``answer_contains``), with the favour given to sentences that give such a fact in passages the English model
+cannot read (``qa.answer.FOREIGN_ASKED_FACT_BONUS``) at 0 and at a few values, in one run.
 """
 
 from __future__ import annotations
@@ -65,9 +71,40 @@ def measure(store, encoders, questions, label: str) -> dict:
     return by_kind
 
 
+def measure_quotes(store, encoders, questions, bonuses=(0.0, 0.01, 0.03, 0.05, 0.1)) -> dict:
+    """Per foreign bonus: of the questions asking for a fact whose first passage answers, how many have the answer
+    in a quoted sentence and in a mark of the first passage."""
+    from qa import answer as answer_module
+    from qa.asked_fact import asked_fact
+
+    asking = [q for q in questions if q["doc"] is not None and asked_fact(q["question"])]
+    chosen, result = answer_module.FOREIGN_ASKED_FACT_BONUS, {}
+    try:
+        for bonus in bonuses:
+            answer_module.FOREIGN_ASKED_FACT_BONUS = bonus
+            counts = {"asking": len(asking), "first_right": 0, "quote_holds": 0, "mark_holds": 0}
+            for q in asking:
+                answer = answer_module.ask(store, encoders, q["question"], k=5)
+                first = answer.passages[0] if answer.passages else None
+                if first is None or first.doc != q["doc"] or q["answer_contains"] not in first.text:
+                    continue
+                text = store.document(q["doc"]).text
+                at = text.find(q["answer_contains"], first.start)
+                gold = (at, at + len(q["answer_contains"]))
+                counts["first_right"] += 1
+                counts["quote_holds"] += any(s.doc == q["doc"] and s.start < gold[1] and gold[0] < s.end for s in answer.sentences)
+                counts["mark_holds"] += any(a < gold[1] and gold[0] < b for a, b in first.highlights)
+            result[bonus] = counts
+            print(json.dumps({"foreign_asked_fact_bonus": bonus, **counts}))
+    finally:
+        answer_module.FOREIGN_ASKED_FACT_BONUS = chosen
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="build the index in this folder (kept) instead of a temporary one")
+    parser.add_argument("--quotes", action="store_true", help="only the quotes of the questions asking for a fact")
     args = parser.parse_args()
     from qa import names
     from qa.encoders import embedder_for
@@ -79,6 +116,9 @@ def main() -> None:
         settings = build(folder)
         encoders = embedder_for(settings)
         with Store.open(settings.index, settings) as store:
+            if args.quotes:
+                measure_quotes(store, encoders, questions)
+                return
             measure(store, encoders, questions, "names read")
             names.asked_names = lambda question, held=None: ()
             measure(store, encoders, questions, "without")

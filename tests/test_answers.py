@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import SEED_DOC, write
@@ -343,6 +344,12 @@ def test_the_seed_reply_is_answered_and_an_off_topic_question_is_not(seeds_index
     ("What was the amount of the fine?", "amount"),
     ("What is the date of the decision?", "date"),
     ("Who is Dina Tansari?", None),
+    ("Quelle est l'amende infligée à Petrov ?", "amount"), ("¿Qué multa se impuso al periodista Petrov?", "amount"),
+    ("Quel montant de caution a été fixé ?", "amount"), ("Какой штраф назначен?", "amount"),
+    ("¿Cuándo fue detenida la Sra. Quispe Rojas?", "date"), ("Когда его освободили?", "date"),
+    ("Quelle est la date de la décision ?", "date"), ("Combien de jours a-t-il été détenu ?", "count"),
+    ("¿Cuántos días estuvo detenido?", "count"), ("Сколько предупреждений получила организация?", "count"),
+    ("Quelle est la sanction prévue ?", None), ("¿Quién firmó la nota?", None),
 ])
 def test_what_kind_of_fact_a_question_asks_for(question, kind):
     assert asked_fact(question) == kind
@@ -366,6 +373,15 @@ def test_what_kind_of_fact_a_question_asks_for(question, kind):
     ("About 2000 people were detained in 2022.", "count", True),
     ("In 2019 the law was adopted.", "count", False),
     ("No one shall be held in slavery; once registered, the third report is due.", "count", False),
+    ("Ему был назначен штраф в размере 120 000 рублей.", "amount", True),
+    ("El juez ordenó su libertad bajo fianza por 15.000 pesos.", "amount", True),
+    ("Г-н Петров был задержан 9 марта 2024 года.", "amount", False),
+    ("Г-н Петров был задержан 9 марта 2024 года.", "date", True),
+    ("fue detenida el 3 de febrero de 2024", "count", False),
+    ("王明于2024年1月8日被刑事拘留。", "date", True),
+    ("他在羁押期间接受了三次健康检查。", "count", True),
+    ("после трёх предупреждений Министерства юстиции", "count", True),
+    ("Il a été remis en liberté après 36 heures.", "count", True),
 ])
 def test_whether_a_sentence_gives_the_fact(sentence, kind, gives):
     assert gives_fact(sentence, kind) is gives
@@ -382,3 +398,24 @@ def test_the_sentence_with_the_asked_amount_is_quoted_and_highlighted(seeds_inde
     assert holding, [p.text[:80] for p in answer.passages]
     holding = holding[0]
     assert any(fine in holding.text[a - holding.start : b - holding.start] for a, b in holding.highlights)
+
+
+def test_the_asked_fact_is_favoured_in_passages_the_english_model_cannot_read_too():
+    """A researcher's "What penalty did Petrov receive?" quoted his arrest and release from a Russian reply, not the
+    sentence with the fine: the sentences e5 scores (closer together) get their own, smaller favour."""
+    from qa.answer import ASKED_FACT_BONUS, FOREIGN_ASKED_FACT_BONUS, favour_the_asked_fact
+    from qa.types import Passage
+
+    text = "Г-н Петров был задержан сотрудниками полиции. Ему был назначен штраф в размере 120 000 рублей."
+    passage = Passage(1, 1.0, 7, "otvet.md", "Ответ", "", 100, 100 + len(text), text, lang="ru")
+    cut = text.index("Ему")
+    flat = [(0, 100, 100 + cut - 1), (0, 100 + cut, 100 + len(text))]
+    scores = np.array([0.86, 0.83], dtype=np.float32)
+    favoured = favour_the_asked_fact("What penalty did Petrov receive?", [passage], flat, scores, frozenset({0, 1}))
+    assert favoured.tolist() == pytest.approx([0.86, 0.83 + FOREIGN_ASKED_FACT_BONUS])
+    assert favoured[1] > favoured[0] and 0 < FOREIGN_ASKED_FACT_BONUS < ASKED_FACT_BONUS
+    # read by the English model, the same sentences get the English favour
+    english = favour_the_asked_fact("What penalty did Petrov receive?", [passage], flat, scores)
+    assert english.tolist() == pytest.approx([0.86, 0.83 + ASKED_FACT_BONUS])
+    # a question that asks for no fact changes nothing
+    assert favour_the_asked_fact("Who arrested Petrov?", [passage], flat, scores).tolist() == pytest.approx(scores.tolist())
