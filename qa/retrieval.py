@@ -417,6 +417,7 @@ def _words(text: str) -> str:
 COPY_MIN_WORDS = 25
 COPY_MIN_SHARE = 0.8
 COPY_NEAR = 0.95
+COPY_FACT_WORDS = 3  # words beside a number that only one of two near copies has: a fact, not page furniture
 
 
 def _copy_of(mine: str, other: str) -> bool:
@@ -430,7 +431,26 @@ def _copy_of(mine: str, other: str) -> bool:
     words, others = mine.split(), other.split()
     if len(set(words) & set(others)) < COPY_NEAR * len(set(words)):  # cheap: most passages are no copies
         return False
-    return SequenceMatcher(None, words, others, autojunk=False).ratio() >= COPY_NEAR
+    matcher = SequenceMatcher(None, words, others, autojunk=False)
+    return matcher.ratio() >= COPY_NEAR and not _numbers_differ(matcher, words, others)
+
+
+def _numbers_differ(matcher: SequenceMatcher, words: list[str], others: list[str]) -> bool:
+    """Whether two nearly equal word sequences differ in a fact: a number put for another ("48 hours" / "72 hours",
+    a date, an amount), or words with a number that only one has ("and fined 100 euros"). A revised version of a
+    note is no copy of the old one. Page furniture ("7/11", "A/80/67 GE.25-01234") and a footnote mark glued to a
+    word ("expression3") are no fact."""
+    def digits(tokens):
+        return [t for t in tokens if any(ch.isdigit() for ch in t)]
+
+    for tag, a, b, c, d in matcher.get_opcodes():
+        mine, theirs = words[a:b], others[c:d]
+        if tag == "replace" and digits(mine) and digits(theirs) and digits(mine) != digits(theirs):
+            return True
+        changed = mine if tag == "delete" else theirs if tag == "insert" else []
+        if digits(changed) and len(changed) - len(digits(changed)) >= COPY_FACT_WORDS:
+            return True
+    return False
 
 
 def drop_copies(passages: list[Passage]) -> list[Passage]:

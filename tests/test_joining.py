@@ -127,3 +127,25 @@ def test_a_card_cites_the_copies_escaped():
     shown = Passage(**{**shown.__dict__, "also_in": (Copy("<img src=x onerror=alert(1)>.pdf", 5, 85, 8, 9),)})
     html = passage_card_html(shown, turn_id=1)
     assert "also in &lt;img src=x onerror=alert(1)&gt;.pdf p. 8–9" in html and "<img" not in html
+
+
+def test_a_version_that_changes_a_number_is_no_copy_of_the_old_one():
+    """A newcomer uploaded a revised note ("72 hours" for "48 hours"): it was shown as the old one's copy, and the
+    old number was hidden behind "also in"."""
+    note = ("Note for the file. Ms. Bekova said that she was held at the police station for {hours} hours without "
+            "being told why, that she asked twice for a lawyer and that her family was not informed of where she was "
+            "until the next evening, when an officer called her brother.")
+    old, new = note.format(hours=48), note.format(hours=72)
+    kept = drop_copies([passage(1, 0, len(new), doc="witness_note (2).txt", text=new),
+                        passage(2, 0, len(old), doc="witness_note.txt", text=old)])
+    assert [p.doc for p in kept] == ["witness_note (2).txt", "witness_note.txt"] and not kept[0].also_in
+    # a sentence with a number that only the lower-ranked version has makes it another version too (one whose words
+    # all stand inside the better passage stays its copy: nothing of it is hidden)
+    longer = old + " She was fined 100 euros."
+    assert len(drop_copies([passage(1, 0, len(old), doc="a.txt", text=old),
+                            passage(2, 0, len(longer), doc="b.txt", text=longer)])) == 2
+    # page furniture and a footnote mark in a PDF's copy do not make it another text
+    furnished = old.replace("without being", "without 7/11 being").replace("brother.", "brother.3")
+    kept = drop_copies([passage(1, 0, len(furnished), doc="note.pdf", text=furnished),
+                        passage(2, 0, len(old), doc="note.md", text=old)])
+    assert [p.doc for p in kept] == ["note.pdf"] and [c.doc for c in kept[0].also_in] == ["note.md"]
