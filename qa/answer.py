@@ -240,6 +240,7 @@ def ask(
     timings["sentences_ms"] = (time.perf_counter() - t0) * 1000
 
     highlighted, chosen, best_sentence = _quote(passages, flat, sentence_scores, pick_scores, foreign, unjudged)
+    chosen = facts_first(question, chosen)
     signals = {
         "sentence": best_sentence,
         "passage": float(passage_scores.max()),
@@ -313,6 +314,14 @@ def favour_the_asked_fact(question: str, passages: list[Passage], flat, scores, 
         if gives_fact(_sentence_text(passages, sentence), kind):
             scores[j] += FOREIGN_ASKED_FACT_BONUS if j in foreign else ASKED_FACT_BONUS
     return scores
+
+
+def facts_first(question: str, chosen: list[AnswerSentence]) -> list[AnswerSentence]:
+    """The answer sentences with those that give the asked date, amount or count first (otherwise in their order):
+    the first is the one shown as the closest sentence ("What fine was Ms. Smailova ordered to pay?" showed "But
+    the court did not find Ms. Smailova guilty." before the sentence with the 560,000 tenge)."""
+    kind = asked_fact(question)
+    return sorted(chosen, key=lambda sentence: not gives_fact(sentence.text, kind)) if kind else chosen
 
 
 def _sentence_text(passages: list[Passage], sentence: tuple[int, int, int]) -> str:
