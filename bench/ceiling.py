@@ -135,7 +135,7 @@ def report(label: str, items) -> dict:
     for name, row in current["lists"].items():
         print(f"  {name:>9} alone: hit@1 {row['hit@1']:.3f}  hit@3 {row['hit@3']:.3f}")
     print(f"  any list first (oracle over the lists): {current['any_list_first']:.3f}")
-    for label, result in (("current fusion", current), (f"best grid weights on these questions themselves", hindsight)):
+    for label, result in (("current fusion", current), ("best grid weights on these questions themselves", hindsight)):
         fused = result["fused"]
         print(f"  {label} {tuple(fused['weights'])}: hit@1 {fused['hit@1']:.3f}  hit@3 {fused['hit@3']:.3f}")
     recall = current["fused_recall"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,15 +18,28 @@ SCIFACT = REPO.parent / "shared" / "corpora" / "beir_scifact"
 _NOT_DOCUMENTS = {"SOURCE.md", "README.md"}
 
 
+def bundled_seeds() -> list[Path]:
+    """The documents the repository bundles in seeds/: the files git tracks there (documents a user uploaded to the
+    page, which saves into the folder it serves, are not bundled and would change every figure); every file when
+    this is no git checkout."""
+    folder = REPO / "seeds"
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", "seeds"], cwd=REPO, capture_output=True, check=True,
+                                timeout=30).stdout.decode("utf-8").split("\0")
+        tracked = {REPO / name for name in listed if name}
+    except (OSError, subprocess.SubprocessError):
+        tracked = None
+    return [path for path in sorted(folder.iterdir()) if path.is_file() and path.name not in _NOT_DOCUMENTS
+            and (tracked is None or path in tracked)]
+
+
 def copy_seeds(target: Path) -> int:
     """Copy the bundled seeds/ documents into ``target``; returns how many."""
     target.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for path in sorted((REPO / "seeds").iterdir()):
-        if path.is_file() and path.name not in _NOT_DOCUMENTS:
-            shutil.copy2(path, target / path.name)
-            count += 1
-    return count
+    bundled = bundled_seeds()
+    for path in bundled:
+        shutil.copy2(path, target / path.name)
+    return len(bundled)
 
 
 def copy_un_docs(target: Path) -> dict[str, int]:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.corpus import copy_seeds  # noqa: F401  (the bundled seed documents, for the tests that copy them)
+
 pytest_plugins = ["pg_fixtures"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,7 +86,7 @@ def docs_dir(settings):
 def seeds_copy(tmp_path):
     """A private copy of the bundled seeds/ folder."""
     target = tmp_path / "seeds"
-    shutil.copytree(SEEDS, target)
+    copy_seeds(target)
     return target
 
 
@@ -105,7 +107,7 @@ def seeds_index(tmp_path_factory, real_embedder):
 
     root = tmp_path_factory.mktemp("seeds_index")
     docs = root / "docs"
-    shutil.copytree(SEEDS, docs)
+    copy_seeds(docs)
     settings = load_settings({}).with_(docs=docs, index=root / "index")
     report = update_index(docs, settings.index, settings, embedder=real_embedder)
     assert not report.failed

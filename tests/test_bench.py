@@ -376,3 +376,17 @@ def test_the_ceiling_counts_each_list_the_oracle_and_the_fused_recall():
     assert result["any_list_first"] == 0.5
     assert result["fused"]["hit@1"] == 0.0  # two lists against one keep chunk 1 first
     assert result["fused_recall"]["3"] == 1.0 and result["fused_recall"]["all"] == 1.0
+
+
+def test_the_bundled_seeds_leave_out_what_a_user_uploaded_into_the_folder():
+    """The page saves uploads into the folder it serves, the repository's seeds/ when started as the README says:
+    the tests and benchmarks must still read only the bundled documents."""
+    from bench.corpus import bundled_seeds
+
+    uploaded = REPO / "seeds" / "zz_uploaded_by_a_user_during_the_tests.txt"
+    uploaded.write_text("A note a user uploaded through the page.\n", encoding="utf-8")
+    try:
+        names = [path.name for path in bundled_seeds()]
+    finally:
+        uploaded.unlink()
+    assert "kazakhstan-reply-AL-KAZ-1-2024.md" in names and uploaded.name not in names

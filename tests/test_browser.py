@@ -19,7 +19,7 @@ import pytest
 
 from bench import appserver
 
-from conftest import REPO, SEEDS, write
+from conftest import REPO, copy_seeds, write
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -68,7 +68,7 @@ class AppServer(appserver.AppServer):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser_app")
-    shutil.copytree(SEEDS, root / "docs")
+    copy_seeds(root / "docs")
     write(root / "docs", "memo.txt", MEMO)
     app = AppServer(root, timeout=START_TIMEOUT_S)
     try:

@@ -13,7 +13,7 @@ import pytest
 
 from qa.cli import main
 
-from conftest import REPO, SEED_DOC, SEEDS, write
+from conftest import REPO, SEED_DOC, copy_seeds, write
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def run(capsys, *argv):
 def cli_index(tmp_path_factory, real_embedder):
     root = tmp_path_factory.mktemp("cli")
     docs = root / "docs"
-    shutil.copytree(SEEDS, docs)
+    copy_seeds(docs)
     write(docs, "notes/broken.txt", "")  # an empty file: reported, never blocks the others
     return docs, root / "index"
 

@@ -26,7 +26,7 @@ from qa.pgstore import PgStore, connect, redact
 from qa.retrieval import search
 from qa.stores import open_store
 
-from conftest import write
+from conftest import copy_seeds, write
 from index_helpers import check, leftovers_of, make_docs, question, run_update
 
 HERE = Path(__file__).resolve().parent
@@ -224,7 +224,8 @@ def test_cli_end_to_end_with_the_real_model(pg_url, tmp_path, monkeypatch, capsy
     from qa.cli import main
 
     monkeypatch.setenv("QA_STORE", pg_url)
-    seeds = HERE.parent / "seeds"
+    seeds = tmp_path / "seeds"
+    copy_seeds(seeds)
     assert main(["index", "--docs", str(seeds), "--index", str(tmp_path / "cache"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["added"] and report["generation"] == 1
@@ -261,14 +262,13 @@ def test_store_setting_is_checked():
 @pytest.mark.slow
 def test_the_page_answers_from_a_postgresql_store(pg_url, tmp_path, real_embedder, monkeypatch):
     """The Streamlit page on a team store (QA_STORE): cited passages, and the store shown without its password."""
-    import shutil
 
     from qa.stores import update_index
     from qa.settings import load_settings
     from test_app import QUESTION, ask, cards, markdown_texts, plain, start
 
     docs = tmp_path / "docs"
-    shutil.copytree(HERE.parent / "seeds", docs)
+    copy_seeds(docs)
     settings = load_settings({}).with_(docs=docs, index=tmp_path / "cache", store=pg_url)
     assert not update_index(docs, settings.index, settings, embedder=real_embedder).failed
     monkeypatch.setenv("QA_DOCS", str(docs))
