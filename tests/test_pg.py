@@ -262,7 +262,6 @@ def test_store_setting_is_checked():
 @pytest.mark.slow
 def test_the_page_answers_from_a_postgresql_store(pg_url, tmp_path, real_embedder, monkeypatch):
     """The Streamlit page on a team store (QA_STORE): cited passages, and the store shown without its password."""
-
     from qa.stores import update_index
     from qa.settings import load_settings
     from test_app import QUESTION, ask, cards, markdown_texts, plain, start
