@@ -354,7 +354,8 @@ def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, for
 
     def prose(j: int) -> bool:
         if j not in judged:
-            judged[j] = is_prose(_sentence_text(passages, flat[j]))
+            text = _sentence_text(passages, flat[j])
+            judged[j] = is_prose(text) and not _names_the_passage(passages[flat[j][0]], text)
         return judged[j]
 
     def long_enough(j: int) -> bool:  # a Chinese character counts as three letters
@@ -388,6 +389,14 @@ def _quote(passages: list[Passage], flat, sentence_scores, pick_scores=None, for
         seen.add((passage.doc, s, e))
         chosen.append(AnswerSentence(_sentence_text(passages, flat[j]), passage.doc, s, e, passage.rank))
     return highlighted, chosen, best_sentence
+
+
+def _names_the_passage(passage: Passage, sentence: str) -> bool:
+    """Whether a sentence is the passage's document title or one of its section headings ("Note for the file:
+    interview with Ms. Aigerim Bekova" opening a plain-text note): a heading, never quoted as the answer."""
+    said = " ".join(sentence.split()).rstrip(".:").casefold()
+    headings = [passage.title, *(passage.section or "").split(" > ")]
+    return any(said == " ".join(heading.split()).rstrip(".:").casefold() for heading in headings if heading)
 
 
 def on_primary_scale(cosine: float, same_language: bool) -> float:

@@ -149,3 +149,17 @@ def test_a_version_that_changes_a_number_is_no_copy_of_the_old_one():
     kept = drop_copies([passage(1, 0, len(furnished), doc="note.pdf", text=furnished),
                         passage(2, 0, len(old), doc="note.md", text=old)])
     assert [p.doc for p in kept] == ["note.pdf"] and [c.doc for c in kept[0].also_in] == ["note.md"]
+
+
+def test_the_title_line_of_a_plain_text_note_is_never_quoted_as_the_answer(settings, docs_dir, fake_embedder):
+    """A newcomer's "Was Ms. Bekova allowed to see a lawyer?" quoted the note's first line, its title, as the answer."""
+    title = "Note for the file: interview with Ms. Aigerim Bekova"
+    write(docs_dir, "witness_note.txt", f"{title}\n\nMs. Bekova said that she was held at the police station for 48 "
+                                        "hours. She asked twice for a lawyer and was refused both times.\n")
+    run_update(settings, fake_embedder)
+    with open_store(settings) as store:
+        result = ask(store, fake_embedder, "note for the file interview with Ms Aigerim Bekova lawyer")
+        text = store.document("witness_note.txt").text
+    assert result.passages and result.passages[0].title == title and text.startswith(title)
+    assert result.sentences and all(title not in s.text for s in result.sentences)
+    assert all(not text[a:b].startswith("Note for the file") for p in result.passages for a, b in p.highlights)
