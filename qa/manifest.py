@@ -22,8 +22,9 @@ CHECKED_KEYS = ("format_version", "model", "dimension", "chunking", "sentence_ve
 # hash). Not checked on open: an index read the old way still answers until then. 1 = no key (before session 18);
 # 3 (session 19): structural and answer headings are no titles, a passage's language is read from its own text
 # when it has no letter of the script its document's title gave it; 4 (session 20): a numbered item that goes on a
-# list starts a sentence, a passage across a restart of the printed page numbering stores both ends' labels.
-EXTRACTION_VERSION = 4
+# list starts a sentence, a passage across a restart of the printed page numbering stores both ends' labels;
+# 5 (session 21): OCR puts back the space it drops between a number or a short word and a capitalised word.
+EXTRACTION_VERSION = 5
 
 
 def _distribution_version(name: str) -> str | None:

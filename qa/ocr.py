@@ -40,7 +40,7 @@ from .errors import DocumentError
 DPI = 200
 MAX_SIDE_PX = 4000  # a poster-sized page is rendered smaller rather than at DPI
 MIN_LINE_SCORE = 0.5  # lines read with less confidence are dropped (stamps, signatures, noise)
-ALGORITHM = 3  # bump when the words made from the engine's output change, to ignore older cache entries
+ALGORITHM = 4  # bump when the words made from the engine's output change, to ignore older cache entries
 # 2: line crops contrast-stretched before recognition (CONTRAST); "Il", "Ill", "IlI" read as Roman numerals
 # 3: every word carries its line's stroke width relative to its type size (``stroke_width``, for bold)
 CONTRAST = (2.0, 98.0)  # percentiles of a line crop's grey levels stretched to black and white
@@ -343,9 +343,20 @@ def raw_lines(result) -> list[RawLine]:
     lines = []
     for i, (quad, text, score) in enumerate(zip(boxes, texts, scores)):
         quad = tuple((float(x), float(y)) for x, y in quad)
+        text = unglued(str(text))
         words = _engine_words(word_results[i], text) if aligned else None
         lines.append(RawLine(quad, str(text), float(score), words or _spread_words(quad, str(text))))
     return lines
+
+
+# The model drops a narrow space between a number and a capitalised word ("16March 2024") and after a short
+# lower-case word before one ("inOctober"): both are put back. Left alone: "3rd", "A/80/67", "NeMolchi", "iPhone".
+_GLUED = re.compile(r"(\b\d+|\b(?:in|on|of|at|by|to|the|and|for|from|since|until|with))(?=[A-Z][a-z]{2,})")
+
+
+def unglued(text: str) -> str:
+    """An OCR line with the spaces the model dropped put back ("on 16March 2024" → "on 16 March 2024")."""
+    return _GLUED.sub(r"\1 ", text)
 
 
 def _engine_words(items, text: str):

@@ -481,3 +481,15 @@ def test_letters_misread_in_grey_type_are_mended_from_the_documents_own_words():
     assert texts[10] == "legol"  # a line read with full confidence is left as it is
     assert texts[13] == "Human"  # case ignored in the counts, kept in the word
     assert [(w.x0, w.x1, w.top) for w in mended[1].words] == [(w.x0, w.x1, w.top) for w in grey.words]
+
+
+def test_spaces_the_model_drops_before_a_capitalised_word_are_put_back():
+    """A newcomer's clean 200-dpi scan was read "released without charge on 16March 2024" and "inOctober": quotes
+    not word for word, and "16 March" in quotes found nothing."""
+    from qa.ocr import unglued
+
+    assert unglued("released without charge on 16March 2024") == "released without charge on 16 March 2024"
+    assert unglued("the Court of Appeal inOctober 2024") == "the Court of Appeal in October 2024"
+    assert unglued("Article 19The right") == "Article 19 The right"
+    for kept in ("the 3rd report", "A/80/67", "NeMolchi.KZ", "iPhone", "within10 days", "CO2Emissions", "Interpol"):
+        assert unglued(kept) == kept
