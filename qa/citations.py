@@ -78,8 +78,8 @@ def citation(passage) -> str:
         title = f"{title} ({symbol})"
     parts = [title]
     section = section_label(passage.section)
-    if section:
-        parts.append(f"‘{section}’")
+    if section and " ".join(section.split()).casefold() != " ".join(passage.title.split()).casefold():
+        parts.append(f"‘{section}’")  # not the title again (a document whose first heading gave it its title)
     para = getattr(passage, "para", None)
     if para:
         parts.append(f"paras. {para}" if "–" in para else f"para. {para}")

@@ -151,7 +151,7 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
     from .citations import citation
     from .render import (ANSWERED, ANSWERED_UNQUOTED, CLOSEST_SENTENCE, NOT_ANSWERED, STATE_NAMES, UNCERTAIN,
                          UNCERTAIN_NOTE, also_in_notes, answer_state, body_start, card_highlights, location_parts, marked_plain, match_words,
-                         phrases_note, respelled_note, sources_label)
+                         ocr_mark, phrases_note, respelled_note, sources_label)
     from .rows import language_name
     from .sentences import cut_before
 
@@ -183,6 +183,8 @@ def format_answer(answer, headings: dict | None = None, openings=(), color: bool
         if lang != "und":
             bits.append(language_name(lang))
         bits += [note for note in also_in_notes(p) if note]
+        if ocr_mark(p):
+            bits.append(ocr_mark(p))
         match = match_words(answer.cosines.get(p.chunk_id), status, p.rank)
         if match:
             bits.append(match)

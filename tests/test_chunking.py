@@ -307,3 +307,28 @@ def test_two_passages_joined_across_a_restart_of_the_numbering_keep_both_labels(
     same = _joined(Passage(1, 0.5, 1, "r.pdf", "R", "", 0, 10, "x" * 10, page=16, page_end=16, page_label="10"), later)
     assert page_label(same.page, same.page_end, same.page_label) == "pp. 10–11 (PDF pp. 16–17)"
     assert page_label(3, 4, "²") == "pp. ² ff. (PDF pp. 3–4)"  # a label that reads as a digit but is no number
+
+
+def test_a_citation_does_not_repeat_the_title_as_its_section():
+    """A scanned reply whose first heading gave the document its title was cited "Reply …, ‘Reply …’, p. 1"."""
+    from qa.citations import citation
+    from qa.types import Passage
+
+    title = "Reply of the Republic of Norland to communication AL NOR 2/2024"
+    first = Passage(1, 1.0, 1, "reply.pdf", title, title, 0, 10, "x" * 10, page=1)
+    later = Passage(2, 1.0, 2, "reply.pdf", title, f"{title} > On the second point", 10, 20, "x" * 10, page=2)
+    assert citation(first) == f"{title}, p. 1"
+    assert "‘On the second point’" in citation(later) and citation(later).endswith("p. 2")
+
+
+def test_the_command_line_marks_a_passage_read_by_ocr():
+    """Only `ask --json` said a passage came from a scanned page; the text output showed a bad OCR quote unmarked."""
+    from qa.cli import format_answer
+    from qa.types import Answer, Passage
+
+    text = "Mr. Lundqvist was released without charge on 16 March 2024."
+    scanned = Passage(1, 1.0, 1, "scan.pdf", "Reply", "", 0, len(text), text, page=1, ocr=True, ocr_confidence=0.97)
+    typed = Passage(2, 0.5, 2, "reply.md", "Reply", "", 0, len(text), text)
+    lines = format_answer(Answer("When was he released?", (scanned, typed))).splitlines()
+    assert any(line.startswith("[1] ") and "Scanned page, read by OCR (confidence 97%)" in line for line in lines)
+    assert any(line.startswith("[2] ") and "OCR" not in line for line in lines)
