@@ -288,7 +288,7 @@ def test_follow_up_question_uses_the_previous_one(app_env):
     # the page says the second question was read with the first, once, and not for the first
     notes = [h.value for h in at.html if "vb-read-with" in h.value]
     assert turns[0].answer.read_with is None and turns[1].answer.read_with == QUESTION
-    assert len(notes) == 1 and f"“{QUESTION}”" in notes[0]
+    assert len(notes) == 1 and f"“<bdi>{QUESTION}</bdi>”" in notes[0]
     at.sidebar.button[0].click().run()  # New conversation
     assert at.session_state["turns"] == [] and not cards(at)
 
@@ -303,7 +303,7 @@ def test_a_question_sent_while_the_previous_one_was_answered_keeps_both(app_env)
     turns = at.session_state["turns"]
     assert [t.question for t in turns] == [QUESTION, "and what about her lawyer?"] and at.session_state["asked"] == []
     assert turns[1].answer.read_with == QUESTION and turns[0].id < turns[1].id
-    assert len([h for h in htmls(at) if h.startswith('<div class="vb-question">')]) == 2
+    assert len([h for h in htmls(at) if h.startswith('<div class="vb-question" dir="auto">')]) == 2
 
 
 @pytest.mark.slow
