@@ -14,6 +14,7 @@ Imported only when ``serve`` runs: ``verbatim --help`` stays fast.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -103,6 +104,10 @@ def update(settings) -> None:
     print(as_text(report), flush=True)
 
 
+# Signals that stop ``serve``: passed on to the Streamlit process, which would otherwise keep running.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def serve(args, settings) -> int:
     extra = list(getattr(args, "streamlit_args", None) or [])
     app = app_path()
@@ -123,9 +128,20 @@ def serve(args, settings) -> int:
         env["QA_STORE"] = settings.store
     print(f"Starting Verbatim: open {address(port, extra)} in your browser (Ctrl-C stops it).", flush=True)
     sys.stderr.flush()
+    stopping: list[int] = []
+
+    def stop(signum, frame) -> None:  # a service manager's SIGTERM (or a closed terminal) reaches only this process
+        stopping.append(signum)
+        process.terminate()
+
     process = subprocess.Popen(streamlit_command(app, own_port, extra), cwd=app.parent, env=env)
+    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
     try:
-        return process.wait()
+        code = process.wait()
+        if stopping:
+            print("stopped", file=sys.stderr)
+            return 0
+        return code
     except KeyboardInterrupt:  # the same Ctrl-C reached Streamlit: let it shut down
         try:
             process.wait(timeout=15)
@@ -134,3 +150,6 @@ def serve(args, settings) -> int:
             process.wait()
         print("stopped", file=sys.stderr)
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -266,3 +266,39 @@ def test_the_shared_corpora_are_beside_the_repository():
         f"missing shared data: {', '.join(missing)}. The tests read the team's corpora from {SHARED} "
         "(a folder beside the repository, never copied into it); see README, 'Getting the shared data'."
     )
+
+
+def test_serve_stops_streamlit_when_it_is_terminated(tmp_path, monkeypatch, capsys):
+    """`kill <pid of verbatim serve>` (a service manager's SIGTERM) left the Streamlit process running."""
+    import argparse
+    import os
+    import signal
+    import threading
+
+    from qa import serve as serve_module
+    from qa.settings import load_settings
+
+    class Streamlit:  # stands in for the Streamlit process: runs until terminated
+        def __init__(self, *args, **kwargs):
+            self.stopped = threading.Event()
+
+        def wait(self, timeout=None):
+            assert self.stopped.wait(30), "serve did not pass SIGTERM on"
+            return -signal.SIGTERM
+
+        def terminate(self):
+            self.stopped.set()
+
+    started = []
+    monkeypatch.setattr(serve_module.subprocess, "Popen", lambda *a, **k: started.append(Streamlit(*a, **k)) or started[-1])
+    settings = load_settings({}).with_(docs=tmp_path / "docs", index=tmp_path / "index")
+    args = argparse.Namespace(port=None, no_update=True, streamlit_args=[])
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        assert serve_module.serve(args, settings) == 0
+    finally:
+        timer.cancel()
+    assert started and started[0].stopped.is_set() and "stopped" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
