@@ -26,7 +26,6 @@ Writes bench/results/ceiling-<split>[-multilingual].json. Diagnosis only: nothin
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from pathlib import Path
 
@@ -34,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.corpus import save_result  # noqa: E402
-from bench.tune import GRID, collect  # noqa: E402
+from bench.tune import collect, grid_points, score  # noqa: E402
 from qa import fusion  # noqa: E402
 from qa.encoders import encoders_for  # noqa: E402
 from qa.retrieval import Searcher  # noqa: E402
@@ -87,24 +86,13 @@ def figures(items, weights) -> dict:
 
 def best_fixed_weights(items) -> tuple:
     """The grid point of ``bench/tune.py`` with the most hit@1 + hit@3 on ``items`` (chunk level)."""
-    extra = bool(items and items[0][0].extra)
     best, best_key = None, None
-    for d, l, s, e in itertools.product(GRID["dense"], GRID["lexical"], GRID["sentence"], GRID["extra"] if extra else (None,)):
-        weights = (d, l, s) + ((e,) if extra else ())
-        result = figures_fused_only(items, weights)
-        key = (result[0] + result[1], result[0])
+    for weights in grid_points(bool(items and items[0][0].extra)):
+        result = score(items, weights)
+        key = (result["hit@1"] + result["hit@3"], result["hit@1"])
         if best_key is None or key > best_key:
             best, best_key = weights, key
     return best
-
-
-def figures_fused_only(items, weights) -> tuple[int, int]:
-    hit1 = hit3 = 0
-    for signals, good in items:
-        rank = rank_of_answer([hit.chunk_id for hit in Searcher.fuse(signals, weights)[:3]], good)
-        hit1 += rank == 1
-        hit3 += rank is not None
-    return hit1, hit3
 
 
 def collect_own_language(split: str, settings, encoders) -> dict:

@@ -78,7 +78,7 @@ def measure_quotes(store, encoders, questions, bonuses=(0.0, 0.01, 0.03, 0.05, 0
     from qa.asked_fact import asked_fact
 
     asking = [q for q in questions if q["doc"] is not None and asked_fact(q["question"])]
-    chosen, result = answer_module.FOREIGN_ASKED_FACT_BONUS, {}
+    chosen, result, texts = answer_module.FOREIGN_ASKED_FACT_BONUS, {}, {}
     try:
         for bonus in bonuses:
             answer_module.FOREIGN_ASKED_FACT_BONUS = bonus
@@ -88,8 +88,9 @@ def measure_quotes(store, encoders, questions, bonuses=(0.0, 0.01, 0.03, 0.05, 0
                 first = answer.passages[0] if answer.passages else None
                 if first is None or first.doc != q["doc"] or q["answer_contains"] not in first.text:
                     continue
-                text = store.document(q["doc"]).text
-                at = text.find(q["answer_contains"], first.start)
+                if q["doc"] not in texts:
+                    texts[q["doc"]] = store.document(q["doc"]).text
+                at = texts[q["doc"]].find(q["answer_contains"], first.start)
                 gold = (at, at + len(q["answer_contains"]))
                 counts["first_right"] += 1
                 counts["quote_holds"] += any(s.doc == q["doc"] and s.start < gold[1] and gold[0] < s.end for s in answer.sentences)

@@ -53,6 +53,12 @@ def collect(split: str, settings, encoders) -> list:
     return items
 
 
+def grid_points(extra: bool):
+    """The weight vectors of ``GRID``: (dense, lexical, sentence[, extra encoder])."""
+    for d, l, s, e in itertools.product(GRID["dense"], GRID["lexical"], GRID["sentence"], GRID["extra"] if extra else (None,)):
+        yield (d, l, s) + ((e,) if extra else ())
+
+
 def score(items, weights) -> dict:
     hit1 = hit3 = rr = 0.0
     for signals, good in items:
@@ -76,8 +82,7 @@ def main(argv=None) -> int:
     extra = bool(items and items[0][0].extra)
     current = fusion.weights_for(items[0][0]) if items else ()
     rows = []
-    for d, l, s, e in itertools.product(GRID["dense"], GRID["lexical"], GRID["sentence"], GRID["extra"] if extra else (None,)):
-        weights = (d, l, s) + ((e,) if extra else ())
+    for weights in grid_points(extra):
         rows.append({"weights": weights, **score(items, weights)})
     rows.sort(key=lambda r: (-(r["hit@1"] + r["hit@3"]), -r["mrr"]))
     result = {"questions": len(items), "current": {"weights": current, **score(items, current)}, "best": rows[: args.top]}

@@ -39,6 +39,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import chain
 
 import bm25s
 import numpy as np
@@ -393,15 +394,17 @@ class LexicalIndex:
         if self._accented is None:  # only the terms with accents: the others read the same
             accented: dict[str, list[int]] = {}
             for known, known_id in vocab.items():
-                if unaccent(known) != known:
-                    accented.setdefault(unaccent(known), []).append(known_id)
+                plain = unaccent(known)
+                if plain != known:
+                    accented.setdefault(plain, []).append(known_id)
             self._accented = accented
         prefix, _, stem = term.rpartition(":")
         prefix = prefix + ":" if prefix else ""
-        keys = {term} if len(stem) < MIN_UNACCENTED_STEM else \
-            {prefix + stem[:cut] for cut in range(max(len(stem) - 2, MIN_UNACCENTED_STEM), len(stem) + 1)}
-        if len(stem) >= MIN_UNACCENTED_STEM:  # and the terms two letters longer at most
-            keys |= {k for k in (*vocab, *self._accented) if k.startswith(term) and len(k) <= len(term) + 2}
+        if len(stem) < MIN_UNACCENTED_STEM:
+            keys = {term}
+        else:  # the stem a letter or two shorter, and the terms two letters longer at most
+            keys = {prefix + stem[:cut] for cut in range(max(len(stem) - 2, MIN_UNACCENTED_STEM), len(stem) + 1)}
+            keys |= {k for k in chain(vocab, self._accented) if k.startswith(term) and len(k) <= len(term) + 2}
         ids = {vocab[k] for k in keys if k in vocab}
         for key in keys:
             ids.update(self._accented.get(key, ()))

@@ -345,7 +345,7 @@ def raw_lines(result) -> list[RawLine]:
         quad = tuple((float(x), float(y)) for x, y in quad)
         text = unglued(str(text))
         words = _engine_words(word_results[i], text) if aligned else None
-        lines.append(RawLine(quad, str(text), float(score), words or _spread_words(quad, str(text))))
+        lines.append(RawLine(quad, text, float(score), words or _spread_words(quad, text)))
     return lines
 
 

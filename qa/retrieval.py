@@ -444,11 +444,11 @@ def _numbers_differ(matcher: SequenceMatcher, words: list[str], others: list[str
         return [t for t in tokens if any(ch.isdigit() for ch in t)]
 
     for tag, a, b, c, d in matcher.get_opcodes():
-        mine, theirs = words[a:b], others[c:d]
-        if tag == "replace" and digits(mine) and digits(theirs) and digits(mine) != digits(theirs):
+        mine, theirs = digits(words[a:b]), digits(others[c:d])
+        if tag == "replace" and mine and theirs and mine != theirs:
             return True
-        changed = mine if tag == "delete" else theirs if tag == "insert" else []
-        if digits(changed) and len(changed) - len(digits(changed)) >= COPY_FACT_WORDS:
+        changed, numbers = (b - a, mine) if tag == "delete" else (d - c, theirs) if tag == "insert" else (0, [])
+        if numbers and changed - len(numbers) >= COPY_FACT_WORDS:
             return True
     return False
 
